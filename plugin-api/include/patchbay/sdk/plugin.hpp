@@ -1,0 +1,435 @@
+// Patchbay C++ SDK: the header-only layer a plugin compiles in, over the C ABI in abi.h.
+//
+// It turns the C hooks into C++ handlers registered by the names the manifest uses, parses the JSON
+// that crosses the boundary into boost::json values, and makes sure no exception ever reaches the
+// host: a handler that throws becomes an error result. A minimal plugin:
+//
+//   #include <patchbay/sdk/plugin.hpp>
+//   namespace sdk = patchbay::sdk;
+//
+//   static sdk::Plugin make_plugin() {
+//       sdk::Plugin plugin("hello", "1.0.0");
+//       plugin.action("greet", [](sdk::Call&, const sdk::json::value& input) -> sdk::Result {
+//           return sdk::json::object{{"greeting", "Hello, " + sdk::get_string(input, "name")}};
+//       });
+//       return plugin;
+//   }
+//   PATCHBAY_PLUGIN(make_plugin)
+//
+// Boost.JSON's implementation must be compiled into the plugin once; the CMake helper
+// patchbay_add_plugin() links Patchbay::sdk_json, which does that.
+#pragma once
+
+#include <patchbay/abi.h>
+
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <cctype>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace patchbay::sdk {
+
+namespace json = boost::json;
+
+enum class ErrorCode : int32_t {
+    invalid_input = PB_ERR_INVALID_INPUT,
+    plugin = PB_ERR_PLUGIN,
+    upstream = PB_ERR_UPSTREAM,
+    unauthorized = PB_ERR_UNAUTHORIZED,
+    not_found = PB_ERR_NOT_FOUND,
+    rate_limited = PB_ERR_RATE_LIMITED,
+    timeout = PB_ERR_TIMEOUT,
+    unavailable = PB_ERR_UNAVAILABLE,
+    unsupported = PB_ERR_UNSUPPORTED,
+};
+
+// A failure a handler reports. `details` travels to the caller as JSON (never put secrets in it).
+struct Error {
+    ErrorCode code = ErrorCode::plugin;
+    std::string message;
+    json::value details;
+
+    static Error invalid_input(std::string m) { return {ErrorCode::invalid_input, std::move(m), {}}; }
+    static Error plugin(std::string m) { return {ErrorCode::plugin, std::move(m), {}}; }
+    static Error upstream(std::string m, json::value d = {}) {
+        return {ErrorCode::upstream, std::move(m), std::move(d)};
+    }
+    static Error unauthorized(std::string m) { return {ErrorCode::unauthorized, std::move(m), {}}; }
+    static Error not_found(std::string m) { return {ErrorCode::not_found, std::move(m), {}}; }
+    static Error rate_limited(std::string m) { return {ErrorCode::rate_limited, std::move(m), {}}; }
+    static Error unavailable(std::string m) { return {ErrorCode::unavailable, std::move(m), {}}; }
+};
+
+// Throw this from anywhere inside a handler to fail the call with a typed error.
+struct Failure : std::exception {
+    explicit Failure(Error e) : error(std::move(e)) {}
+    const char* what() const noexcept override { return error.message.c_str(); }
+    Error error;
+};
+
+// What a handler returns: a JSON value or an Error.
+class Result {
+public:
+    Result(json::value v) : value_(std::move(v)) {}
+    Result(json::object o) : value_(json::value(std::move(o))) {}
+    Result(json::array a) : value_(json::value(std::move(a))) {}
+    Result(Error e) : value_(std::move(e)) {}
+
+    bool ok() const { return std::holds_alternative<json::value>(value_); }
+    const json::value& value() const { return std::get<json::value>(value_); }
+    const Error& error() const { return std::get<Error>(value_); }
+
+private:
+    std::variant<json::value, Error> value_;
+};
+
+// Input helpers: they throw Failure(invalid_input) naming the missing or mistyped field.
+inline const json::value& get(const json::value& obj, std::string_view key) {
+    const auto* o = obj.if_object();
+    const auto* v = o ? o->if_contains(key) : nullptr;
+    if (!v) throw Failure(Error::invalid_input("missing field '" + std::string(key) + "'"));
+    return *v;
+}
+inline std::string get_string(const json::value& obj, std::string_view key) {
+    const auto& v = get(obj, key);
+    if (!v.is_string())
+        throw Failure(Error::invalid_input("field '" + std::string(key) + "' must be a string"));
+    return std::string(v.get_string());
+}
+inline const json::value* find(const json::value& obj, std::string_view key) {
+    const auto* o = obj.if_object();
+    return o ? o->if_contains(key) : nullptr;
+}
+
+struct HttpRequest {
+    std::string method = "GET";
+    std::string url;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+    std::optional<int64_t> timeout_ms;
+};
+
+struct HttpResponse {
+    int status = 0;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+
+    // First header with this name, compared case-insensitively.
+    std::optional<std::string> header(std::string_view name) const {
+        for (const auto& [n, v] : headers) {
+            if (n.size() != name.size()) continue;
+            bool same = true;
+            for (size_t i = 0; i < n.size() && same; ++i)
+                same = std::tolower(static_cast<unsigned char>(n[i])) ==
+                       std::tolower(static_cast<unsigned char>(name[i]));
+            if (same) return v;
+        }
+        return std::nullopt;
+    }
+};
+
+enum class LogLevel : int32_t { debug = PB_LOG_DEBUG, info = PB_LOG_INFO, warn = PB_LOG_WARN, error = PB_LOG_ERROR };
+
+namespace detail {
+inline pb_str to_pb(std::string_view s) { return pb_str{s.data(), s.size()}; }
+inline std::string_view from_pb(pb_str s) { return s.data ? std::string_view(s.data, s.size) : std::string_view(); }
+}  // namespace detail
+
+// The services of the current call. Valid only inside the handler it was given to.
+class Call {
+public:
+    Call(const pb_host_v1* host, pb_call* call, const json::value* config, json::value context)
+        : host_(host), call_(call), config_(config), context_(std::move(context)) {}
+
+    // The manifest's `config` object for this instance.
+    const json::value& config() const { return *config_; }
+    // Where the call comes from: integration, connection settings, organization, workflow id.
+    const json::value& context() const { return context_; }
+
+    // The call's deadline; time_point::max() when it has none.
+    std::chrono::system_clock::time_point deadline() const {
+        int64_t ms = host_->deadline_unix_ms(call_);
+        if (ms <= 0) return std::chrono::system_clock::time_point::max();
+        return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+    }
+
+    void log(LogLevel level, std::string_view message, const json::object& fields = {}) const {
+        std::string f = fields.empty() ? std::string() : json::serialize(fields);
+        host_->log(call_, static_cast<int32_t>(level), detail::to_pb(message), detail::to_pb(f));
+    }
+
+    // Performs the request through the host. Throws Failure when no response was received;
+    // any HTTP status (including 4xx/5xx) is returned for the plugin to interpret.
+    HttpResponse http(const HttpRequest& request) const {
+        json::object req;
+        req["method"] = request.method;
+        req["url"] = request.url;
+        json::array headers;
+        for (const auto& [n, v] : request.headers) headers.push_back(json::array{n, v});
+        req["headers"] = std::move(headers);
+        if (request.timeout_ms) req["timeout_ms"] = *request.timeout_ms;
+        std::string text = json::serialize(req);
+
+        struct Sink {
+            HttpResponse response;
+            std::optional<Error> error;
+        } sink;
+        auto on_response = [](void* user, const pb_http_response_v1* r) {
+            auto* s = static_cast<Sink*>(user);
+            if (r->error_code != PB_OK) {
+                s->error = Error{static_cast<ErrorCode>(r->error_code),
+                                 std::string(detail::from_pb(r->error_message)), {}};
+                return;
+            }
+            s->response.status = r->status;
+            s->response.body.assign(detail::from_pb(r->body));
+            std::error_code ec;
+            auto parsed = json::parse(detail::from_pb(r->headers_json));
+            if (const auto* arr = parsed.if_array()) {
+                for (const auto& pair : *arr) {
+                    const auto* p = pair.if_array();
+                    if (p && p->size() == 2 && (*p)[0].is_string() && (*p)[1].is_string())
+                        s->response.headers.emplace_back(std::string((*p)[0].get_string()),
+                                                         std::string((*p)[1].get_string()));
+                }
+            }
+        };
+        host_->http_request(call_, detail::to_pb(text), detail::to_pb(request.body), on_response, &sink);
+        if (sink.error) throw Failure(std::move(*sink.error));
+        return std::move(sink.response);
+    }
+
+private:
+    const pb_host_v1* host_;
+    pb_call* call_;
+    const json::value* config_;
+    json::value context_;
+};
+
+// A webhook delivery as the plugin sees it.
+struct WebhookRequest {
+    json::value meta;   // {"method", "path", "query", "headers", "verified"}
+    std::string_view body;
+};
+
+using ActionHandler = std::function<Result(Call&, const json::value& input)>;
+using ContextHandler = std::function<Result(Call&)>;
+using RequestHandler = std::function<Result(Call&, const json::value& request)>;
+using WebhookHandler = std::function<Result(Call&, const WebhookRequest&)>;
+using CreateHandler = std::function<std::optional<Error>(const json::value& config)>;
+
+class Plugin {
+public:
+    Plugin(std::string name, std::string version) : name_(std::move(name)), version_(std::move(version)) {}
+
+    Plugin& action(std::string name, ActionHandler h) { actions_[std::move(name)] = std::move(h); return *this; }
+    Plugin& test_connection(ContextHandler h) { test_ = std::move(h); return *this; }
+    Plugin& list_organizations(RequestHandler h) { orgs_ = std::move(h); return *this; }
+    Plugin& webhook(std::string trigger, WebhookHandler h) {
+        triggers_.insert(trigger);
+        webhooks_[std::move(trigger)] = std::move(h);
+        return *this;
+    }
+    Plugin& poll(std::string trigger, RequestHandler h) {
+        triggers_.insert(trigger);
+        polls_[std::move(trigger)] = std::move(h);
+        return *this;
+    }
+    // Check the manifest's `config` when an instance is created; return an Error to refuse it.
+    Plugin& on_create(CreateHandler h) { create_ = std::move(h); return *this; }
+
+    // Builds the C descriptor. Called once by the entry point; the Plugin must then stay put.
+    const pb_plugin_v1* describe(const pb_host_v1* host) {
+        host_ = host;
+        for (const auto& [n, h] : actions_) action_names_.push_back(detail::to_pb(n));
+        for (const auto& n : triggers_) trigger_names_.push_back(detail::to_pb(n));
+        desc_.struct_size = sizeof(pb_plugin_v1);
+        desc_.abi_major = PATCHBAY_ABI_MAJOR;
+        desc_.abi_minor = PATCHBAY_ABI_MINOR;
+        desc_.name = detail::to_pb(name_);
+        desc_.version = detail::to_pb(version_);
+        desc_.actions = action_names_.data();
+        desc_.action_count = static_cast<uint32_t>(action_names_.size());
+        desc_.triggers = trigger_names_.data();
+        desc_.trigger_count = static_cast<uint32_t>(trigger_names_.size());
+        desc_.create = &Plugin::c_create;
+        desc_.destroy = &Plugin::c_destroy;
+        desc_.invoke_action = &Plugin::c_invoke;
+        desc_.test_connection = test_ ? &Plugin::c_test : nullptr;
+        desc_.list_organizations = orgs_ ? &Plugin::c_orgs : nullptr;
+        desc_.handle_webhook = webhooks_.empty() ? nullptr : &Plugin::c_webhook;
+        desc_.poll_trigger = polls_.empty() ? nullptr : &Plugin::c_poll;
+        self() = this;
+        return &desc_;
+    }
+
+private:
+    struct Instance {
+        Plugin* plugin;
+        json::value config;
+    };
+
+    static Plugin*& self() {
+        static Plugin* p = nullptr;
+        return p;
+    }
+
+    // Runs `body`, turning its Result or any exception into set_output / set_error.
+    template <class F>
+    static int32_t run(const pb_host_v1* host, pb_call* call, F&& body) noexcept {
+        try {
+            try {
+                Result r = body();
+                if (r.ok()) {
+                    std::string text = json::serialize(r.value());
+                    host->set_output(call, detail::to_pb(text));
+                    return PB_OK;
+                }
+                return report(host, call, r.error());
+            } catch (const Failure& f) {
+                return report(host, call, f.error);
+            } catch (const std::exception& e) {
+                return report(host, call, Error::plugin(std::string("handler threw: ") + e.what()));
+            } catch (...) {
+                return report(host, call, Error::plugin("handler threw an unknown exception"));
+            }
+        } catch (...) {
+            // Reporting itself failed (out of memory): say so without allocating.
+            static const char msg[] = "plugin could not report its result";
+            host->set_error(call, PB_ERR_PLUGIN, pb_str{msg, sizeof(msg) - 1}, pb_str{nullptr, 0});
+            return PB_ERR_PLUGIN;
+        }
+    }
+
+    static int32_t report(const pb_host_v1* host, pb_call* call, const Error& e) {
+        std::string details = e.details.is_null() ? std::string() : json::serialize(e.details);
+        auto code = static_cast<int32_t>(e.code);
+        host->set_error(call, code, detail::to_pb(e.message), detail::to_pb(details));
+        return code;
+    }
+
+    static json::value parse_or_empty(pb_str s) {
+        auto text = detail::from_pb(s);
+        if (text.empty()) return json::object{};
+        return json::parse(text);
+    }
+
+    static Call make_call(Instance* inst, pb_call* call, pb_str context) {
+        return Call(inst->plugin->host_, call, &inst->config, parse_or_empty(context));
+    }
+
+    static void* c_create(pb_call* call, pb_str config) {
+        Plugin* p = self();
+        Instance* created = nullptr;
+        run(p->host_, call, [&]() -> Result {
+            auto inst = std::make_unique<Instance>(Instance{p, parse_or_empty(config)});
+            if (p->create_) {
+                if (auto err = p->create_(inst->config)) return *err;
+            }
+            created = inst.release();
+            return json::object{};
+        });
+        return created;
+    }
+
+    static void c_destroy(void* instance) { delete static_cast<Instance*>(instance); }
+
+    static int32_t c_invoke(void* instance, pb_call* call, pb_str action, pb_str input, pb_str context) {
+        auto* inst = static_cast<Instance*>(instance);
+        return run(inst->plugin->host_, call, [&]() -> Result {
+            auto it = inst->plugin->actions_.find(std::string(detail::from_pb(action)));
+            if (it == inst->plugin->actions_.end())
+                return Error{ErrorCode::unsupported, "plugin has no action '" + std::string(detail::from_pb(action)) + "'", {}};
+            Call c = make_call(inst, call, context);
+            json::value in = parse_or_empty(input);
+            return it->second(c, in);
+        });
+    }
+
+    static int32_t c_test(void* instance, pb_call* call, pb_str context) {
+        auto* inst = static_cast<Instance*>(instance);
+        return run(inst->plugin->host_, call, [&]() -> Result {
+            Call c = make_call(inst, call, context);
+            return inst->plugin->test_(c);
+        });
+    }
+
+    static int32_t c_orgs(void* instance, pb_call* call, pb_str request, pb_str context) {
+        auto* inst = static_cast<Instance*>(instance);
+        return run(inst->plugin->host_, call, [&]() -> Result {
+            Call c = make_call(inst, call, context);
+            return inst->plugin->orgs_(c, parse_or_empty(request));
+        });
+    }
+
+    static int32_t c_webhook(void* instance, pb_call* call, pb_str trigger, pb_str request, pb_str body,
+                             pb_str context) {
+        auto* inst = static_cast<Instance*>(instance);
+        return run(inst->plugin->host_, call, [&]() -> Result {
+            auto it = inst->plugin->webhooks_.find(std::string(detail::from_pb(trigger)));
+            if (it == inst->plugin->webhooks_.end())
+                return Error{ErrorCode::unsupported, "plugin has no webhook trigger '" + std::string(detail::from_pb(trigger)) + "'", {}};
+            Call c = make_call(inst, call, context);
+            WebhookRequest w{parse_or_empty(request), detail::from_pb(body)};
+            return it->second(c, w);
+        });
+    }
+
+    static int32_t c_poll(void* instance, pb_call* call, pb_str trigger, pb_str request, pb_str context) {
+        auto* inst = static_cast<Instance*>(instance);
+        return run(inst->plugin->host_, call, [&]() -> Result {
+            auto it = inst->plugin->polls_.find(std::string(detail::from_pb(trigger)));
+            if (it == inst->plugin->polls_.end())
+                return Error{ErrorCode::unsupported, "plugin has no polling trigger '" + std::string(detail::from_pb(trigger)) + "'", {}};
+            Call c = make_call(inst, call, context);
+            return it->second(c, parse_or_empty(request));
+        });
+    }
+
+    std::string name_, version_;
+    std::map<std::string, ActionHandler> actions_;
+    std::map<std::string, WebhookHandler> webhooks_;
+    std::map<std::string, RequestHandler> polls_;
+    std::set<std::string> triggers_;
+    ContextHandler test_;
+    RequestHandler orgs_;
+    CreateHandler create_;
+    std::vector<pb_str> action_names_, trigger_names_;
+    pb_plugin_v1 desc_{};
+    const pb_host_v1* host_ = nullptr;
+};
+
+namespace detail {
+template <class Factory>
+const pb_plugin_v1* entry(const pb_host_v1* host, Factory&& factory) noexcept {
+    if (!host || host->abi_major != PATCHBAY_ABI_MAJOR) return nullptr;
+    try {
+        static Plugin plugin = factory();
+        static const pb_plugin_v1* desc = plugin.describe(host);
+        return desc;
+    } catch (...) {
+        return nullptr;
+    }
+}
+}  // namespace detail
+
+}  // namespace patchbay::sdk
+
+// Defines the plugin's one exported entry point from a function returning sdk::Plugin.
+#define PATCHBAY_PLUGIN(factory)                                                               \
+    extern "C" PATCHBAY_PLUGIN_EXPORT const pb_plugin_v1* patchbay_plugin_entry_v1(            \
+        const pb_host_v1* host) {                                                              \
+        return ::patchbay::sdk::detail::entry(host, factory);                                  \
+    }

@@ -1,0 +1,127 @@
+// Stock plugin `http`: one action, `request`, that sends an arbitrary HTTP request through the
+// host's HTTP service (the host does DNS, TLS and pooling) and returns status, headers and body.
+#include <patchbay/sdk/plugin.hpp>
+
+#include <cctype>
+#include <string>
+
+namespace sdk = patchbay::sdk;
+namespace json = sdk::json;
+
+namespace {
+
+bool unreserved(unsigned char c) { return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~'; }
+
+std::string encode(std::string_view s) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : s) {
+        if (unreserved(c)) {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+std::string scalar_text(const json::value& v) {
+    if (v.is_string()) return std::string(v.get_string());
+    if (v.is_bool()) return v.get_bool() ? "true" : "false";
+    return json::serialize(v);
+}
+
+std::string with_query(std::string url, const json::object& query) {
+    std::string q;
+    for (const auto& [k, v] : query) {
+        auto add = [&](const json::value& item) { q += (q.empty() ? "" : "&") + encode(k) + "=" + encode(scalar_text(item)); };
+        if (v.is_array()) for (const auto& item : v.get_array()) add(item);
+        else add(v);
+    }
+    if (q.empty()) return url;
+    auto hash = url.find('#');
+    std::string fragment;
+    if (hash != std::string::npos) {
+        fragment = url.substr(hash);
+        url.resize(hash);
+    }
+    url += (url.find('?') == std::string::npos ? "?" : "&") + q;
+    return url + fragment;
+}
+
+bool is_json_type(std::string_view ct) {
+    auto semi = ct.find(';');
+    std::string type(ct.substr(0, semi));
+    for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    while (!type.empty() && type.back() == ' ') type.pop_back();
+    return type == "application/json" || (type.size() > 5 && type.compare(type.size() - 5, 5, "+json") == 0);
+}
+
+sdk::Result send_request(sdk::Call& call, const json::value& input) {
+    sdk::HttpRequest req;
+    if (const auto* m = sdk::find(input, "method")) req.method = std::string(m->as_string());
+    req.url = sdk::get_string(input, "url");
+    if (const auto* q = sdk::find(input, "query")) req.url = with_query(req.url, q->as_object());
+    bool has_content_type = false;
+    if (const auto* h = sdk::find(input, "headers")) {
+        for (const auto& [k, v] : h->as_object()) {
+            std::string name(k);
+            std::string lower = name;
+            for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            if (lower == "content-type") has_content_type = true;
+            req.headers.emplace_back(std::move(name), std::string(v.as_string()));
+        }
+    }
+    const auto* json_body = sdk::find(input, "json");
+    const auto* text_body = sdk::find(input, "body");
+    if (json_body && text_body) return sdk::Error::invalid_input("give either 'json' or 'body', not both");
+    if (json_body) {
+        req.body = json::serialize(*json_body);
+        if (!has_content_type) req.headers.emplace_back("Content-Type", "application/json");
+    } else if (text_body) {
+        req.body = std::string(text_body->as_string());
+    }
+    if (const auto* t = sdk::find(input, "timeout_ms")) req.timeout_ms = t->to_number<int64_t>();
+
+    sdk::HttpResponse res = call.http(req);
+
+    json::object headers;
+    for (const auto& [k, v] : res.headers) {
+        std::string lower = k;
+        for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (auto* existing = headers.if_contains(lower)) {
+            std::string joined = std::string(existing->as_string()) + ", " + v;
+            *existing = json::string(joined);
+        } else {
+            headers[lower] = v;
+        }
+    }
+    json::value body = json::string(res.body);
+    bool parsed = false;
+    if (auto ct = res.header("content-type"); ct && is_json_type(*ct) && !res.body.empty()) {
+        boost::system::error_code ec;
+        json::value v = json::parse(res.body, ec);
+        if (!ec) {
+            body = std::move(v);
+            parsed = true;
+        }
+    }
+    const auto* fail = sdk::find(input, "fail_on_status");
+    if (fail && fail->as_bool() && res.status >= 400) {
+        return sdk::Error::upstream("the server answered HTTP " + std::to_string(res.status),
+                                    json::object{{"status", res.status}, {"body", body}});
+    }
+    return json::object{{"status", res.status}, {"headers", std::move(headers)}, {"body", std::move(body)}, {"json", parsed}};
+}
+
+sdk::Plugin make_plugin() {
+    sdk::Plugin plugin("http", "1.0.0");
+    plugin.action("request", send_request);
+    return plugin;
+}
+
+}  // namespace
+
+PATCHBAY_PLUGIN(make_plugin)

@@ -1,0 +1,53 @@
+// The HTTP/JSON API, independent of the transport: a request in, a response out (through a
+// callback, because invocations complete on other threads). The Beast server in server.cpp turns
+// wire messages into ApiRequest and back. docs/api.md documents every route and error code.
+#pragma once
+
+#include "catalog/catalog.hpp"
+#include "common/error.hpp"
+#include "invoker/invoker.hpp"
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace patchbay::api {
+
+struct ApiRequest {
+    std::string method;
+    std::string target;  // path and query, as received
+    std::string body;
+    std::string request_id;
+};
+
+struct ApiResponse {
+    int status = 200;
+    std::string body;
+    std::string content_type = "application/json";
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+ApiResponse error_response(const Error& error, const std::string& request_id);
+
+class Api {
+public:
+    Api(catalog::Catalog& catalog, invoker::Invoker& invoker);
+
+    void handle(ApiRequest request, std::function<void(ApiResponse)> respond);
+
+private:
+    ApiResponse list_integrations(const ApiRequest& req, std::string_view query) const;
+    ApiResponse show_integration(const ApiRequest& req, std::string_view name) const;
+    void invoke(ApiRequest req, std::string integration, std::string action, std::function<void(ApiResponse)> respond);
+
+    catalog::Catalog& catalog_;
+    invoker::Invoker& invoker_;
+};
+
+// {"name", "title", "version", "status", "error"?, "actions": [...names], ...} for listings.
+boost::json::object summarize(const catalog::Entry& entry);
+// The full description: summary plus schemas, triggers and auth types.
+boost::json::object describe(const catalog::Entry& entry);
+
+}  // namespace patchbay::api

@@ -1,0 +1,169 @@
+#include "api/api.hpp"
+#include "api/server.hpp"
+#include "catalog/catalog.hpp"
+#include "cli/args.hpp"
+#include "cli/commands.hpp"
+#include "common/log.hpp"
+#include "http/client.hpp"
+#include "invoker/invoker.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+namespace patchbay::cli {
+
+namespace fs = std::filesystem;
+
+std::string default_manifests_dir() {
+    if (const char* e = std::getenv("PATCHBAY_MANIFESTS"); e && *e) return e;
+    return "manifests";
+}
+
+std::string default_data_dir() {
+    if (const char* e = std::getenv("PATCHBAY_DATA"); e && *e) return e;
+    return "patchbay-data";
+}
+
+namespace {
+
+const char* kServeHelp = R"(Usage: patchbay serve [options]
+
+Starts the runtime: loads every manifest in the manifests folder, watches it for changes, and
+serves the HTTP/JSON API.
+
+Options:
+  --manifests DIR     manifests folder (default: $PATCHBAY_MANIFESTS or ./manifests)
+  --data DIR          data directory, created if missing (default: $PATCHBAY_DATA or ./patchbay-data)
+  --listen HOST:PORT  address to serve on (default: $PATCHBAY_LISTEN or 127.0.0.1:8080; port 0 picks one)
+  --threads N         network threads (default: number of cores)
+  --max-body BYTES    largest request body accepted (default: 4194304)
+  --drain-timeout MS  how long SIGTERM waits for requests in flight (default: 30000)
+  --poll-ms MS        how often the manifests folder is checked for changes (default: 500)
+  --log-level LEVEL   debug, info, warn or error (default: info)
+)";
+
+bool parse_listen(const std::string& s, std::string& host, unsigned short& port) {
+    auto colon = s.rfind(':');
+    if (colon == std::string::npos) return false;
+    host = s.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    try {
+        int p = std::stoi(s.substr(colon + 1));
+        if (p < 0 || p > 65535) return false;
+        port = static_cast<unsigned short>(p);
+    } catch (...) {
+        return false;
+    }
+    return !host.empty();
+}
+
+}  // namespace
+
+int run_serve(const std::vector<std::string>& argv) {
+    Args args;
+    if (auto err = parse_args(argv, {"manifests", "data", "listen", "threads", "max-body", "drain-timeout", "poll-ms", "log-level"},
+                              {"help"}, args)) {
+        std::cerr << "patchbay serve: " << *err << "\n";
+        return 2;
+    }
+    if (args.has("help")) {
+        std::cout << kServeHelp;
+        return 0;
+    }
+    if (auto lvl = args.get("log-level")) {
+        auto l = log::parse_level(*lvl);
+        if (!l) {
+            std::cerr << "patchbay serve: unknown log level '" << *lvl << "'; use debug, info, warn or error\n";
+            return 2;
+        }
+        log::set_level(*l);
+    }
+    api::ServerOptions sopts;
+    std::string listen = args.get("listen").value_or(std::getenv("PATCHBAY_LISTEN") ? std::getenv("PATCHBAY_LISTEN") : "127.0.0.1:8080");
+    if (!parse_listen(listen, sopts.address, sopts.port)) {
+        std::cerr << "patchbay serve: --listen wants HOST:PORT such as 127.0.0.1:8080, not '" << listen << "'\n";
+        return 2;
+    }
+    size_t threads = std::max(1u, std::thread::hardware_concurrency());
+    try {
+        if (auto t = args.get("threads")) threads = static_cast<size_t>(std::stoul(*t));
+        if (auto b = args.get("max-body")) sopts.body_limit = std::stoull(*b);
+        if (auto d = args.get("drain-timeout")) sopts.drain_timeout = std::chrono::milliseconds(std::stoll(*d));
+    } catch (...) {
+        std::cerr << "patchbay serve: --threads, --max-body and --drain-timeout take numbers\n";
+        return 2;
+    }
+    if (threads == 0 || threads > 64) {
+        std::cerr << "patchbay serve: --threads must be between 1 and 64\n";
+        return 2;
+    }
+
+    fs::path manifests = args.get("manifests").value_or(default_manifests_dir());
+    fs::path data = args.get("data").value_or(default_data_dir());
+    std::error_code ec;
+    if (!fs::is_directory(manifests, ec)) {
+        std::cerr << "patchbay serve: the manifests folder '" << manifests.string()
+                  << "' does not exist; create it or pass --manifests DIR\n";
+        return 1;
+    }
+    fs::create_directories(data, ec);
+    if (ec) {
+        std::cerr << "patchbay serve: cannot create the data directory '" << data.string() << "': " << ec.message() << "\n";
+        return 1;
+    }
+
+    catalog::Catalog::Options copts;
+    copts.manifests_dir = fs::absolute(manifests);
+    copts.shadow_dir = fs::absolute(data) / "plugin-cache";
+    try {
+        if (auto p = args.get("poll-ms")) copts.poll_interval = std::chrono::milliseconds(std::stoll(*p));
+    } catch (...) {
+        std::cerr << "patchbay serve: --poll-ms takes a number\n";
+        return 2;
+    }
+
+    boost::asio::io_context ioc(static_cast<int>(threads));
+    catalog::Catalog catalog(copts);
+    catalog.refresh();
+    catalog.start_watching();
+    invoker::WorkerPool pool;
+    http::Client client(ioc);
+    invoker::Invoker invoker(catalog, pool, &client, ioc.get_executor());
+    api::Api api(catalog, invoker);
+    api::Server server(ioc, sopts, api);
+    auto ep = server.listen();
+    if (!ep) {
+        std::cerr << "patchbay serve: " << ep.error().message << "\n";
+        return 1;
+    }
+    server.start();
+
+    size_t ready = 0, broken = 0;
+    for (const auto& e : catalog.list()) (e->ready() ? ready : broken)++;
+    std::string host = ep->address().is_v6() ? "[" + ep->address().to_string() + "]" : ep->address().to_string();
+    std::cout << "patchbay: listening on http://" << host << ":" << ep->port() << " (" << ready << " integrations ready, "
+              << broken << " with errors; manifests: " << copts.manifests_dir.string() << ")" << std::endl;
+    log::info("serving", {{"address", host}, {"port", ep->port()}, {"ready", ready}, {"error", broken}});
+
+    boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    signals.async_wait([&](boost::system::error_code ec2, int sig) {
+        if (ec2) return;
+        log::info("signal received; shutting down", {{"signal", sig}});
+        server.drain([&] { ioc.stop(); });
+    });
+
+    std::vector<std::thread> runners;
+    for (size_t i = 1; i < threads; ++i) runners.emplace_back([&] { ioc.run(); });
+    ioc.run();
+    for (auto& t : runners) t.join();
+    catalog.stop_watching();
+    pool.shutdown(std::chrono::seconds(2));
+    log::info("stopped");
+    return 0;
+}
+
+}  // namespace patchbay::cli

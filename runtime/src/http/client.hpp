@@ -1,0 +1,52 @@
+// The host's outbound HTTP client, used for every request a plugin makes (and by the CLI's
+// --server mode).
+//
+// HTTP/1.1 over Beast, TLS over OpenSSL with chain and hostname verification against the system CA
+// store (or a given bundle) and TLS 1.2 as the floor. Connections are kept alive and pooled per
+// scheme, host and port; a pooled connection the server has closed is detected before reuse, and a
+// request that fails on a reused connection before any answer arrived is retried once on a fresh
+// one. Every exchange has a connect timeout and a total deadline.
+#pragma once
+
+#include "common/error.hpp"
+#include "loader/host.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace patchbay::http {
+
+struct ClientOptions {
+    std::chrono::milliseconds connect_timeout{10'000};
+    size_t max_response_bytes = 64 * 1024 * 1024;
+    size_t max_idle_per_host = 64;
+    std::chrono::milliseconds idle_timeout{30'000};
+    std::string ca_file;  // extra trusted CA bundle (PEM), on top of the system store
+    std::string user_agent = "patchbay/0.1";
+};
+
+class Client final : public host::OutboundHttp {
+public:
+    Client(boost::asio::io_context& ioc, ClientOptions options = {});
+    ~Client() override;
+
+    using Callback = std::function<void(Result<host::OutboundResponse>)>;
+    // Runs the exchange on the io_context; `done` is called once, on one of its threads.
+    void async_request(host::OutboundRequest request, std::chrono::steady_clock::time_point deadline, Callback done);
+
+    // Blocking form for worker threads. Never call it from a thread running the io_context.
+    Result<host::OutboundResponse> perform(const host::OutboundRequest& request,
+                                           std::chrono::steady_clock::time_point deadline) override;
+
+    size_t idle_connections() const;
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace patchbay::http

@@ -1,0 +1,170 @@
+#include "invoker/invoker.hpp"
+
+#include "common/log.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <future>
+
+namespace patchbay::invoker {
+
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string human(std::chrono::milliseconds d) {
+    if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
+    return std::to_string(d.count()) + "ms";
+}
+
+std::string action_list(const manifest::Manifest& m) {
+    std::string s;
+    for (const auto& a : m.actions) s += (s.empty() ? "" : ", ") + a.name;
+    return s.empty() ? "none" : s;
+}
+
+}  // namespace
+
+InvokeOutcome run_action(const catalog::Entry& entry, const manifest::Action& action, const json::value& input,
+                         const json::object& context, pb_call& call) {
+    InvokeOutcome out;
+    out.version = entry.manifest->version;
+    const auto& desc = entry.instance->descriptor();
+    if (!desc.invoke_action) {
+        out.error = Error(Errc::unsupported, "the plugin of '" + entry.name + "' does not implement actions");
+        return out;
+    }
+    json::object ctx = context;
+    ctx["integration"] = entry.name;
+    ctx["action"] = action.name;
+    std::string input_text = json::serialize(input);
+    std::string ctx_text = json::serialize(ctx);
+    int32_t rc = desc.invoke_action(entry.instance->handle(), &call, pb_str{action.name.data(), action.name.size()},
+                                    pb_str{input_text.data(), input_text.size()}, pb_str{ctx_text.data(), ctx_text.size()});
+    if (call.has_error) {
+        json::value details;
+        if (!call.error_details.empty()) {
+            boost::system::error_code ec;
+            details = json::parse(call.error_details, ec);
+            if (ec) details = json::string(call.error_details);
+        }
+        out.error = Error(host::errc_from_plugin(call.error_code), call.error_message, "", std::move(details));
+        return out;
+    }
+    if (!call.output) {
+        out.error = Error(Errc::plugin_error, rc == PB_OK ? "the plugin returned without a result"
+                                                          : "the plugin failed with code " + std::to_string(rc) + " and no message");
+        return out;
+    }
+    boost::system::error_code ec;
+    json::value parsed = json::parse(*call.output, ec);
+    if (ec) {
+        out.error = Error(Errc::plugin_error, "the plugin returned invalid JSON output (" + ec.message() + ")");
+        return out;
+    }
+    if (action.output) {
+        auto v = action.output->validate(parsed, 1);
+        if (!v.empty())
+            log::warn("action output does not match its declared schema",
+                      {{"integration", entry.name}, {"action", action.name}, {"pointer", v[0].pointer}, {"problem", v[0].message}});
+    }
+    out.output = std::move(parsed);
+    return out;
+}
+
+Invoker::Invoker(catalog::Catalog& catalog, WorkerPool& pool, host::OutboundHttp* http, boost::asio::any_io_executor timers)
+    : catalog_(catalog), pool_(pool), http_(http), timers_(std::move(timers)) {}
+
+void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done) {
+    auto started = Clock::now();
+    auto fail = [&](Error e) {
+        InvokeOutcome o;
+        o.error = std::move(e);
+        done(std::move(o));
+    };
+    auto entry = catalog_.find(req.integration);
+    if (!entry) {
+        return fail(Error(Errc::unknown_integration, "no integration named '" + req.integration +
+                                                         "' is in the catalog; GET /v1/integrations lists them"));
+    }
+    if (!entry->ready()) {
+        return fail(Error(Errc::integration_unavailable, "integration '" + req.integration + "' is unavailable: " + entry->error));
+    }
+    const manifest::Action* action = entry->manifest->find_action(req.action);
+    if (!action) {
+        return fail(Error(Errc::unknown_action, "integration '" + req.integration + "' has no action '" + req.action +
+                                                    "'; its actions are: " + action_list(*entry->manifest)));
+    }
+    auto violations = action->input.validate(req.input);
+    if (!violations.empty()) {
+        json::array all;
+        for (const auto& v : violations) all.push_back(json::object{{"pointer", v.pointer}, {"message", v.message}});
+        const auto& first = violations.front();
+        std::string where = first.pointer.empty() ? "the input" : "'" + first.pointer + "'";
+        return fail(Error(Errc::invalid_input, "invalid input for " + req.integration + "/" + req.action + ": " + where + " " + first.message,
+                          first.pointer, json::object{{"violations", std::move(all)}}));
+    }
+
+    auto budget = action->timeout;
+    if (req.timeout && *req.timeout < budget) budget = *req.timeout;
+
+    struct Shared {
+        std::atomic<bool> finished{false};
+        boost::asio::steady_timer timer;
+        std::function<void(InvokeOutcome)> done;
+        explicit Shared(boost::asio::any_io_executor ex) : timer(ex) {}
+    };
+    auto shared = std::make_shared<Shared>(timers_);
+    shared->done = std::move(done);
+    shared->timer.expires_after(budget);
+    std::string integration = req.integration, action_name = req.action;
+    shared->timer.async_wait([shared, budget, integration, action_name, started](boost::system::error_code ec) {
+        if (ec || shared->finished.exchange(true)) return;
+        InvokeOutcome o;
+        o.error = Error(Errc::timeout, "action '" + action_name + "' of '" + integration + "' did not finish within " + human(budget));
+        o.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
+        log::warn("action timed out", {{"integration", integration}, {"action", action_name}, {"timeout_ms", budget.count()}});
+        shared->done(std::move(o));
+    });
+
+    auto task = [shared, entry, action, req = std::move(req), budget, started, http = http_, timers = timers_]() mutable {
+        if (shared->finished.load()) return;  // timed out while queued
+        pb_call call;
+        call.integration = entry->name;
+        call.operation = action->name;
+        call.http = http;
+        call.deadline = started + budget;
+        call.deadline_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    (std::chrono::system_clock::now() + (call.deadline - Clock::now())).time_since_epoch())
+                                    .count();
+        InvokeOutcome o = run_action(*entry, *action, req.input, req.context, call);
+        o.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
+        if (shared->finished.exchange(true)) {
+            log::debug("late result dropped", {{"integration", entry->name}, {"action", action->name}});
+            return;
+        }
+        boost::asio::post(timers, [shared] { shared->timer.cancel(); });
+        shared->done(std::move(o));
+    };
+    if (!pool_.submit(std::move(task))) {
+        if (!shared->finished.exchange(true)) {
+            boost::asio::post(timers_, [shared] { shared->timer.cancel(); });
+            InvokeOutcome o;
+            o.error = Error(Errc::shutting_down, "the runtime is shutting down; retry on another node");
+            shared->done(std::move(o));
+        }
+    }
+}
+
+InvokeOutcome Invoker::invoke_blocking(InvokeRequest request) {
+    std::promise<InvokeOutcome> p;
+    auto f = p.get_future();
+    invoke(std::move(request), [&p](InvokeOutcome o) { p.set_value(std::move(o)); });
+    return f.get();
+}
+
+}  // namespace patchbay::invoker

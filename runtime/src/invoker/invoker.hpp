@@ -1,0 +1,64 @@
+// The invoker: from "run action A of integration I with this input" to a result.
+//
+// It resolves the integration in the catalog (holding that version for the whole call), checks
+// the action exists, validates the input against the action's JSON Schema, runs the plugin hook on
+// the worker pool with the action's deadline, and maps every failure onto a stable error code.
+// When the deadline passes first the caller gets TIMEOUT at once; the hook's late result is
+// dropped and its thread returns to the pool when the hook does.
+#pragma once
+
+#include "catalog/catalog.hpp"
+#include "common/error.hpp"
+#include "invoker/worker_pool.hpp"
+#include "loader/host.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/json/value.hpp>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace patchbay::invoker {
+
+struct InvokeRequest {
+    std::string integration;
+    std::string action;
+    boost::json::value input = boost::json::object{};
+    boost::json::object context;  // workflow_id, request_id ... handed to the plugin as is
+    std::optional<std::chrono::milliseconds> timeout;  // caller's own limit; never above the manifest's
+};
+
+struct InvokeOutcome {
+    std::optional<boost::json::value> output;
+    std::optional<Error> error;
+    std::chrono::microseconds elapsed{0};
+    std::string version;  // the integration version that ran
+
+    bool ok() const { return output.has_value(); }
+};
+
+class Invoker {
+public:
+    // `timers` runs the deadline timers; `http` is the plugins' outbound HTTP service.
+    Invoker(catalog::Catalog& catalog, WorkerPool& pool, host::OutboundHttp* http, boost::asio::any_io_executor timers);
+
+    // Calls `done` exactly once, from a worker thread or the timer executor.
+    void invoke(InvokeRequest request, std::function<void(InvokeOutcome)> done);
+
+    // Convenience for the CLI and tests: waits for the outcome.
+    InvokeOutcome invoke_blocking(InvokeRequest request);
+
+private:
+    catalog::Catalog& catalog_;
+    WorkerPool& pool_;
+    host::OutboundHttp* http_;
+    boost::asio::any_io_executor timers_;
+};
+
+// Runs one action hook synchronously on the calling thread. Exposed for tests.
+InvokeOutcome run_action(const catalog::Entry& entry, const manifest::Action& action, const boost::json::value& input,
+                         const boost::json::object& context, pb_call& call);
+
+}  // namespace patchbay::invoker

@@ -1,0 +1,168 @@
+#include "loader/host.hpp"
+
+#include "common/log.hpp"
+
+#include <boost/json.hpp>
+
+namespace json = boost::json;
+
+void pb_call::set_deadline(std::chrono::milliseconds budget) {
+    deadline = std::chrono::steady_clock::now() + budget;
+    deadline_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           (std::chrono::system_clock::now() + budget).time_since_epoch())
+                           .count();
+}
+
+namespace patchbay::host {
+
+namespace {
+
+std::string_view view(pb_str s) { return s.data ? std::string_view(s.data, s.size) : std::string_view(); }
+
+int32_t h_set_output(pb_call* call, pb_str text) {
+    if (!call) return PB_ERR_INVALID_INPUT;
+    call->output.emplace(view(text));
+    return PB_OK;
+}
+
+int32_t h_set_error(pb_call* call, int32_t code, pb_str message, pb_str details) {
+    if (!call) return PB_ERR_INVALID_INPUT;
+    call->has_error = true;
+    call->error_code = code == PB_OK ? PB_ERR_PLUGIN : code;
+    call->error_message.assign(view(message));
+    call->error_details.assign(view(details));
+    return PB_OK;
+}
+
+void h_log(pb_call* call, int32_t level, pb_str message, pb_str fields_json) {
+    auto lvl = static_cast<log::Level>(std::clamp(level, 0, 3));
+    if (!log::enabled(lvl)) return;
+    json::object fields;
+    if (call) {
+        fields["integration"] = call->integration;
+        fields["operation"] = call->operation;
+    }
+    auto text = view(fields_json);
+    if (!text.empty()) {
+        boost::system::error_code ec;
+        auto parsed = json::parse(text, ec);
+        if (!ec && parsed.is_object()) {
+            for (auto& [k, v] : parsed.get_object()) fields[k] = v;
+        } else {
+            fields["fields_invalid"] = true;
+        }
+    }
+    fields["source"] = "plugin";
+    log::write(lvl, view(message), fields);
+}
+
+int64_t h_deadline(const pb_call* call) { return call ? call->deadline_unix_ms : 0; }
+
+void respond_error(pb_http_response_fn cb, void* user, int32_t code, const std::string& message) {
+    pb_http_response_v1 r{};
+    r.struct_size = sizeof r;
+    r.error_code = code;
+    r.error_message = pb_str{message.data(), message.size()};
+    static const char empty[] = "[]";
+    r.headers_json = pb_str{empty, 2};
+    cb(user, &r);
+}
+
+int32_t h_http_request(pb_call* call, pb_str request_json, pb_str body, pb_http_response_fn cb, void* user) {
+    if (!cb) return PB_ERR_INVALID_INPUT;
+    if (!call || !call->http) {
+        respond_error(cb, user, PB_ERR_UNSUPPORTED, "HTTP is not available to this call");
+        return PB_ERR_UNSUPPORTED;
+    }
+    boost::system::error_code ec;
+    json::value req = json::parse(view(request_json), ec);
+    if (ec || !req.is_object()) {
+        respond_error(cb, user, PB_ERR_PLUGIN, "http_request: request_json is not a JSON object");
+        return PB_ERR_PLUGIN;
+    }
+    const auto& o = req.get_object();
+    OutboundRequest out;
+    if (const auto* m = o.if_contains("method"); m && m->is_string()) out.method = m->get_string();
+    if (const auto* u = o.if_contains("url"); u && u->is_string()) out.url = u->get_string();
+    if (out.url.empty()) {
+        respond_error(cb, user, PB_ERR_INVALID_INPUT, "http_request: 'url' is required");
+        return PB_ERR_INVALID_INPUT;
+    }
+    if (const auto* h = o.if_contains("headers")) {
+        if (h->is_object()) {
+            for (const auto& [k, v] : h->get_object())
+                if (v.is_string()) out.headers.emplace_back(std::string(k), std::string(v.get_string()));
+        } else if (h->is_array()) {
+            for (const auto& pair : h->get_array()) {
+                const auto* p = pair.if_array();
+                if (p && p->size() == 2 && (*p)[0].is_string() && (*p)[1].is_string())
+                    out.headers.emplace_back(std::string((*p)[0].get_string()), std::string((*p)[1].get_string()));
+            }
+        }
+    }
+    if (const auto* t = o.if_contains("timeout_ms"); t && t->is_number()) {
+        auto ms = t->to_number<int64_t>();
+        if (ms > 0) out.timeout = std::chrono::milliseconds(ms);
+    }
+    out.body.assign(view(body));
+
+    auto result = call->http->perform(out, call->deadline);
+    if (!result) {
+        const auto& e = result.error();
+        respond_error(cb, user, plugin_code_from(e.code), e.message);
+        return plugin_code_from(e.code);
+    }
+    const auto& resp = result.value();
+    json::array headers;
+    headers.reserve(resp.headers.size());
+    for (const auto& [k, v] : resp.headers) headers.push_back(json::array{json::string(k), json::string(v)});
+    std::string headers_text = json::serialize(headers);
+    pb_http_response_v1 r{};
+    r.struct_size = sizeof r;
+    r.status = resp.status;
+    r.headers_json = pb_str{headers_text.data(), headers_text.size()};
+    r.body = pb_str{resp.body.data(), resp.body.size()};
+    r.error_code = PB_OK;
+    cb(user, &r);
+    return PB_OK;
+}
+
+const pb_host_v1 kHost = {
+    sizeof(pb_host_v1), PATCHBAY_ABI_MAJOR, PATCHBAY_ABI_MINOR,
+    &h_set_output, &h_set_error, &h_log, &h_deadline, &h_http_request,
+};
+
+}  // namespace
+
+const pb_host_v1* host_table() { return &kHost; }
+
+Errc errc_from_plugin(int32_t code) {
+    switch (code) {
+        case PB_ERR_INVALID_INPUT: return Errc::invalid_input;
+        case PB_ERR_PLUGIN: return Errc::plugin_error;
+        case PB_ERR_UPSTREAM: return Errc::upstream_error;
+        case PB_ERR_UNAUTHORIZED: return Errc::upstream_auth_failed;
+        case PB_ERR_NOT_FOUND: return Errc::not_found;
+        case PB_ERR_RATE_LIMITED: return Errc::rate_limited;
+        case PB_ERR_TIMEOUT: return Errc::timeout;
+        case PB_ERR_UNAVAILABLE: return Errc::upstream_unavailable;
+        case PB_ERR_UNSUPPORTED: return Errc::unsupported;
+        default: return Errc::plugin_error;
+    }
+}
+
+int32_t plugin_code_from(Errc code) {
+    switch (code) {
+        case Errc::invalid_input: return PB_ERR_INVALID_INPUT;
+        case Errc::upstream_error: return PB_ERR_UPSTREAM;
+        case Errc::upstream_auth_failed: return PB_ERR_UNAUTHORIZED;
+        case Errc::not_found: return PB_ERR_NOT_FOUND;
+        case Errc::rate_limited: return PB_ERR_RATE_LIMITED;
+        case Errc::timeout: return PB_ERR_TIMEOUT;
+        case Errc::upstream_unavailable: return PB_ERR_UNAVAILABLE;
+        case Errc::unsupported: return PB_ERR_UNSUPPORTED;
+        default: return PB_ERR_PLUGIN;
+    }
+}
+
+}  // namespace patchbay::host

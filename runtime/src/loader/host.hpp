@@ -1,0 +1,69 @@
+// The host side of the plugin ABI: the pb_host_v1 function table and the per-call state behind
+// the opaque pb_call handle.
+//
+// A plugin never does I/O of its own. Its HTTP requests go through OutboundHttp, which the runtime
+// implements with its pooled, TLS-verifying client (and, later, credential injection and the egress
+// guard); tests can substitute their own.
+#pragma once
+
+#include "common/error.hpp"
+
+#include <patchbay/abi.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace patchbay::host {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct OutboundRequest {
+    std::string method = "GET";
+    std::string url;
+    Headers headers;
+    std::string body;
+    std::chrono::milliseconds timeout{30'000};
+};
+
+struct OutboundResponse {
+    int status = 0;
+    Headers headers;
+    std::string body;
+};
+
+class OutboundHttp {
+public:
+    virtual ~OutboundHttp() = default;
+    // Blocks the calling (worker) thread until the exchange completes or `deadline` passes.
+    virtual Result<OutboundResponse> perform(const OutboundRequest& request,
+                                             std::chrono::steady_clock::time_point deadline) = 0;
+};
+
+// The process-wide host table handed to every plugin's entry point.
+const pb_host_v1* host_table();
+
+// Maps a plugin's pb_error_code onto the runtime's error codes (unknown codes are plugin errors).
+Errc errc_from_plugin(int32_t code);
+int32_t plugin_code_from(Errc code);
+
+}  // namespace patchbay::host
+
+// One hook invocation as the host tracks it. Plugins only ever see a pointer to it.
+struct pb_call {
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+    int64_t deadline_unix_ms = 0;
+    std::string integration;
+    std::string operation;  // action or hook name, for logs
+    patchbay::host::OutboundHttp* http = nullptr;
+
+    std::optional<std::string> output;
+    bool has_error = false;
+    int32_t error_code = 0;
+    std::string error_message;
+    std::string error_details;
+
+    void set_deadline(std::chrono::milliseconds budget);
+};

@@ -1,0 +1,61 @@
+// JSON Schema validation of action input (and, for diagnostics, output).
+//
+// Covers the subset that matters for integration payloads: type (incl. integer and type arrays),
+// enum, const, properties, required, additionalProperties, patternProperties, items (and tuple
+// items), min/max/exclusive bounds (draft 4 boolean and draft 6+ numeric forms), multipleOf,
+// min/maxLength, pattern, min/maxItems, uniqueItems, min/maxProperties, allOf/anyOf/oneOf/not,
+// local $ref ("#/..."), OpenAPI's `nullable`, and the formats date-time, date, uri, email, uuid,
+// ipv4. Unknown keywords are ignored, as the specification asks.
+//
+// A Schema is compiled once (its shape checked and its regular expressions built) and then
+// validates any number of values from any number of threads.
+#pragma once
+
+#include "common/error.hpp"
+
+#include <boost/json/value.hpp>
+
+#include <map>
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+namespace patchbay::schema {
+
+struct Violation {
+    std::string pointer;  // JSON pointer of the offending value within the instance ("" = root)
+    std::string message;
+};
+
+class Schema {
+public:
+    // Checks that `document` is a usable schema. Errors name the schema pointer of the problem.
+    static Result<Schema> compile(boost::json::value document);
+
+    // Returns every violation found (at most `limit`), first the shallowest. Empty = valid.
+    std::vector<Violation> validate(const boost::json::value& instance, size_t limit = 16) const;
+
+    const boost::json::value& document() const { return *doc_; }
+
+private:
+    struct Shared {
+        boost::json::value doc;
+        std::map<std::string, std::regex> patterns;
+    };
+    std::shared_ptr<const Shared> shared_;
+    const boost::json::value* doc_ = nullptr;
+};
+
+// The JSON pointer escape of one reference token ("~" -> "~0", "/" -> "~1").
+std::string escape_pointer_token(std::string_view token);
+
+// Format checkers, exposed for tests.
+bool is_date_time(std::string_view s);
+bool is_date(std::string_view s);
+bool is_uri(std::string_view s);
+bool is_email(std::string_view s);
+bool is_uuid(std::string_view s);
+bool is_ipv4(std::string_view s);
+
+}  // namespace patchbay::schema
