@@ -199,14 +199,13 @@ void Api::invoke(ApiRequest req, std::string integration, std::string action, st
     if (!req.request_id.empty()) ir.context["request_id"] = req.request_id;
     std::string name = ir.integration, act = ir.action, rid = req.request_id;
     invoker_.invoke(std::move(ir), [respond = std::move(respond), name, act, rid](invoker::InvokeOutcome o) {
-        double ms = static_cast<double>(o.elapsed.count()) / 1000.0;
         if (!o.ok()) {
             if (log::enabled(log::Level::debug))
                 log::debug("invoke failed", {{"integration", name}, {"action", act}, {"code", code_name(o.error->code)}, {"request_id", rid}});
             return respond(error_response(*o.error, rid));
         }
         json::object body{{"output", std::move(*o.output)}, {"integration", name}, {"action", act}, {"version", o.version},
-                          {"duration_ms", ms}};
+                          {"duration_us", o.elapsed.count()}};
         if (!rid.empty()) body["request_id"] = rid;
         respond(json_response(200, body));
     });

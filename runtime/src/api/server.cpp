@@ -159,8 +159,13 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                                      "the request headers are larger than " + std::to_string(options.header_limit) + " bytes");
                 break;
             }
+            if (ec == bhttp::error::body_limit) {
+                co_await reply_error(stream, Errc::payload_too_large,
+                                     "the request body is larger than the " + std::to_string(options.body_limit) + "-byte limit");
+                break;
+            }
             if (ec) {
-                if (parser.got_some()) co_await reply_error(stream, Errc::malformed_json, "malformed HTTP request: " + ec.message());
+                if (parser.got_some()) co_await reply_error(stream, Errc::bad_request, "malformed HTTP request: " + ec.message());
                 break;
             }
             session->busy = true;
@@ -199,6 +204,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             ar.body = std::move(req.body());
             auto rid = req["X-Request-Id"];
             ar.request_id = safe_request_id(rid) ? std::string(rid) : new_request_id();
+            std::string request_id = ar.request_id;
             bool keep_alive = req.keep_alive();
             bool head = req.method() == bhttp::verb::head;
             unsigned version = req.version();
@@ -209,7 +215,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version};
             res.set(bhttp::field::server, "patchbay");
             res.set(bhttp::field::content_type, r.content_type);
-            res.set("X-Request-Id", rid.empty() || !safe_request_id(rid) ? ar.request_id : std::string(rid));
+            res.set("X-Request-Id", request_id);
             for (const auto& [k, v] : r.headers) res.set(k, v);
             res.keep_alive(keep_alive && !draining);
             res.body() = std::move(r.body);

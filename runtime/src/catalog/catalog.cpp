@@ -124,9 +124,11 @@ void Catalog::refresh() {
         Stamp ls;
         if (rec.entry && rec.entry->manifest && rec.entry->manifest->library) ls = stamp_of(*rec.entry->manifest->library);
         if (rec.entry && ms == rec.manifest_stamp && ls == rec.library_stamp) continue;
-        // A file written in the last moment may still be growing; look again on the next pass.
+        // A library written in the last moment may still be growing, and mapping a truncated ELF
+        // file can fault: look again on the next pass. (A half-written manifest only yields a
+        // parse error that the next pass replaces.)
         constexpr int64_t settle_ns = 150'000'000;
-        if (rec.entry && (now_ns - ms.mtime_ns < settle_ns || (ls.mtime_ns && now_ns - ls.mtime_ns < settle_ns))) continue;
+        if (rec.entry && ls.mtime_ns && ls != rec.library_stamp && now_ns - ls.mtime_ns < settle_ns) continue;
 
         std::ifstream in(file, std::ios::binary);
         std::ostringstream ss;
@@ -176,6 +178,9 @@ void Catalog::refresh() {
         all.push_back(e);
         if (rec.entry->manifest) by_name[rec.entry->manifest->name] = e;
     }
+    // A manifest too broken to read still answers to its file's name, so callers learn why.
+    for (const auto& e : all)
+        if (!e->manifest && !by_name.count(e->name)) by_name[e->name] = e;
     // Manifests that configure another plugin are built on that plugin's library.
     for (auto& e : all) {
         if (!e->manifest || !e->manifest->plugin) continue;

@@ -6,6 +6,7 @@ std::string_view code_name(Errc code) {
     switch (code) {
         case Errc::invalid_input: return "INVALID_INPUT";
         case Errc::malformed_json: return "MALFORMED_JSON";
+        case Errc::bad_request: return "BAD_REQUEST";
         case Errc::unknown_integration: return "UNKNOWN_INTEGRATION";
         case Errc::unknown_action: return "UNKNOWN_ACTION";
         case Errc::integration_unavailable: return "INTEGRATION_UNAVAILABLE";
@@ -31,6 +32,7 @@ int http_status(Errc code) {
     switch (code) {
         case Errc::invalid_input: return 400;
         case Errc::malformed_json: return 400;
+        case Errc::bad_request: return 400;
         case Errc::unknown_integration: return 404;
         case Errc::unknown_action: return 404;
         case Errc::integration_unavailable: return 503;

@@ -18,6 +18,7 @@ namespace patchbay {
 enum class Errc {
     invalid_input,
     malformed_json,
+    bad_request,
     unknown_integration,
     unknown_action,
     integration_unavailable,

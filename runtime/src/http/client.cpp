@@ -258,12 +258,11 @@ void Client::async_request(host::OutboundRequest request, Clock::time_point dead
     auto once = std::make_shared<Once>();
     once->cb = std::move(done);
     auto impl = impl_;
+    // The coroutine is a member function taking its arguments by value, so they live in its frame
+    // (a capturing lambda coroutine would keep them in the lambda object, which does not outlive
+    // the first suspension).
     asio::co_spawn(asio::make_strand(impl->ioc),
-                   [impl, request = std::move(request), deadline, once]() mutable -> asio::awaitable<void> {
-                       co_await impl->exchange(std::move(request), deadline, [once](Result<host::OutboundResponse> r) {
-                           (*once)(std::move(r));
-                       });
-                   },
+                   impl->exchange(std::move(request), deadline, [once, impl](Result<host::OutboundResponse> r) { (*once)(std::move(r)); }),
                    [once](std::exception_ptr e) {
                        if (!e) return;
                        std::string why = "the request could not be sent";

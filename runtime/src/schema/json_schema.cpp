@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
+#include <charconv>
 #include <cmath>
 #include <set>
 
@@ -103,6 +104,11 @@ int to_int(std::string_view s) {
 }
 
 std::string short_json(const json::value& v) {
+    if (v.is_double()) {  // Boost.JSON writes 0.5 as 5E-1; people read the shortest plain form
+        char buf[64];
+        auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v.get_double());
+        if (ec == std::errc()) return std::string(buf, end);
+    }
     std::string s = json::serialize(v);
     if (s.size() > 60) s = s.substr(0, 57) + "...";
     return s;

@@ -1,0 +1,227 @@
+// End to end: the real `patchbay serve` on an ephemeral 127.0.0.1 port, stopped by pid.
+#include "test_support.hpp"
+#include "upstream.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <future>
+
+using namespace testing;
+namespace json = boost::json;
+
+namespace {
+
+std::string invoke_path(const std::string& integration, const std::string& action) {
+    return "/v1/integrations/" + integration + "/actions/" + action + "/invoke";
+}
+
+// The stock manifests plus a testkit manifest, in a folder of our own.
+struct Folder {
+    TempDir dir;
+    fs::path path() const { return dir / "manifests"; }
+    Folder(const std::string& sleep_timeout = "400ms") {
+        fs::create_directories(path());
+        fs::copy(staged_manifests(), path(), fs::copy_options::recursive);
+        write_file(path() / "kit.yaml", testkit_manifest("kit", "v1", "", sleep_timeout));
+    }
+};
+
+}  // namespace
+
+TEST_CASE("the http plugin calls a local upstream through the API", "[e2e]") {
+    Folder folder;
+    Served server(folder.path());
+    Upstream up;
+
+    auto r = http("POST", server.url() + invoke_path("http", "request"), "{\"input\": {\"url\": \"" + up.url("/json") + "\"}}");
+    REQUIRE(r.status == 200);
+    auto body = r.json();
+    CHECK(body.at("output").at("status").as_int64() == 200);
+    CHECK(body.at("output").at("body").at("hello").as_string() == "world");  // parsed: the content type is JSON
+    CHECK(body.at("output").at("json").as_bool());
+    CHECK(body.at("integration").as_string() == "http");
+    CHECK_FALSE(r.headers["x-request-id"].empty());
+
+    // POST with a JSON body, custom headers and query parameters (a list repeats the key).
+    std::string input = "{\"input\": {\"method\": \"POST\", \"url\": \"" + up.url("/echo") +
+                        "\", \"headers\": {\"X-Trace\": \"t-1\"}, \"query\": {\"q\": \"a b&c\", \"tag\": [\"x\", \"y\"]}, "
+                        "\"json\": {\"answer\": 42}}}";
+    auto e = http("POST", server.url() + invoke_path("http", "request"), input);
+    REQUIRE(e.status == 200);
+    auto echoed = e.json().at("output").at("body");  // the echo answers application/json: parsed
+    CHECK(echoed.at("method").as_string() == "POST");
+    CHECK(echoed.at("target").as_string() == "/echo?q=a%20b%26c&tag=x&tag=y");
+    CHECK(echoed.at("headers").at("x-trace").as_string() == "t-1");
+    CHECK(echoed.at("headers").at("content-type").as_string() == "application/json");
+    CHECK(json::parse(std::string(echoed.at("body").as_string())).at("answer").as_int64() == 42);
+
+    // A text answer stays text; a 404 upstream is returned, or raised when asked.
+    auto t = http("POST", server.url() + invoke_path("http", "request"), "{\"input\": {\"url\": \"" + up.url("/text") + "\"}}");
+    CHECK(t.json().at("output").at("body").as_string() == "plain text");
+    CHECK_FALSE(t.json().at("output").at("json").as_bool());
+    auto nf = http("POST", server.url() + invoke_path("http", "request"), "{\"input\": {\"url\": \"" + up.url("/status/404") + "\"}}");
+    CHECK(nf.json().at("output").at("status").as_int64() == 404);
+    auto raised = http("POST", server.url() + invoke_path("http", "request"),
+                       "{\"input\": {\"url\": \"" + up.url("/status/503") + "\", \"fail_on_status\": true}}");
+    CHECK(raised.status == 502);
+    CHECK(raised.json().at("error").at("code").as_string() == "UPSTREAM_ERROR");
+    CHECK(raised.json().at("error").at("details").at("status").as_int64() == 503);
+}
+
+TEST_CASE("the catalog API lists and shows integrations with their schemas", "[e2e]") {
+    Folder folder;
+    write_file(folder.path() / "broken.yaml", "apiVersion: patchbay/v1\nname: broken\nversion: 1.0.0\ntitle: B\nlibrary: missing.so\n"
+                                              "actions:\n  - {name: a, title: A}\n");
+    Served server(folder.path());
+    auto list = http("GET", server.url() + "/v1/integrations").json();
+    CHECK(list.at("ready").as_int64() == 2);
+    CHECK(list.at("error").as_int64() == 1);
+    bool saw_broken = false;
+    for (const auto& i : list.at("integrations").as_array()) {
+        if (i.at("name").as_string() == "broken") {
+            saw_broken = true;
+            CHECK(i.at("status").as_string() == "error");
+            CHECK(std::string(i.at("error").as_string()).find("missing.so") != std::string::npos);
+        }
+    }
+    CHECK(saw_broken);
+    auto filtered = http("GET", server.url() + "/v1/integrations?status=ready&q=HTTP").json();
+    REQUIRE(filtered.at("integrations").as_array().size() == 1);
+
+    auto show = http("GET", server.url() + "/v1/integrations/http");
+    REQUIRE(show.status == 200);
+    auto d = show.json();
+    CHECK(d.at("status").as_string() == "ready");
+    CHECK(d.at("actions").at(0).at("input").at("required").at(0).as_string() == "url");
+    CHECK(d.at("plugin").at("sha256").as_string().size() == 64);
+
+    auto broken = http("GET", server.url() + "/v1/integrations/broken");
+    CHECK(broken.status == 200);
+    CHECK(broken.json().at("status").as_string() == "error");
+
+    auto health = http("GET", server.url() + "/healthz");
+    CHECK(health.status == 200);
+}
+
+TEST_CASE("errors have stable codes and HTTP statuses", "[e2e]") {
+    Folder folder;
+    Served server(folder.path(), {"--max-body", "2048"});
+    auto code = [](const Response& r) { return std::string(r.json().at("error").at("code").as_string()); };
+
+    auto unknown = http("POST", server.url() + invoke_path("nope", "x"), "{}");
+    CHECK(unknown.status == 404);
+    CHECK(code(unknown) == "UNKNOWN_INTEGRATION");
+    auto action = http("POST", server.url() + invoke_path("http", "nope"), "{}");
+    CHECK(action.status == 404);
+    CHECK(code(action) == "UNKNOWN_ACTION");
+    auto invalid = http("POST", server.url() + invoke_path("http", "request"), R"({"input": {"url": "http://x", "method": "FETCH"}})");
+    CHECK(invalid.status == 400);
+    CHECK(code(invalid) == "INVALID_INPUT");
+    CHECK(invalid.json().at("error").at("pointer").as_string() == "/method");
+    auto malformed = http("POST", server.url() + invoke_path("http", "request"), R"({"input": )");
+    CHECK(malformed.status == 400);
+    CHECK(code(malformed) == "MALFORMED_JSON");
+    auto extra = http("POST", server.url() + invoke_path("http", "request"), R"({"inptu": {}})");
+    CHECK(extra.status == 400);
+    CHECK(extra.json().at("error").at("pointer").as_string() == "/inptu");
+    auto too_big = http("POST", server.url() + invoke_path("kit", "echo"), "{\"input\": {\"pad\": \"" + std::string(4096, 'x') + "\"}}");
+    CHECK(too_big.status == 413);
+    CHECK(code(too_big) == "PAYLOAD_TOO_LARGE");
+    auto method = http("GET", server.url() + invoke_path("http", "request"));
+    CHECK(method.status == 405);
+    CHECK(method.headers["allow"] == "POST");
+    auto route = http("GET", server.url() + "/v2/whatever");
+    CHECK(route.status == 404);
+    CHECK(code(route) == "ROUTE_NOT_FOUND");
+    auto thrown = http("POST", server.url() + invoke_path("kit", "throws"), "{}");
+    CHECK(thrown.status == 500);
+    CHECK(code(thrown) == "PLUGIN_ERROR");
+
+    std::string huge_header = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n";
+    auto raw = raw_exchange(server.port(), huge_header);
+    CHECK(raw.rfind("HTTP/1.1 431", 0) == 0);
+    CHECK(raw.find("HEADERS_TOO_LARGE") != std::string::npos);
+
+    // The server is still healthy after all of that.
+    CHECK(http("GET", server.url() + "/healthz").status == 200);
+}
+
+TEST_CASE("keep-alive: several requests on one connection", "[e2e]") {
+    Folder folder;
+    Served server(folder.path());
+    std::string two = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    auto raw = raw_exchange(server.port(), two);
+    size_t first = raw.find("HTTP/1.1 200");
+    REQUIRE(first != std::string::npos);
+    CHECK(raw.find("HTTP/1.1 200", first + 1) != std::string::npos);
+}
+
+TEST_CASE("a call past its deadline answers 504 while other calls carry on", "[e2e]") {
+    Folder folder;
+    Served server(folder.path());
+    auto slow = std::async(std::launch::async, [&] {
+        return http("POST", server.url() + invoke_path("kit", "sleep"), R"({"input": {"ms": 5000}})");
+    });
+    // While the slow call occupies a worker, quick calls are answered.
+    for (int i = 0; i < 5; ++i) CHECK(http("POST", server.url() + invoke_path("kit", "echo"), "{}").status == 200);
+    auto r = slow.get();
+    CHECK(r.status == 504);
+    CHECK(r.json().at("error").at("code").as_string() == "TIMEOUT");
+}
+
+TEST_CASE("manifests added, changed and removed while serving", "[e2e]") {
+    Folder folder;
+    Served server(folder.path());
+    auto label = [&](const std::string& name) -> std::string {
+        auto r = http("POST", server.url() + invoke_path(name, "echo"), "{}");
+        if (r.status != 200) return "status " + std::to_string(r.status);
+        return std::string(r.json().at("output").at("label").as_string());
+    };
+    CHECK(label("kit") == "v1");
+    write_file(folder.path() / "added.yaml", testkit_manifest("added", "new"));
+    CHECK(eventually([&] { return label("added") == "new"; }));
+
+    // A call in flight finishes on the version it started on.
+    write_file(folder.path() / "kit.yaml", testkit_manifest("kit", "v1", "", "10s"));
+    CHECK(eventually([&] {
+        auto r = http("GET", server.url() + "/v1/integrations/kit").json();
+        for (const auto& a : r.at("actions").as_array())
+            if (a.at("name").as_string() == "sleep") return a.at("timeout_ms").as_int64() == 10000;
+        return false;
+    }));
+    auto in_flight = std::async(std::launch::async, [&] {
+        return http("POST", server.url() + invoke_path("kit", "sleep"), R"({"input": {"ms": 1500}})");
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    write_file(folder.path() / "kit.yaml", testkit_manifest("kit", "v2", "", "10s"));
+    CHECK(eventually([&] { return label("kit") == "v2"; }));
+    auto finished = in_flight.get();
+    REQUIRE(finished.status == 200);
+    CHECK(finished.json().at("output").at("label").as_string() == "v1");
+
+    fs::remove(folder.path() / "added.yaml");
+    CHECK(eventually([&] { return label("added") == "status 404"; }));
+    // A broken edit turns the integration into an error, visible in the listing.
+    write_file(folder.path() / "kit.yaml", "apiVersion: patchbay/v1\nname: kit\nversion: oops\n");
+    CHECK(eventually([&] { return label("kit") == "status 503"; }));
+    auto others = http("GET", server.url() + "/v1/integrations/http").json();
+    CHECK(others.at("status").as_string() == "ready");  // the others are untouched
+}
+
+TEST_CASE("SIGTERM drains: calls in flight complete, then the process exits 0", "[e2e]") {
+    Folder folder("10s");
+    auto server = std::make_unique<Served>(folder.path());
+    auto url = server->url();
+    auto in_flight = std::async(std::launch::async, [&] {
+        return http("POST", url + invoke_path("kit", "sleep"), R"({"input": {"ms": 800}})");
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    int code = server->terminate();
+    auto r = in_flight.get();
+    CHECK(r.status == 200);
+    CHECK(r.headers["connection"] == "close");
+    CHECK(code == 0);
+    CHECK(raw_exchange(server->port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").empty());  // nobody listens any more
+}

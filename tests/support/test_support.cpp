@@ -1,0 +1,269 @@
+#include "test_support.hpp"
+
+#include "common/log.hpp"
+#include "http/client.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+
+#include <arpa/inet.h>
+#include <csignal>
+#include <cstdlib>
+#include <fcntl.h>
+#include <fstream>
+#include <netinet/in.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sstream>
+#include <stdexcept>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace testing {
+
+std::string fixture_library(const std::string& name) { return std::string(PATCHBAY_FIXTURE_DIR) + "/libfixture-" + name + ".so"; }
+fs::path staged_manifests() { return PATCHBAY_STAGED_MANIFESTS; }
+std::string patchbay_bin() { return PATCHBAY_BIN; }
+
+TempDir::TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "patchbay-test-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+}
+
+void write_file(const fs::path& p, const std::string& text) {
+    fs::create_directories(p.parent_path());
+    // Write then rename, as an admin's deployment tool would, so readers never see half a file.
+    fs::path tmp = p.parent_path() / ("." + p.filename().string() + ".tmp");
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        out << text;
+    }
+    fs::rename(tmp, p);
+}
+
+std::string read_file(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::string testkit_manifest(const std::string& name, const std::string& label, const std::string& extra_actions,
+                             const std::string& sleep_timeout) {
+    return "apiVersion: patchbay/v1\n"
+           "name: " + name + "\n"
+           "version: 1.0.0\n"
+           "title: Test kit\n"
+           "library: " + fixture_library("testkit") + "\n"
+           "config:\n  label: " + label + "\n"
+           "organizations: true\n"
+           "actions:\n"
+           "  - name: echo\n    title: Echo\n"
+           "    input:\n      type: object\n      properties:\n        n: {type: integer, minimum: 0}\n"
+           "  - name: sleep\n    title: Sleep\n    timeout: " + sleep_timeout + "\n"
+           "    input: {type: object, required: [ms], properties: {ms: {type: integer}}}\n"
+           "  - name: fail\n    title: Fail\n"
+           "  - name: fetch\n    title: Fetch\n    input: {type: object, required: [url]}\n"
+           "  - name: deadline\n    title: Deadline\n    timeout: 5s\n"
+           "  - name: throws\n    title: Throws\n" + extra_actions;
+}
+
+namespace {
+
+std::vector<char*> c_argv(const std::vector<std::string>& argv) {
+    std::vector<char*> out;
+    for (const auto& a : argv) out.push_back(const_cast<char*>(a.c_str()));
+    out.push_back(nullptr);
+    return out;
+}
+
+int wait_exit(pid_t pid, std::chrono::milliseconds limit) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    int status = 0;
+    while (true) {
+        pid_t r = ::waitpid(pid, &status, WNOHANG);
+        if (r == pid) break;
+        if (std::chrono::steady_clock::now() >= until) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+            return -9;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return -WTERMSIG(status);
+    return -1;
+}
+
+}  // namespace
+
+RunResult run(const std::vector<std::string>& argv, const std::string& stdin_text, std::chrono::milliseconds limit) {
+    TempDir dir;
+    fs::path in = dir / "stdin", out = dir / "stdout", err = dir / "stderr";
+    write_file(in, stdin_text);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, in.c_str(), O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    auto args = c_argv(argv);
+    int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
+    RunResult r;
+    r.exit_code = wait_exit(pid, limit);
+    r.out = read_file(out);
+    r.err = read_file(err);
+    return r;
+}
+
+Served::Served(const fs::path& manifests, std::vector<std::string> extra) {
+    std::vector<std::string> argv = {patchbay_bin(), "serve", "--manifests", manifests.string(), "--data", (dir_ / "data").string(),
+                                     "--listen", "127.0.0.1:0", "--poll-ms", "100"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    int out_pipe[2];
+    if (::pipe(out_pipe) != 0) throw std::runtime_error("pipe failed");
+    fs::path err = dir_ / "stderr";
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
+    posix_spawn_file_actions_addclose(&fa, out_pipe[0]);
+    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    auto args = c_argv(argv);
+    int rc = posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(out_pipe[1]);
+    if (rc != 0) throw std::runtime_error("cannot start patchbay serve");
+
+    // Read stdout until the "listening on" line gives the port.
+    std::string seen;
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < until) {
+        pollfd p{out_pipe[0], POLLIN, 0};
+        if (::poll(&p, 1, 100) > 0) {
+            char buf[512];
+            ssize_t n = ::read(out_pipe[0], buf, sizeof buf);
+            if (n <= 0) break;
+            seen.append(buf, static_cast<size_t>(n));
+            auto at = seen.find("listening on http://127.0.0.1:");
+            if (at != std::string::npos && seen.find('\n', at) != std::string::npos) {
+                port_ = static_cast<unsigned short>(std::stoi(seen.substr(at + 30)));
+                break;
+            }
+        }
+    }
+    ::close(out_pipe[0]);
+    if (port_ == 0) {
+        terminate(std::chrono::seconds(5));
+        throw std::runtime_error("patchbay serve did not start: " + seen + " / " + stderr_text());
+    }
+}
+
+Served::~Served() {
+    if (pid_ > 0) terminate(std::chrono::seconds(10));
+}
+
+int Served::terminate(std::chrono::milliseconds limit) {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, SIGTERM);
+    int code = wait_exit(pid_, limit);
+    pid_ = -1;
+    return code;
+}
+
+std::string Served::stderr_text() const { return read_file(dir_ / "stderr"); }
+
+boost::json::value Response::json() const { return boost::json::parse(body); }
+
+namespace {
+struct ClientHolder {
+    boost::asio::io_context ioc;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{ioc.get_executor()};
+    std::thread thread{[this] { ioc.run(); }};
+    patchbay::http::Client client{ioc};
+    ~ClientHolder() {
+        guard.reset();
+        ioc.stop();
+        thread.join();
+    }
+};
+ClientHolder& holder() {
+    static ClientHolder h;
+    return h;
+}
+}  // namespace
+
+Response http(const std::string& method, const std::string& url, const std::string& body,
+              const std::vector<std::pair<std::string, std::string>>& headers) {
+    patchbay::host::OutboundRequest req;
+    req.method = method;
+    req.url = url;
+    req.body = body;
+    req.headers = headers;
+    req.timeout = std::chrono::seconds(60);
+    auto r = holder().client.perform(req, std::chrono::steady_clock::now() + req.timeout);
+    if (!r) throw std::runtime_error("HTTP " + method + " " + url + " failed: " + r.error().message);
+    Response out;
+    out.status = r->status;
+    for (auto& [k, v] : r->headers) {
+        std::string lower = k;
+        for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        out.headers[lower] = v;
+    }
+    out.body = r->body;
+    return out;
+}
+
+std::string raw_exchange(unsigned short port, const std::string& bytes, std::chrono::milliseconds limit) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        return {};
+    }
+    size_t sent = 0;
+    while (sent < bytes.size()) {
+        ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) break;  // the server may answer and close before reading everything (413)
+        sent += static_cast<size_t>(n);
+    }
+    std::string out;
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 100) <= 0) continue;
+        char buf[4096];
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        out.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return out;
+}
+
+}  // namespace testing
+
+namespace {
+// In-process components log to stderr; keep the test output readable unless asked otherwise
+// (PATCHBAY_TEST_LOG=debug|info|warn|error).
+const bool quiet_logs = [] {
+    const char* level = std::getenv("PATCHBAY_TEST_LOG");
+    auto parsed = patchbay::log::parse_level(level ? level : "off");
+    patchbay::log::set_level(parsed.value_or(patchbay::log::Level::off));
+    return true;
+}();
+}  // namespace

@@ -1,0 +1,97 @@
+// Shared helpers for the suites: temporary folders, child processes stopped by pid, a small HTTP
+// client for talking to a served runtime, and paths to the built fixtures.
+#pragma once
+
+#include "loader/host.hpp"
+
+#include <boost/json/value.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <thread>
+#include <vector>
+
+namespace testing {
+
+namespace fs = std::filesystem;
+
+std::string fixture_library(const std::string& name);  // absolute path of libfixture-NAME.so
+fs::path staged_manifests();                           // build/manifests (stock plugins)
+std::string patchbay_bin();
+
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    const fs::path& path() const { return path_; }
+    fs::path operator/(const std::string& p) const { return path_ / p; }
+
+private:
+    fs::path path_;
+};
+
+void write_file(const fs::path& p, const std::string& text);
+std::string read_file(const fs::path& p);
+
+// A manifest for the testkit fixture, with actions echo/sleep/fail/fetch/deadline/throws.
+std::string testkit_manifest(const std::string& name, const std::string& label, const std::string& extra_actions = "",
+                             const std::string& sleep_timeout = "30s");
+
+struct RunResult {
+    int exit_code = -1;
+    std::string out;
+    std::string err;
+};
+// Runs a command to completion (bounded by `limit`, then killed) and captures its output.
+RunResult run(const std::vector<std::string>& argv, const std::string& stdin_text = "",
+              std::chrono::milliseconds limit = std::chrono::seconds(60));
+
+// A running `patchbay serve`, stopped by pid (SIGTERM, then SIGKILL) when destroyed.
+class Served {
+public:
+    Served(const fs::path& manifests, std::vector<std::string> extra = {});
+    ~Served();
+    unsigned short port() const { return port_; }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+    pid_t pid() const { return pid_; }
+    // Sends SIGTERM and waits for the exit status (bounded).
+    int terminate(std::chrono::milliseconds limit = std::chrono::seconds(30));
+    std::string stderr_text() const;
+
+private:
+    pid_t pid_ = -1;
+    unsigned short port_ = 0;
+    TempDir dir_;
+};
+
+struct Response {
+    int status = 0;
+    std::map<std::string, std::string> headers;  // lower-case names
+    std::string body;
+    boost::json::value json() const;
+};
+
+// One HTTP client (pooled keep-alive) for the test process.
+Response http(const std::string& method, const std::string& url, const std::string& body = "",
+              const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+// Sends raw bytes on a fresh connection and returns everything read until the peer closes.
+std::string raw_exchange(unsigned short port, const std::string& bytes, std::chrono::milliseconds limit = std::chrono::seconds(10));
+
+// Polls `check` until it is true or `limit` passes. Returns whether it became true.
+template <class F>
+bool eventually(F check, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+        if (check()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return check();
+}
+
+}  // namespace testing

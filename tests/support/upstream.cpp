@@ -1,0 +1,118 @@
+#include "upstream.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace testing {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+struct Upstream::Impl {
+    asio::io_context ioc;
+    tcp::acceptor acceptor{ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
+    std::atomic<bool> stopping{false};
+    std::atomic<int> accepted{0};
+    std::atomic<int> handled{0};
+    std::mutex mutex;
+    std::vector<std::shared_ptr<tcp::socket>> sockets;
+    std::vector<std::thread> threads;
+    std::thread accept_thread;
+
+    void serve(std::shared_ptr<tcp::socket> socket) {
+        beast::flat_buffer buffer;
+        for (;;) {
+            bhttp::request<bhttp::string_body> req;
+            beast::error_code ec;
+            bhttp::read(*socket, buffer, req, ec);
+            if (ec) break;
+            ++handled;
+            std::string target(req.target());
+            std::string path = target.substr(0, target.find('?'));
+            bhttp::response<bhttp::string_body> res{bhttp::status::ok, req.version()};
+            res.set(bhttp::field::content_type, "application/json");
+            bool close = !req.keep_alive();
+            if (path == "/json" || path == "/close") {
+                res.body() = R"({"hello":"world"})";
+                if (path == "/close") close = true;
+            } else if (path == "/text") {
+                res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+                res.body() = "plain text";
+            } else if (path == "/echo") {
+                boost::json::object headers;
+                for (const auto& f : req) {
+                    std::string name(f.name_string());
+                    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                    headers[name] = std::string(f.value());
+                }
+                res.body() = boost::json::serialize(boost::json::object{
+                    {"method", std::string(req.method_string())}, {"target", target}, {"headers", headers}, {"body", req.body()}});
+            } else if (path == "/slow") {
+                auto at = target.find("ms=");
+                int ms = at == std::string::npos ? 100 : std::stoi(target.substr(at + 3));
+                std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+                res.body() = R"({"hello":"slow"})";
+            } else if (path.rfind("/status/", 0) == 0) {
+                int code = std::stoi(path.substr(8));
+                res.result(static_cast<unsigned>(code));
+                res.body() = "{\"status\":" + std::to_string(code) + "}";
+            } else {
+                res.result(bhttp::status::not_found);
+                res.body() = R"({"error":"no such route"})";
+            }
+            res.keep_alive(!close);
+            res.prepare_payload();
+            bhttp::write(*socket, res, ec);
+            if (ec || close) break;
+        }
+        beast::error_code ec;
+        socket->shutdown(tcp::socket::shutdown_both, ec);
+    }
+};
+
+Upstream::Upstream() : impl_(std::make_unique<Impl>()) {
+    impl_->accept_thread = std::thread([impl = impl_.get()] {
+        for (;;) {
+            auto socket = std::make_shared<tcp::socket>(impl->ioc);
+            beast::error_code ec;
+            impl->acceptor.accept(*socket, ec);
+            if (impl->stopping) break;
+            if (ec) continue;
+            ++impl->accepted;
+            std::lock_guard lock(impl->mutex);
+            impl->sockets.push_back(socket);
+            impl->threads.emplace_back([impl, socket] { impl->serve(socket); });
+        }
+    });
+}
+
+Upstream::~Upstream() {
+    impl_->stopping = true;
+    {
+        // Wake the blocking accept with a connection of our own.
+        tcp::socket poke(impl_->ioc);
+        beast::error_code ec;
+        poke.connect(impl_->acceptor.local_endpoint(), ec);
+    }
+    impl_->accept_thread.join();
+    std::lock_guard lock(impl_->mutex);
+    for (auto& s : impl_->sockets) {
+        beast::error_code ec;
+        s->shutdown(tcp::socket::shutdown_both, ec);
+    }
+    for (auto& t : impl_->threads) t.join();
+}
+
+unsigned short Upstream::port() const { return impl_->acceptor.local_endpoint().port(); }
+int Upstream::connections() const { return impl_->accepted.load(); }
+int Upstream::requests() const { return impl_->handled.load(); }
+
+}  // namespace testing

@@ -1,0 +1,31 @@
+// A small upstream HTTP/1.1 server for tests, on 127.0.0.1 and an ephemeral port, one thread per
+// connection, keep-alive. Routes:
+//   /json            {"hello": "world"} as application/json
+//   /text            "plain text" as text/plain
+//   /echo            the request as JSON: method, target, headers (lower-case), body
+//   /slow?ms=N       waits N ms, then answers like /json
+//   /status/N        answers status N with {"status": N}
+//   /close           answers like /json with Connection: close
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+namespace testing {
+
+class Upstream {
+public:
+    Upstream();
+    ~Upstream();
+    unsigned short port() const;
+    std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port()) + path; }
+    int connections() const;  // TCP connections accepted so far
+    int requests() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace testing

@@ -1,0 +1,109 @@
+#include "http/client.hpp"
+#include "test_support.hpp"
+#include "upstream.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+using namespace testing;
+using patchbay::Errc;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+struct ClientRig {
+    boost::asio::io_context ioc;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{ioc.get_executor()};
+    std::thread thread{[this] { ioc.run(); }};
+    patchbay::http::Client client{ioc};
+    ~ClientRig() {
+        guard.reset();
+        ioc.stop();
+        thread.join();
+    }
+    patchbay::Result<patchbay::host::OutboundResponse> get(const std::string& url, std::chrono::milliseconds budget = std::chrono::seconds(10)) {
+        patchbay::host::OutboundRequest r;
+        r.url = url;
+        return client.perform(r, Clock::now() + budget);
+    }
+};
+}  // namespace
+
+TEST_CASE("keep-alive connections are pooled and reused", "[http]") {
+    ClientRig rig;
+    Upstream up;
+    for (int i = 0; i < 5; ++i) {
+        auto r = rig.get(up.url("/json"));
+        REQUIRE(r.ok());
+        CHECK(r->status == 200);
+    }
+    CHECK(up.connections() == 1);
+    CHECK(rig.client.idle_connections() == 1);
+}
+
+TEST_CASE("a connection the server closed is not reused", "[http]") {
+    ClientRig rig;
+    Upstream up;
+    REQUIRE(rig.get(up.url("/close")).ok());
+    REQUIRE(rig.get(up.url("/json")).ok());
+    CHECK(up.connections() == 2);
+}
+
+TEST_CASE("request line, headers and body reach the upstream", "[http]") {
+    ClientRig rig;
+    Upstream up;
+    patchbay::host::OutboundRequest r;
+    r.method = "POST";
+    r.url = up.url("/echo?q=a%20b&x=1");
+    r.headers = {{"X-Custom", "yes"}, {"Content-Type", "application/json"}};
+    r.body = R"({"k":1})";
+    auto res = rig.client.perform(r, Clock::now() + std::chrono::seconds(10));
+    REQUIRE(res.ok());
+    auto echo = boost::json::parse(res->body);
+    CHECK(echo.at("method").as_string() == "POST");
+    CHECK(echo.at("target").as_string() == "/echo?q=a%20b&x=1");
+    CHECK(echo.at("headers").at("x-custom").as_string() == "yes");
+    CHECK(echo.at("headers").at("host").as_string() == "127.0.0.1:" + std::to_string(up.port()));
+    CHECK(echo.at("body").as_string() == R"({"k":1})");
+}
+
+TEST_CASE("timeouts, refused connections and bad URLs are errors, not hangs", "[http]") {
+    ClientRig rig;
+    Upstream up;
+    auto slow = rig.get(up.url("/slow?ms=2000"), std::chrono::milliseconds(200));
+    REQUIRE_FALSE(slow.ok());
+    CHECK(slow.error().code == Errc::timeout);
+    auto refused = rig.get("http://127.0.0.1:1/");
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == Errc::upstream_unavailable);
+    auto scheme = rig.get("ftp://example.com/file");
+    REQUIRE_FALSE(scheme.ok());
+    CHECK(scheme.error().message.find("only http and https") != std::string::npos);
+    auto userinfo = rig.get("http://user:pass@127.0.0.1/");
+    REQUIRE_FALSE(userinfo.ok());
+    CHECK(userinfo.error().message.find("pass") == std::string::npos);  // never echo credentials
+    auto tls_to_plain = rig.get("https://127.0.0.1:" + std::to_string(up.port()) + "/json");
+    REQUIRE_FALSE(tls_to_plain.ok());
+    CHECK(tls_to_plain.error().message.find("TLS handshake") != std::string::npos);
+}
+
+TEST_CASE("responses larger than the limit are refused", "[http]") {
+    boost::asio::io_context ioc;
+    auto guard = boost::asio::make_work_guard(ioc);
+    std::thread t([&] { ioc.run(); });
+    {
+        patchbay::http::ClientOptions o;
+        o.max_response_bytes = 8;
+        patchbay::http::Client client(ioc, o);
+        Upstream up;
+        patchbay::host::OutboundRequest r;
+        r.url = up.url("/json");
+        auto res = client.perform(r, Clock::now() + std::chrono::seconds(10));
+        REQUIRE_FALSE(res.ok());
+        CHECK(res.error().message.find("larger than 8 bytes") != std::string::npos);
+    }
+    guard.reset();
+    ioc.stop();
+    t.join();
+}

@@ -1,0 +1,172 @@
+#include "catalog/catalog.hpp"
+#include "http/client.hpp"
+#include "invoker/invoker.hpp"
+#include "test_support.hpp"
+#include "upstream.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <future>
+
+using namespace testing;
+using patchbay::Errc;
+namespace json = boost::json;
+namespace inv = patchbay::invoker;
+
+namespace {
+
+struct Rig {
+    TempDir dir;
+    boost::asio::io_context ioc;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{ioc.get_executor()};
+    std::thread io_thread{[this] { ioc.run(); }};
+    std::unique_ptr<patchbay::catalog::Catalog> catalog;
+    inv::WorkerPool pool{16};
+    patchbay::http::Client client{ioc};
+    std::unique_ptr<inv::Invoker> invoker;
+
+    Rig() {
+        write_file(dir / "m" / "kit.yaml", testkit_manifest("kit", "v1", "", "300ms"));
+        write_file(dir / "m" / "bad.yaml", "apiVersion: patchbay/v1\nname: badjson\nversion: 1.0.0\ntitle: B\nlibrary: " +
+                                               fixture_library("invalid-json") + "\nactions:\n  - {name: garbage, title: G}\n");
+        write_file(dir / "m" / "broken.yaml", "apiVersion: patchbay/v1\nname: broken\nversion: 1.0.0\ntitle: B\nlibrary: nowhere.so\n"
+                                                  "actions:\n  - {name: a, title: A}\n");
+        catalog = std::make_unique<patchbay::catalog::Catalog>(
+            patchbay::catalog::Catalog::Options{dir / "m", dir / "cache", std::chrono::milliseconds(100)});
+        catalog->refresh();
+        invoker = std::make_unique<inv::Invoker>(*catalog, pool, &client, ioc.get_executor());
+    }
+    ~Rig() {
+        pool.shutdown(std::chrono::seconds(5));
+        guard.reset();
+        ioc.stop();
+        io_thread.join();
+    }
+
+    inv::InvokeOutcome call(const std::string& integration, const std::string& action, const std::string& input = "{}",
+                            std::optional<int> timeout_ms = std::nullopt) {
+        inv::InvokeRequest r;
+        r.integration = integration;
+        r.action = action;
+        r.input = json::parse(input);
+        r.context["workflow_id"] = "wf-1";
+        if (timeout_ms) r.timeout = std::chrono::milliseconds(*timeout_ms);
+        return invoker->invoke_blocking(std::move(r));
+    }
+};
+
+}  // namespace
+
+TEST_CASE("an action runs with its input, config and context", "[invoker]") {
+    Rig rig;
+    auto o = rig.call("kit", "echo", R"({"n": 3})");
+    REQUIRE(o.ok());
+    CHECK(o.output->at("input").at("n").as_int64() == 3);
+    CHECK(o.output->at("label").as_string() == "v1");
+    CHECK(o.output->at("context").at("workflow_id").as_string() == "wf-1");
+    CHECK(o.output->at("context").at("integration").as_string() == "kit");
+    CHECK(o.version == "1.0.0");
+}
+
+TEST_CASE("invalid input is refused before the plugin runs, with the pointer", "[invoker]") {
+    Rig rig;
+    auto o = rig.call("kit", "echo", R"({"n": -1})");
+    REQUIRE(o.error);
+    CHECK(o.error->code == Errc::invalid_input);
+    CHECK(o.error->pointer == "/n");
+    CHECK(o.error->message.find("must be at least 0") != std::string::npos);
+    auto missing = rig.call("kit", "sleep", "{}");
+    REQUIRE(missing.error);
+    CHECK(missing.error->pointer == "/ms");
+}
+
+TEST_CASE("unknown integrations, unknown actions and broken integrations", "[invoker]") {
+    Rig rig;
+    auto a = rig.call("nope", "echo");
+    CHECK(a.error->code == Errc::unknown_integration);
+    auto b = rig.call("kit", "nope");
+    CHECK(b.error->code == Errc::unknown_action);
+    CHECK(b.error->message.find("echo") != std::string::npos);  // lists the real actions
+    auto c = rig.call("broken", "a");
+    CHECK(c.error->code == Errc::integration_unavailable);
+    CHECK(c.error->message.find("nowhere.so") != std::string::npos);
+}
+
+TEST_CASE("plugin failures map onto stable codes", "[invoker]") {
+    Rig rig;
+    auto thrown = rig.call("kit", "throws");
+    REQUIRE(thrown.error);
+    CHECK(thrown.error->code == Errc::plugin_error);
+    CHECK(thrown.error->message == "handler threw: kaboom from the handler");
+
+    auto garbage = rig.call("badjson", "garbage");
+    REQUIRE(garbage.error);
+    CHECK(garbage.error->code == Errc::plugin_error);
+    CHECK(garbage.error->message.find("invalid JSON") != std::string::npos);
+
+    auto upstream = rig.call("kit", "fail", R"({"code": 3, "message": "tool said no"})");
+    REQUIRE(upstream.error);
+    CHECK(upstream.error->code == Errc::upstream_error);
+    CHECK(upstream.error->message == "tool said no");
+    CHECK(upstream.error->details.at("hint").as_string() == "from testkit");
+
+    auto rate = rig.call("kit", "fail", R"({"code": 6, "message": "slow down"})");
+    CHECK(rate.error->code == Errc::rate_limited);
+    auto weird = rig.call("kit", "fail", R"({"code": 4242, "message": "?"})");
+    CHECK(weird.error->code == Errc::plugin_error);
+}
+
+TEST_CASE("the deadline answers TIMEOUT and does not hold up other calls", "[invoker]") {
+    Rig rig;
+    auto o = rig.call("kit", "sleep", R"({"ms": 3000})");  // the manifest allows 300ms
+    REQUIRE(o.error);
+    CHECK(o.error->code == Errc::timeout);
+    CHECK(o.error->message.find("did not finish within 300ms") != std::string::npos);
+
+    // The caller may ask for less than the manifest allows, never more.
+    auto shorter = rig.call("kit", "sleep", R"({"ms": 250})", 50);
+    REQUIRE(shorter.error);
+    CHECK(shorter.error->code == Errc::timeout);
+
+    // A slow call in flight does not block a quick one.
+    std::promise<inv::InvokeOutcome> slow;
+    inv::InvokeRequest r;
+    r.integration = "kit";
+    r.action = "sleep";
+    r.input = json::parse(R"({"ms": 1000})");
+    r.timeout = std::chrono::milliseconds(5000);
+    std::atomic<bool> slow_done{false};
+    rig.invoker->invoke(std::move(r), [&](inv::InvokeOutcome out) {
+        slow_done = true;
+        slow.set_value(std::move(out));
+    });
+    auto quick = rig.call("kit", "echo");
+    CHECK(quick.ok());
+    CHECK_FALSE(slow_done.load());
+    auto s = slow.get_future().get();
+    CHECK(s.error);  // 1000ms > the manifest's 300ms, whatever the caller asked
+}
+
+TEST_CASE("plugins see the deadline of their call", "[invoker]") {
+    Rig rig;
+    auto o = rig.call("kit", "deadline");
+    REQUIRE(o.ok());
+    auto left = o.output->at("remaining_ms").as_int64();
+    CHECK(left > 0);
+    CHECK(left <= 5000);
+}
+
+TEST_CASE("plugins reach upstreams through the host's HTTP service", "[invoker]") {
+    Rig rig;
+    Upstream up;
+    auto o = rig.call("kit", "fetch", "{\"url\": \"" + up.url("/json") + "\"}");
+    REQUIRE(o.ok());
+    CHECK(o.output->at("status").as_int64() == 200);
+    CHECK(o.output->at("body").as_string() == R"({"hello":"world"})");
+    auto refused = rig.call("kit", "fetch", R"({"url": "http://127.0.0.1:1/"})");
+    REQUIRE(refused.error);
+    CHECK(refused.error->code == Errc::upstream_unavailable);
+}

@@ -1,0 +1,172 @@
+#include "schema/json_schema.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+using patchbay::schema::Schema;
+namespace json = boost::json;
+
+namespace {
+Schema compile(const char* text) {
+    auto r = Schema::compile(json::parse(text));
+    REQUIRE(r.ok());
+    return r.value();
+}
+// The pointer of the first violation, or "ok".
+std::string first(const Schema& s, const char* instance) {
+    auto v = s.validate(json::parse(instance));
+    return v.empty() ? "ok" : v[0].pointer + ": " + v[0].message;
+}
+}  // namespace
+
+TEST_CASE("types, including integer and type lists", "[schema]") {
+    auto s = compile(R"({"type":"object","properties":{"a":{"type":"integer"},"b":{"type":["string","null"]},"c":{"type":"number"}}})");
+    CHECK(first(s, R"({"a":1,"b":null,"c":1.5})") == "ok");
+    CHECK(first(s, R"({"a":2.0})") == "ok");  // 2.0 is an integer in JSON Schema
+    CHECK(first(s, R"({"a":1.5})") == "/a: expected integer, got number");
+    CHECK(first(s, R"({"b":3})") == "/b: expected string or null, got integer");
+    CHECK(first(s, R"({"c":"x"})") == "/c: expected number, got string");
+    CHECK(first(s, R"([])") == ": expected object, got array");
+}
+
+TEST_CASE("required and additionalProperties name the field", "[schema]") {
+    auto s = compile(R"({"type":"object","required":["url"],"additionalProperties":false,"properties":{"url":{"type":"string"}}})");
+    CHECK(first(s, R"({})") == "/url: required field 'url' is missing");
+    CHECK(first(s, R"({"url":"x","extra":1})") == "/extra: unknown field 'extra' is not allowed");
+    auto typed = compile(R"({"type":"object","additionalProperties":{"type":"string"}})");
+    CHECK(first(typed, R"({"k":"v"})") == "ok");
+    CHECK(first(typed, R"({"k":1})") == "/k: expected string, got integer");
+}
+
+TEST_CASE("nested pointers are escaped", "[schema]") {
+    auto s = compile(R"({"type":"object","properties":{"a/b":{"type":"object","properties":{"c~d":{"type":"array","items":{"type":"integer"}}}}}})");
+    CHECK(first(s, R"({"a/b":{"c~d":[1,2,"x"]}})") == "/a~1b/c~0d/2: expected integer, got string");
+}
+
+TEST_CASE("enum and const", "[schema]") {
+    auto s = compile(R"({"enum":["GET","POST",1]})");
+    CHECK(first(s, R"("GET")") == "ok");
+    CHECK(first(s, R"(1.0)") == "ok");
+    CHECK(first(s, R"("PUT")").find("must be one of") != std::string::npos);
+    auto c = compile(R"({"const":{"a":[1,2]}})");
+    CHECK(first(c, R"({"a":[1,2]})") == "ok");
+    CHECK(first(c, R"({"a":[2,1]})") != "ok");
+}
+
+TEST_CASE("numeric bounds in draft 4 and draft 6+ forms", "[schema]") {
+    auto s = compile(R"({"minimum":1,"maximum":10,"multipleOf":0.5})");
+    CHECK(first(s, "1") == "ok");
+    CHECK(first(s, "10") == "ok");
+    CHECK(first(s, "0") == ": must be at least 1");
+    CHECK(first(s, "11") == ": must be at most 10");
+    CHECK(first(s, "2.25") == ": must be a multiple of 0.5");
+    auto d6 = compile(R"({"exclusiveMinimum":0,"exclusiveMaximum":5})");
+    CHECK(first(d6, "0") == ": must be greater than 0");
+    CHECK(first(d6, "5") == ": must be less than 5");
+    CHECK(first(d6, "4.99") == "ok");
+    auto d4 = compile(R"({"minimum":0,"exclusiveMinimum":true})");
+    CHECK(first(d4, "0") == ": must be greater than 0");
+    CHECK(first(d4, "0.1") == "ok");
+}
+
+TEST_CASE("string length counts characters, not bytes; pattern", "[schema]") {
+    auto s = compile(R"({"type":"string","minLength":2,"maxLength":3,"pattern":"^[a-zé]+$"})");
+    CHECK(first(s, R"("éé")") == "ok");  // 4 bytes, 2 characters
+    CHECK(first(s, R"("a")") == ": must be at least 2 characters long");
+    CHECK(first(s, R"("abcd")") == ": must be at most 3 characters long");
+    CHECK(first(s, R"("AB")").find("pattern") != std::string::npos);
+}
+
+TEST_CASE("arrays: items, tuple items, bounds, uniqueness", "[schema]") {
+    auto s = compile(R"({"type":"array","items":{"type":"string"},"minItems":1,"maxItems":3,"uniqueItems":true})");
+    CHECK(first(s, R"(["a","b"])") == "ok");
+    CHECK(first(s, R"([])") == ": must have at least 1 items");
+    CHECK(first(s, R"(["a","b","c","d"])") == ": must have at most 3 items");
+    CHECK(first(s, R"(["a","a"])") == "/1: duplicates item 0; items must be unique");
+    CHECK(first(s, R"(["a",1])") == "/1: expected string, got integer");
+    auto t = compile(R"({"type":"array","items":[{"type":"string"},{"type":"integer"}]})");
+    CHECK(first(t, R"(["a",1,true])") == "ok");
+    CHECK(first(t, R"([1])") == "/0: expected string, got integer");
+}
+
+TEST_CASE("formats date-time, date, uri, email, uuid, ipv4", "[schema]") {
+    auto dt = compile(R"({"format":"date-time"})");
+    CHECK(first(dt, R"("2024-02-29T23:59:60.123+05:30")") == "ok");
+    CHECK(first(dt, R"("2024-02-29T10:00:00Z")") == "ok");
+    CHECK(first(dt, R"("2023-02-29T10:00:00Z")") == ": must be a valid date-time");  // not a leap year
+    CHECK(first(dt, R"("2024-13-01T10:00:00Z")") != "ok");
+    CHECK(first(dt, R"("2024-01-01 10:00")") != "ok");
+    CHECK(first(dt, R"("2024-01-01T10:00:00")") != "ok");  // zone is required
+    auto uri = compile(R"({"format":"uri"})");
+    CHECK(first(uri, R"("https://example.com/a?b=c#d")") == "ok");
+    CHECK(first(uri, R"("urn:isbn:0451450523")") == "ok");
+    CHECK(first(uri, R"("/relative/path")") == ": must be a valid uri");
+    CHECK(first(uri, R"("http://exa mple.com")") != "ok");
+    auto email = compile(R"({"format":"email"})");
+    CHECK(first(email, R"("ops.team+alerts@example.co.uk")") == "ok");
+    CHECK(first(email, R"("no-at-sign")") == ": must be a valid email");
+    CHECK(first(email, R"("a@b")") != "ok");
+    CHECK(first(email, R"("a..b@example.com")") != "ok");
+    CHECK(first(email, R"("a@-example.com")") != "ok");
+    auto uuid = compile(R"({"format":"uuid"})");
+    CHECK(first(uuid, R"("123e4567-e89b-12d3-a456-426614174000")") == "ok");
+    CHECK(first(uuid, R"("123e4567e89b12d3a456426614174000")") != "ok");
+    auto ip = compile(R"({"format":"ipv4"})");
+    CHECK(first(ip, R"("192.168.0.1")") == "ok");
+    CHECK(first(ip, R"("256.1.1.1")") != "ok");
+    CHECK(first(ip, R"("01.1.1.1")") != "ok");
+}
+
+TEST_CASE("combinators oneOf, anyOf, allOf, not", "[schema]") {
+    auto any = compile(R"({"anyOf":[{"type":"string"},{"type":"integer","minimum":0}]})");
+    CHECK(first(any, R"("x")") == "ok");
+    CHECK(first(any, "3") == "ok");
+    CHECK(first(any, "-1").find("does not match any of the allowed schemas (anyOf)") != std::string::npos);
+    auto one = compile(R"({"oneOf":[{"type":"integer"},{"type":"number"}]})");
+    CHECK(first(one, "1.5") == "ok");
+    CHECK(first(one, "1") == ": matches 2 schemas of oneOf; exactly one is allowed");
+    CHECK(first(one, R"("x")").find("oneOf") != std::string::npos);
+    auto all = compile(R"({"allOf":[{"type":"object","required":["a"]},{"required":["b"]}]})");
+    CHECK(first(all, R"({"a":1,"b":2})") == "ok");
+    CHECK(first(all, R"({"a":1})") == "/b: required field 'b' is missing");
+    auto no = compile(R"({"not":{"type":"null"}})");
+    CHECK(first(no, "null") == ": must not match the schema under 'not'");
+    CHECK(first(no, "1") == "ok");
+}
+
+TEST_CASE("local $ref, recursion, nullable and boolean schemas", "[schema]") {
+    auto s = compile(R"({"$defs":{"node":{"type":"object","properties":{"children":{"type":"array","items":{"$ref":"#/$defs/node"}},"id":{"type":"integer"}}}},"$ref":"#/$defs/node"})");
+    CHECK(first(s, R"({"id":1,"children":[{"id":2,"children":[{"id":3}]}]})") == "ok");
+    CHECK(first(s, R"({"children":[{"children":[{"id":"x"}]}]})") == "/children/0/children/0/id: expected integer, got string");
+    auto n = compile(R"({"type":"string","nullable":true})");
+    CHECK(first(n, "null") == "ok");
+    CHECK(first(n, "1") != "ok");
+    auto f = compile(R"({"type":"object","properties":{"never":false,"any":true}})");
+    CHECK(first(f, R"({"any":[1]})") == "ok");
+    CHECK(first(f, R"({"never":1})") == "/never: no value is allowed here");
+}
+
+TEST_CASE("all violations are reported, up to the limit", "[schema]") {
+    auto s = compile(R"({"type":"object","required":["a","b","c"]})");
+    CHECK(s.validate(json::parse("{}")).size() == 3);
+    CHECK(s.validate(json::parse("{}"), 2).size() == 2);
+}
+
+TEST_CASE("broken schemas are refused at compile time with their pointer", "[schema]") {
+    auto bad_type = Schema::compile(json::parse(R"({"properties":{"a":{"type":"strng"}}})"));
+    REQUIRE_FALSE(bad_type.ok());
+    CHECK(bad_type.error().pointer == "/properties/a/type");
+    CHECK(bad_type.error().message.find("unknown type") != std::string::npos);
+    auto bad_ref = Schema::compile(json::parse(R"({"$ref":"#/nowhere"})"));
+    REQUIRE_FALSE(bad_ref.ok());
+    CHECK(bad_ref.error().message.find("cannot resolve") != std::string::npos);
+    auto remote_ref = Schema::compile(json::parse(R"({"$ref":"https://example.com/schema.json"})"));
+    CHECK_FALSE(remote_ref.ok());
+    auto bad_pattern = Schema::compile(json::parse(R"({"pattern":"(unclosed"})"));
+    REQUIRE_FALSE(bad_pattern.ok());
+    CHECK(bad_pattern.error().message.find("regular expression") != std::string::npos);
+    CHECK_FALSE(Schema::compile(json::parse(R"({"required":"a"})")).ok());
+    CHECK_FALSE(Schema::compile(json::parse(R"({"anyOf":[]})")).ok());
+    CHECK_FALSE(Schema::compile(json::parse(R"({"minimum":"1"})")).ok());
+    CHECK_FALSE(Schema::compile(json::parse(R"([1,2])")).ok());
+}
