@@ -3,8 +3,6 @@
 #include "common/log.hpp"
 #include "http/client.hpp"
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
 #include <arpa/inet.h>
@@ -188,15 +186,7 @@ boost::json::value Response::json() const { return boost::json::parse(body); }
 
 namespace {
 struct ClientHolder {
-    boost::asio::io_context ioc;
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{ioc.get_executor()};
-    std::thread thread{[this] { ioc.run(); }};
-    patchbay::http::Client client{ioc};
-    ~ClientHolder() {
-        guard.reset();
-        ioc.stop();
-        thread.join();
-    }
+    patchbay::http::Client client;
 };
 ClientHolder& holder() {
     static ClientHolder h;

@@ -2,8 +2,6 @@
 #include "test_support.hpp"
 #include "upstream.hpp"
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
@@ -13,15 +11,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 struct ClientRig {
-    boost::asio::io_context ioc;
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{ioc.get_executor()};
-    std::thread thread{[this] { ioc.run(); }};
-    patchbay::http::Client client{ioc};
-    ~ClientRig() {
-        guard.reset();
-        ioc.stop();
-        thread.join();
-    }
+    patchbay::http::Client client;
     patchbay::Result<patchbay::host::OutboundResponse> get(const std::string& url, std::chrono::milliseconds budget = std::chrono::seconds(10)) {
         patchbay::host::OutboundRequest r;
         r.url = url;
@@ -89,13 +79,10 @@ TEST_CASE("timeouts, refused connections and bad URLs are errors, not hangs", "[
 }
 
 TEST_CASE("responses larger than the limit are refused", "[http]") {
-    boost::asio::io_context ioc;
-    auto guard = boost::asio::make_work_guard(ioc);
-    std::thread t([&] { ioc.run(); });
     {
         patchbay::http::ClientOptions o;
         o.max_response_bytes = 8;
-        patchbay::http::Client client(ioc, o);
+        patchbay::http::Client client(o);
         Upstream up;
         patchbay::host::OutboundRequest r;
         r.url = up.url("/json");
@@ -103,7 +90,4 @@ TEST_CASE("responses larger than the limit are refused", "[http]") {
         REQUIRE_FALSE(res.ok());
         CHECK(res.error().message.find("larger than 8 bytes") != std::string::npos);
     }
-    guard.reset();
-    ioc.stop();
-    t.join();
 }

@@ -4,8 +4,6 @@
 #include "test_support.hpp"
 #include "upstream.hpp"
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
@@ -20,12 +18,9 @@ namespace {
 
 struct Rig {
     TempDir dir;
-    boost::asio::io_context ioc;
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{ioc.get_executor()};
-    std::thread io_thread{[this] { ioc.run(); }};
     std::unique_ptr<patchbay::catalog::Catalog> catalog;
     inv::WorkerPool pool{16};
-    patchbay::http::Client client{ioc};
+    patchbay::http::Client client;
     std::unique_ptr<inv::Invoker> invoker;
 
     Rig() {
@@ -37,13 +32,10 @@ struct Rig {
         catalog = std::make_unique<patchbay::catalog::Catalog>(
             patchbay::catalog::Catalog::Options{dir / "m", dir / "cache", std::chrono::milliseconds(100)});
         catalog->refresh();
-        invoker = std::make_unique<inv::Invoker>(*catalog, pool, &client, ioc.get_executor());
+        invoker = std::make_unique<inv::Invoker>(*catalog, pool, &client);
     }
     ~Rig() {
         pool.shutdown(std::chrono::seconds(5));
-        guard.reset();
-        ioc.stop();
-        io_thread.join();
     }
 
     inv::InvokeOutcome call(const std::string& integration, const std::string& action, const std::string& input = "{}",

@@ -7,8 +7,6 @@
 #include "http/client.hpp"
 #include "invoker/invoker.hpp"
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
 #include <cstdio>
@@ -25,18 +23,6 @@ namespace json = boost::json;
 
 namespace {
 
-// An io_context on a background thread, for the CLI's HTTP client and deadline timers.
-struct BackgroundIo {
-    boost::asio::io_context ioc;
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{ioc.get_executor()};
-    std::thread thread{[this] { ioc.run(); }};
-    ~BackgroundIo() {
-        guard.reset();
-        ioc.stop();
-        thread.join();
-    }
-};
-
 std::string trim_slash(std::string s) {
     while (!s.empty() && s.back() == '/') s.pop_back();
     return s;
@@ -45,8 +31,7 @@ std::string trim_slash(std::string s) {
 // GET or POST against a running server. Returns the status and parsed body, or prints the error.
 std::optional<std::pair<int, json::value>> call_server(const std::string& server, const std::string& method, const std::string& path,
                                                       const std::string& body) {
-    BackgroundIo io;
-    http::Client client(io.ioc);
+    http::Client client;
     host::OutboundRequest req;
     req.method = method;
     req.url = trim_slash(server) + path;
@@ -267,10 +252,9 @@ int run_invoke(const std::vector<std::string>& argv) {
 
     if (!log::enabled(log::Level::debug)) log::set_level(log::Level::warn);
     auto cat = local_catalog(args);
-    BackgroundIo io;
-    http::Client client(io.ioc);
+    http::Client client;
     invoker::WorkerPool pool(4);
-    invoker::Invoker inv(*cat, pool, &client, io.ioc.get_executor());
+    invoker::Invoker inv(*cat, pool, &client);
     invoker::InvokeRequest req;
     req.integration = integration;
     req.action = action;

@@ -131,8 +131,8 @@ int run_serve(const std::vector<std::string>& argv) {
     catalog.refresh();
     catalog.start_watching();
     invoker::WorkerPool pool;
-    http::Client client(ioc);
-    invoker::Invoker invoker(catalog, pool, &client, ioc.get_executor());
+    http::Client client;
+    invoker::Invoker invoker(catalog, pool, &client);
     api::Api api(catalog, invoker);
     api::Server server(ioc, sopts, api);
     auto ep = server.listen();

@@ -1,22 +1,18 @@
 // Beast client instantiations live in this one translation unit.
 #include "http/client.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
 
-#include <atomic>
-#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <poll.h>
 #include <sys/socket.h>
 #include <vector>
 
@@ -51,7 +47,7 @@ Result<Target> parse_target(std::string_view url) {
     if (scheme == "https") t.tls = true;
     else if (scheme != "http") return Error(Errc::invalid_input, "only http and https URLs are allowed, not '" + scheme + "'");
     if (u.has_userinfo()) return Error(Errc::invalid_input, "credentials in URLs are not allowed; configure them on a connection");
-    if (u.host_type() == boost::urls::host_type::ipv6) t.host = std::string(u.host_ipv6_address().to_string());
+    if (u.host_type() == boost::urls::host_type::ipv6) t.host = u.host_ipv6_address().to_string();
     else t.host = std::string(u.encoded_host());
     if (t.host.empty()) return Error(Errc::invalid_input, "the URL has no host");
     t.port = u.has_port() ? std::string(u.port()) : (t.tls ? "443" : "80");
@@ -62,37 +58,108 @@ Result<Target> parse_target(std::string_view url) {
     return t;
 }
 
+// Waits until the socket is ready or the deadline passes.
+bool wait_ready(int fd, short events, Clock::time_point deadline, error_code& ec) {
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        if (left <= 0) {
+            ec = asio::error::timed_out;
+            return false;
+        }
+        pollfd p{fd, events, 0};
+        int n = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left + 1, 60'000)));
+        if (n > 0) return true;
+        if (n < 0 && errno != EINTR) {
+            ec = error_code(errno, boost::system::system_category());
+            return false;
+        }
+    }
+}
+
+// A non-blocking TCP socket that behaves as a blocking one bounded by a deadline: the stream Beast
+// and asio::ssl read and write through.
+class TimedSocket {
+public:
+    using executor_type = tcp::socket::executor_type;
+    using lowest_layer_type = tcp::socket::lowest_layer_type;
+
+    explicit TimedSocket(tcp::socket s) : socket_(std::move(s)) {}
+    executor_type get_executor() { return socket_.get_executor(); }
+    lowest_layer_type& lowest_layer() { return socket_.lowest_layer(); }
+    const lowest_layer_type& lowest_layer() const { return socket_.lowest_layer(); }
+    tcp::socket& socket() { return socket_; }
+    void set_deadline(Clock::time_point d) { deadline_ = d; }
+
+    template <class Buffers>
+    size_t read_some(const Buffers& b, error_code& ec) {
+        for (;;) {
+            size_t n = socket_.read_some(b, ec);
+            if (ec != asio::error::would_block && ec != asio::error::try_again) return n;
+            ec = {};
+            if (!wait_ready(socket_.native_handle(), POLLIN, deadline_, ec)) return 0;
+        }
+    }
+    template <class Buffers>
+    size_t read_some(const Buffers& b) {
+        error_code ec;
+        size_t n = read_some(b, ec);
+        if (ec) throw boost::system::system_error(ec);
+        return n;
+    }
+    template <class Buffers>
+    size_t write_some(const Buffers& b, error_code& ec) {
+        for (;;) {
+            size_t n = socket_.write_some(b, ec);
+            if (ec != asio::error::would_block && ec != asio::error::try_again) return n;
+            ec = {};
+            if (!wait_ready(socket_.native_handle(), POLLOUT, deadline_, ec)) return 0;
+        }
+    }
+    template <class Buffers>
+    size_t write_some(const Buffers& b) {
+        error_code ec;
+        size_t n = write_some(b, ec);
+        if (ec) throw boost::system::system_error(ec);
+        return n;
+    }
+
+private:
+    tcp::socket socket_;
+    Clock::time_point deadline_ = Clock::time_point::max();
+};
+
 struct Connection {
     std::string key;
-    std::optional<beast::tcp_stream> plain;
-    std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
+    std::optional<TimedSocket> plain;
+    std::optional<ssl::stream<TimedSocket>> secure;
     beast::flat_buffer buffer;
     Clock::time_point idle_since;
 
-    beast::tcp_stream& lowest() { return plain ? *plain : beast::get_lowest_layer(*secure); }
+    TimedSocket& timed() { return plain ? *plain : secure->next_layer(); }
 
     // True when the peer has closed (or sent something unsolicited) while the connection was idle.
     bool stale() {
-        auto& sock = lowest().socket();
-        if (!sock.is_open()) return true;
+        auto& sock = timed().socket();
+        if (!sock.is_open() || buffer.size() > 0) return true;
         char byte;
         ssize_t n = ::recv(sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n == 0) return true;
-        if (n > 0) return true;  // an idle HTTP connection has nothing to say; don't trust it
+        if (n >= 0) return true;  // closed (0), or bytes nobody asked for
         return !(errno == EAGAIN || errno == EWOULDBLOCK);
     }
 };
 
+bool is_timeout(const error_code& ec) { return ec == asio::error::timed_out; }
+
 }  // namespace
 
-struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
-    asio::io_context& ioc;
+struct Client::Impl {
     ClientOptions options;
+    asio::io_context ioc;  // never run: sockets need one, all I/O here is synchronous
     ssl::context tls_ctx{ssl::context::tls_client};
     mutable std::mutex mutex;
     std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
 
-    Impl(asio::io_context& io, ClientOptions opts) : ioc(io), options(std::move(opts)) {
+    explicit Impl(ClientOptions opts) : options(std::move(opts)) {
         tls_ctx.set_default_verify_paths();
         if (!options.ca_file.empty()) tls_ctx.load_verify_file(options.ca_file);
         tls_ctx.set_verify_mode(ssl::verify_peer);
@@ -119,169 +186,151 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         if (list.size() < options.max_idle_per_host) list.push_back(std::move(c));
     }
 
-    asio::awaitable<Result<std::unique_ptr<Connection>>> connect(const Target& t, Clock::time_point deadline) {
-        auto ex = co_await asio::this_coro::executor;
+    Result<std::unique_ptr<Connection>> connect(const Target& t, Clock::time_point deadline) {
+        error_code ec;
+        tcp::resolver resolver(ioc);
+        auto endpoints = resolver.resolve(t.host, t.port, ec);
+        if (ec) return Error(Errc::upstream_unavailable, "cannot resolve host '" + t.host + "': " + ec.message());
+
+        auto connect_deadline = std::min(deadline, Clock::now() + options.connect_timeout);
+        std::optional<tcp::socket> connected;
+        std::string last_error = "no address";
+        for (const auto& entry : endpoints) {
+            tcp::socket s(ioc);
+            s.open(entry.endpoint().protocol(), ec);
+            if (ec) continue;
+            s.non_blocking(true, ec);
+            s.connect(entry.endpoint(), ec);
+            if (ec == asio::error::in_progress || ec == asio::error::would_block) {
+                ec = {};
+                if (wait_ready(s.native_handle(), POLLOUT, connect_deadline, ec)) {
+                    int err = 0;
+                    socklen_t len = sizeof err;
+                    ::getsockopt(s.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len);
+                    if (err) ec = error_code(err, boost::system::system_category());
+                }
+            }
+            if (is_timeout(ec)) return Error(Errc::timeout, "connecting to " + t.host + ":" + t.port + " timed out");
+            if (ec) {
+                last_error = ec.message();
+                continue;
+            }
+            connected.emplace(std::move(s));
+            break;
+        }
+        if (!connected) return Error(Errc::upstream_unavailable, "cannot connect to " + t.host + ":" + t.port + ": " + last_error);
+        connected->set_option(tcp::no_delay(true), ec);
+
         auto conn = std::make_unique<Connection>();
         conn->key = t.key();
-        error_code ec;
-        tcp::resolver resolver(ex);
-        auto endpoints = co_await resolver.async_resolve(t.host, t.port, asio::redirect_error(asio::use_awaitable, ec));
-        if (ec) co_return Error(Errc::upstream_unavailable, "cannot resolve host '" + t.host + "': " + ec.message());
-
-        auto connect_budget = std::min<Clock::duration>(options.connect_timeout, deadline - Clock::now());
-        beast::tcp_stream stream(ex);
-        stream.expires_after(connect_budget);
-        co_await stream.async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
-        if (ec == beast::error::timeout)
-            co_return Error(Errc::timeout, "connecting to " + t.host + ":" + t.port + " timed out");
-        if (ec) co_return Error(Errc::upstream_unavailable, "cannot connect to " + t.host + ":" + t.port + ": " + ec.message());
-        stream.socket().set_option(tcp::no_delay(true), ec);
-
         if (!t.tls) {
-            conn->plain.emplace(std::move(stream));
-            co_return conn;
+            conn->plain.emplace(std::move(*connected));
+            return conn;
         }
-        conn->secure.emplace(std::move(stream), tls_ctx);
+        conn->secure.emplace(TimedSocket(std::move(*connected)), tls_ctx);
         auto& s = *conn->secure;
+        s.next_layer().set_deadline(connect_deadline);
         error_code ip_ec;
         asio::ip::make_address(t.host, ip_ec);
         if (ip_ec && !SSL_set_tlsext_host_name(s.native_handle(), t.host.c_str()))
-            co_return Error(Errc::internal, "cannot set TLS server name");
+            return Error(Errc::internal, "cannot set the TLS server name");
         s.set_verify_callback(ssl::host_name_verification(t.host));
-        beast::get_lowest_layer(s).expires_after(std::min<Clock::duration>(options.connect_timeout, deadline - Clock::now()));
-        co_await s.async_handshake(ssl::stream_base::client, asio::redirect_error(asio::use_awaitable, ec));
-        if (ec == beast::error::timeout) co_return Error(Errc::timeout, "TLS handshake with " + t.host + " timed out");
+        s.handshake(ssl::stream_base::client, ec);
+        if (is_timeout(ec)) return Error(Errc::timeout, "TLS handshake with " + t.host + " timed out");
         if (ec) {
             std::string why = ec.message();
             long verify = SSL_get_verify_result(s.native_handle());
             if (verify != X509_V_OK) why = X509_verify_cert_error_string(verify);
-            co_return Error(Errc::upstream_unavailable, "TLS handshake with " + t.host + " failed: " + why);
+            return Error(Errc::upstream_unavailable, "TLS handshake with " + t.host + " failed: " + why);
         }
-        co_return conn;
+        return conn;
     }
 
     template <class Stream>
-    asio::awaitable<error_code> write_read(Stream& stream, Connection& conn, bhttp::request<bhttp::string_body>& req,
-                                           bhttp::response_parser<bhttp::string_body>& parser) {
+    error_code exchange(Stream& stream, Connection& conn, bhttp::request<bhttp::string_body>& req,
+                        bhttp::response_parser<bhttp::string_body>& parser) {
         error_code ec;
-        co_await bhttp::async_write(stream, req, asio::redirect_error(asio::use_awaitable, ec));
-        if (ec) co_return ec;
-        co_await bhttp::async_read(stream, conn.buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-        co_return ec;
+        bhttp::write(stream, req, ec);
+        if (ec) return ec;
+        bhttp::read(stream, conn.buffer, parser, ec);
+        return ec;
     }
 
-    asio::awaitable<void> exchange(host::OutboundRequest request, Clock::time_point deadline, Callback done) {
-        auto finish = [&](Result<host::OutboundResponse> r) { done(std::move(r)); };
+    Result<host::OutboundResponse> perform(const host::OutboundRequest& request, Clock::time_point deadline) {
         auto target = parse_target(request.url);
-        if (!target) co_return finish(target.error());
+        if (!target) return target.error();
         const Target& t = target.value();
         auto verb = bhttp::string_to_verb(request.method);
-        if (verb == bhttp::verb::unknown)
-            co_return finish(Error(Errc::invalid_input, "unknown HTTP method '" + request.method + "'"));
-        auto own_deadline = Clock::now() + request.timeout;
-        if (own_deadline < deadline) deadline = own_deadline;
+        if (verb == bhttp::verb::unknown) return Error(Errc::invalid_input, "unknown HTTP method '" + request.method + "'");
+        deadline = std::min(deadline, Clock::now() + request.timeout);
+
+        bhttp::request<bhttp::string_body> req{verb, t.path_and_query, 11};
+        req.set(bhttp::field::host, t.host_header);
+        req.set(bhttp::field::user_agent, options.user_agent);
+        for (const auto& [k, v] : request.headers) {
+            if (beast::iequals(k, "host") || beast::iequals(k, "content-length") || beast::iequals(k, "transfer-encoding") ||
+                beast::iequals(k, "connection"))
+                continue;  // framing is ours to set
+            for (char c : k)
+                if (c <= 32 || c >= 127 || c == ':')
+                    return Error(Errc::invalid_input, "header name '" + k.substr(0, 64) + "' is not a valid HTTP token");
+            for (char c : v)
+                if (c == '\r' || c == '\n' || c == '\0') return Error(Errc::invalid_input, "header '" + k + "' has a line break in its value");
+            req.insert(k, v);
+        }
+        req.body() = request.body;
+        if (!request.body.empty() || verb == bhttp::verb::post || verb == bhttp::verb::put || verb == bhttp::verb::patch)
+            req.prepare_payload();
+        req.keep_alive(true);
 
         for (int attempt = 0; attempt < 2; ++attempt) {
-            if (Clock::now() >= deadline)
-                co_return finish(Error(Errc::timeout, "the request to " + t.host + " ran out of time"));
+            if (Clock::now() >= deadline) return Error(Errc::timeout, "the request to " + t.host + " ran out of time");
             bool reused = true;
             auto conn = acquire(t.key());
             if (!conn) {
                 reused = false;
-                auto fresh = co_await connect(t, deadline);
-                if (!fresh) co_return finish(fresh.error());
+                auto fresh = connect(t, deadline);
+                if (!fresh) return fresh.error();
                 conn = std::move(fresh).value();
             }
-
-            bhttp::request<bhttp::string_body> req{verb, t.path_and_query, 11};
-            req.set(bhttp::field::host, t.host_header);
-            req.set(bhttp::field::user_agent, options.user_agent);
-            for (const auto& [k, v] : request.headers) {
-                if (beast::iequals(k, "host") || beast::iequals(k, "content-length") || beast::iequals(k, "transfer-encoding") ||
-                    beast::iequals(k, "connection"))
-                    continue;  // framing is ours to set
-                req.insert(k, v);
-            }
-            req.body() = request.body;
-            if (!request.body.empty() || verb == bhttp::verb::post || verb == bhttp::verb::put || verb == bhttp::verb::patch)
-                req.prepare_payload();
-            req.keep_alive(true);
-
             bhttp::response_parser<bhttp::string_body> parser;
             parser.body_limit(options.max_response_bytes);
             parser.header_limit(64 * 1024);
-            conn->lowest().expires_after(deadline - Clock::now());
-            error_code ec = conn->plain ? co_await write_read(*conn->plain, *conn, req, parser)
-                                        : co_await write_read(*conn->secure, *conn, req, parser);
+            conn->timed().set_deadline(deadline);
+            error_code ec = conn->plain ? exchange(*conn->plain, *conn, req, parser) : exchange(*conn->secure, *conn, req, parser);
             if (ec) {
-                bool nothing_back = !parser.got_some();
-                if (reused && attempt == 0 && nothing_back && ec != beast::error::timeout) continue;  // stale keep-alive
-                if (ec == beast::error::timeout)
-                    co_return finish(Error(Errc::timeout, "no complete answer from " + t.host + " before the deadline"));
+                // A kept-alive connection the server closed just before our request: retry once.
+                if (reused && attempt == 0 && !parser.got_some() && !is_timeout(ec)) continue;
+                if (is_timeout(ec)) return Error(Errc::timeout, "no complete answer from " + t.host + " before the deadline");
                 if (ec == bhttp::error::body_limit)
-                    co_return finish(Error(Errc::upstream_error, "the response from " + t.host + " is larger than " +
-                                                                     std::to_string(options.max_response_bytes) + " bytes"));
-                co_return finish(Error(Errc::upstream_unavailable, "request to " + t.host + " failed: " + ec.message()));
+                    return Error(Errc::upstream_error, "the response from " + t.host + " is larger than " +
+                                                           std::to_string(options.max_response_bytes) + " bytes");
+                return Error(Errc::upstream_unavailable, "request to " + t.host + " failed: " + ec.message());
             }
-            auto res = parser.release();
+            auto& res = parser.get();
             host::OutboundResponse out;
             out.status = static_cast<int>(res.result_int());
-            out.headers.reserve(std::distance(res.begin(), res.end()));
+            out.headers.reserve(static_cast<size_t>(std::distance(res.begin(), res.end())));
             for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
             out.body = std::move(res.body());
-            if (res.keep_alive()) {
-                conn->lowest().expires_never();
-                release(std::move(conn));
-            }
-            co_return finish(std::move(out));
+            if (res.keep_alive()) release(std::move(conn));
+            return out;
         }
-        co_return finish(Error(Errc::upstream_unavailable, "the connection to " + t.host + " was closed before an answer"));
+        return Error(Errc::upstream_unavailable, "the connection to " + t.host + " was closed before an answer");
     }
 };
 
-Client::Client(asio::io_context& ioc, ClientOptions options) : impl_(std::make_shared<Impl>(ioc, std::move(options))) {}
+Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 
-Client::~Client() {
-    std::lock_guard lock(impl_->mutex);
-    impl_->idle.clear();
-}
-
-void Client::async_request(host::OutboundRequest request, Clock::time_point deadline, Callback done) {
-    // The callback must run exactly once, even if the exchange throws (bad header bytes, no memory).
-    struct Once {
-        Callback cb;
-        std::atomic<bool> called{false};
-        void operator()(Result<host::OutboundResponse> r) {
-            if (!called.exchange(true)) cb(std::move(r));
-        }
-    };
-    auto once = std::make_shared<Once>();
-    once->cb = std::move(done);
-    auto impl = impl_;
-    // The coroutine is a member function taking its arguments by value, so they live in its frame
-    // (a capturing lambda coroutine would keep them in the lambda object, which does not outlive
-    // the first suspension).
-    asio::co_spawn(asio::make_strand(impl->ioc),
-                   impl->exchange(std::move(request), deadline, [once, impl](Result<host::OutboundResponse> r) { (*once)(std::move(r)); }),
-                   [once](std::exception_ptr e) {
-                       if (!e) return;
-                       std::string why = "the request could not be sent";
-                       try {
-                           std::rethrow_exception(e);
-                       } catch (const std::exception& ex) {
-                           why += std::string(": ") + ex.what();
-                       } catch (...) {
-                       }
-                       (*once)(Error(Errc::invalid_input, why));
-                   });
-}
+Client::~Client() = default;
 
 Result<host::OutboundResponse> Client::perform(const host::OutboundRequest& request, Clock::time_point deadline) {
     if (Clock::now() >= deadline) return Error(Errc::timeout, "the call's deadline has passed");
-    std::promise<Result<host::OutboundResponse>> promise;
-    auto future = promise.get_future();
-    async_request(request, deadline, [&promise](Result<host::OutboundResponse> r) { promise.set_value(std::move(r)); });
-    return future.get();
+    try {
+        return impl_->perform(request, deadline);
+    } catch (const std::exception& e) {
+        return Error(Errc::invalid_input, std::string("the request could not be sent: ") + e.what());
+    }
 }
 
 size_t Client::idle_connections() const {

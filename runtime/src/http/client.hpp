@@ -1,6 +1,11 @@
 // The host's outbound HTTP client, used for every request a plugin makes (and by the CLI's
 // --server mode).
 //
+// Plugin hooks run on worker threads and block until their request completes, so the client does
+// the exchange on the calling thread: non-blocking sockets driven by poll() against the call's
+// deadline. Handing the exchange to the network threads instead would cost two extra thread
+// wake-ups per request (see docs/adr/001-synchronous-host-http.md).
+//
 // HTTP/1.1 over Beast, TLS over OpenSSL with chain and hostname verification against the system CA
 // store (or a given bundle) and TLS 1.2 as the floor. Connections are kept alive and pooled per
 // scheme, host and port; a pooled connection the server has closed is detected before reuse, and a
@@ -11,10 +16,7 @@
 #include "common/error.hpp"
 #include "loader/host.hpp"
 
-#include <boost/asio/io_context.hpp>
-
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <string>
 
@@ -31,14 +33,10 @@ struct ClientOptions {
 
 class Client final : public host::OutboundHttp {
 public:
-    Client(boost::asio::io_context& ioc, ClientOptions options = {});
+    explicit Client(ClientOptions options = {});
     ~Client() override;
 
-    using Callback = std::function<void(Result<host::OutboundResponse>)>;
-    // Runs the exchange on the io_context; `done` is called once, on one of its threads.
-    void async_request(host::OutboundRequest request, std::chrono::steady_clock::time_point deadline, Callback done);
-
-    // Blocking form for worker threads. Never call it from a thread running the io_context.
+    // Blocks the calling thread until the exchange completes or `deadline` passes.
     Result<host::OutboundResponse> perform(const host::OutboundRequest& request,
                                            std::chrono::steady_clock::time_point deadline) override;
 
@@ -46,7 +44,7 @@ public:
 
 private:
     struct Impl;
-    std::shared_ptr<Impl> impl_;
+    std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace patchbay::http

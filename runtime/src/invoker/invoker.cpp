@@ -2,8 +2,6 @@
 
 #include "common/log.hpp"
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 
 #include <atomic>
@@ -76,8 +74,8 @@ InvokeOutcome run_action(const catalog::Entry& entry, const manifest::Action& ac
     return out;
 }
 
-Invoker::Invoker(catalog::Catalog& catalog, WorkerPool& pool, host::OutboundHttp* http, boost::asio::any_io_executor timers)
-    : catalog_(catalog), pool_(pool), http_(http), timers_(std::move(timers)) {}
+Invoker::Invoker(catalog::Catalog& catalog, WorkerPool& pool, host::OutboundHttp* http)
+    : catalog_(catalog), pool_(pool), http_(http) {}
 
 void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done) {
     auto started = Clock::now();
@@ -112,31 +110,31 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
     auto budget = action->timeout;
     if (req.timeout && *req.timeout < budget) budget = *req.timeout;
 
+    // Whichever comes first, the plugin's result or the deadline, answers; the other is dropped.
     struct Shared {
         std::atomic<bool> finished{false};
-        boost::asio::steady_timer timer;
+        DeadlineWatcher::Ticket ticket = 0;
         std::function<void(InvokeOutcome)> done;
-        explicit Shared(boost::asio::any_io_executor ex) : timer(ex) {}
     };
-    auto shared = std::make_shared<Shared>(timers_);
+    auto shared = std::make_shared<Shared>();
     shared->done = std::move(done);
-    shared->timer.expires_after(budget);
     std::string integration = req.integration, action_name = req.action;
-    shared->timer.async_wait([shared, budget, integration, action_name, started](boost::system::error_code ec) {
-        if (ec || shared->finished.exchange(true)) return;
+    shared->ticket = deadlines_.watch(started + budget, [shared, budget, integration, action_name, started] {
+        if (shared->finished.exchange(true)) return;
         InvokeOutcome o;
         o.error = Error(Errc::timeout, "action '" + action_name + "' of '" + integration + "' did not finish within " + human(budget));
         o.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
         log::warn("action timed out", {{"integration", integration}, {"action", action_name}, {"timeout_ms", budget.count()}});
-        shared->done(std::move(o));
+        auto done = std::move(shared->done);
+        done(std::move(o));
     });
 
-    auto task = [shared, entry, action, req = std::move(req), budget, started, http = http_, timers = timers_]() mutable {
+    auto task = [this, shared, entry, action, req = std::move(req), budget, started]() mutable {
         if (shared->finished.load()) return;  // timed out while queued
         pb_call call;
         call.integration = entry->name;
         call.operation = action->name;
-        call.http = http;
+        call.http = http_;
         call.deadline = started + budget;
         call.deadline_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                     (std::chrono::system_clock::now() + (call.deadline - Clock::now())).time_since_epoch())
@@ -147,15 +145,17 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
             log::debug("late result dropped", {{"integration", entry->name}, {"action", action->name}});
             return;
         }
-        boost::asio::post(timers, [shared] { shared->timer.cancel(); });
-        shared->done(std::move(o));
+        deadlines_.cancel(shared->ticket);
+        auto done = std::move(shared->done);
+        done(std::move(o));
     };
     if (!pool_.submit(std::move(task))) {
         if (!shared->finished.exchange(true)) {
-            boost::asio::post(timers_, [shared] { shared->timer.cancel(); });
+            deadlines_.cancel(shared->ticket);
             InvokeOutcome o;
             o.error = Error(Errc::shutting_down, "the runtime is shutting down; retry on another node");
-            shared->done(std::move(o));
+            auto done = std::move(shared->done);
+            done(std::move(o));
         }
     }
 }

@@ -9,10 +9,10 @@
 
 #include "catalog/catalog.hpp"
 #include "common/error.hpp"
+#include "invoker/deadline_watcher.hpp"
 #include "invoker/worker_pool.hpp"
 #include "loader/host.hpp"
 
-#include <boost/asio/any_io_executor.hpp>
 #include <boost/json/value.hpp>
 
 #include <chrono>
@@ -41,10 +41,11 @@ struct InvokeOutcome {
 
 class Invoker {
 public:
-    // `timers` runs the deadline timers; `http` is the plugins' outbound HTTP service.
-    Invoker(catalog::Catalog& catalog, WorkerPool& pool, host::OutboundHttp* http, boost::asio::any_io_executor timers);
+    // `http` is the plugins' outbound HTTP service.
+    Invoker(catalog::Catalog& catalog, WorkerPool& pool, host::OutboundHttp* http);
 
-    // Calls `done` exactly once, from a worker thread or the timer executor.
+    // Calls `done` exactly once: on the calling thread when the request is refused up front, on a
+    // worker thread with the plugin's result, or on the deadline thread with TIMEOUT.
     void invoke(InvokeRequest request, std::function<void(InvokeOutcome)> done);
 
     // Convenience for the CLI and tests: waits for the outcome.
@@ -54,7 +55,7 @@ private:
     catalog::Catalog& catalog_;
     WorkerPool& pool_;
     host::OutboundHttp* http_;
-    boost::asio::any_io_executor timers_;
+    DeadlineWatcher deadlines_;
 };
 
 // Runs one action hook synchronously on the calling thread. Exposed for tests.

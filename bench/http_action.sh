@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Benchmark: the stock `http` action through Patchbay versus the same upstream called directly.
+#
+# Starts nginx (Debian's) serving a small JSON file on 127.0.0.1, starts `patchbay serve` with the
+# stock manifests, runs wrk directly against nginx and through POST .../http/actions/request/invoke
+# in the same run, at 1 and 32 connections, and prints req/s, p50, p99 and the ratio to direct.
+# Also prints the resident memory of the idle server. Everything binds 127.0.0.1 on free ports and
+# is stopped by pid at the end.
+#
+# Usage: bench/http_action.sh [DURATION_SECONDS]   (default 10)
+# Goals (2 cores): through/direct throughput >= 0.5 at 32 connections; added p50 <= 80 us at 1
+# connection; idle RSS <= 30 MB.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration="${1:-10}"
+scripts/setup >/dev/null
+scripts/build default >/dev/null
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# --- upstream: nginx serving a small JSON document -------------------------------------------
+nginx_port=$(free_port)
+mkdir -p "$work/www" "$work/nginx"
+printf '{"id":42,"name":"Acme Corp","active":true,"tags":["msp","psa"]}\n' > "$work/www/data.json"
+cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  keepalive_timeout 120s;
+  default_type application/json;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    root $work/www;
+    location = /data.json { }
+  }
+}
+CONF
+chmod -R a+rX "$work"  # nginx workers run as an unprivileged user
+nginx -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" &
+pids+=($!)
+
+# --- Patchbay --------------------------------------------------------------------------------
+pb_port=$(free_port)
+build/runtime/patchbay serve --manifests build/manifests --data "$work/data" --listen "127.0.0.1:$pb_port" \
+  --log-level warn >"$work/patchbay.out" 2>"$work/patchbay.err" &
+pb_pid=$!
+pids+=($pb_pid)
+
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$nginx_port/data.json" >/dev/null 2>&1 && curl -sf "http://127.0.0.1:$pb_port/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+sleep 2
+idle_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$pb_pid/status")
+
+cat > "$work/invoke.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"input": {"url": "http://127.0.0.1:$nginx_port/data.json"}}'
+LUA
+# Fail loudly if the action does not actually work.
+check=$(curl -sf -X POST -H 'Content-Type: application/json' \
+  -d "{\"input\": {\"url\": \"http://127.0.0.1:$nginx_port/data.json\"}}" \
+  "http://127.0.0.1:$pb_port/v1/integrations/http/actions/request/invoke")
+echo "$check" | grep -q '"name":"Acme Corp"' || { echo "the http action did not return the upstream's JSON: $check" >&2; exit 1; }
+
+# run_wrk LABEL CONNECTIONS URL [SCRIPT] -> "rps p50_us p99_us"
+to_us() {  # wrk prints 1.23ms / 456.00us / 1.02s
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
+    if (u == "us") print n; else if (u == "ms") print n * 1000; else if (u == "s") print n * 1000000; else print n }'
+}
+run_wrk() {
+  local conns=$1 url=$2 script=${3:-}
+  local threads=1
+  ((conns > 1)) && threads=2
+  local args=(-t"$threads" -c"$conns" -d"${duration}s" --latency)
+  [[ -n "$script" ]] && args+=(-s "$script")
+  local out
+  out=$(wrk "${args[@]}" "$url")
+  if echo "$out" | grep -q "Non-2xx"; then echo "wrk saw non-2xx answers:" >&2; echo "$out" >&2; exit 1; fi
+  local rps p50 p99
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(to_us "$(echo "$out" | awk '$1 == "50%" {print $2}')")
+  p99=$(to_us "$(echo "$out" | awk '$1 == "99%" {print $2}')")
+  echo "$rps $p50 $p99"
+}
+
+direct_url="http://127.0.0.1:$nginx_port/data.json"
+through_url="http://127.0.0.1:$pb_port/v1/integrations/http/actions/request/invoke"
+
+printf '%-8s %-12s %12s %10s %10s\n' "conns" "path" "req/s" "p50 (us)" "p99 (us)"
+declare -A R
+for c in 1 32; do
+  read -r rps p50 p99 <<<"$(run_wrk "$c" "$direct_url")"
+  R[direct_$c]="$rps $p50 $p99"
+  printf '%-8s %-12s %12.0f %10.0f %10.0f\n' "$c" "direct" "$rps" "$p50" "$p99"
+  read -r rps p50 p99 <<<"$(run_wrk "$c" "$through_url" "$work/invoke.lua")"
+  R[through_$c]="$rps $p50 $p99"
+  printf '%-8s %-12s %12.0f %10.0f %10.0f\n' "$c" "patchbay" "$rps" "$p50" "$p99"
+done
+
+busy_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$pb_pid/status")
+read -r d1 dp50 _ <<<"${R[direct_1]}"
+read -r t1 tp50 _ <<<"${R[through_1]}"
+read -r d32 _ _ <<<"${R[direct_32]}"
+read -r t32 _ _ <<<"${R[through_32]}"
+echo
+awk -v d="$d32" -v t="$t32" 'BEGIN { printf "throughput ratio at 32 connections (patchbay/direct): %.2f   (goal >= 0.50)\n", t / d }'
+awk -v d="$dp50" -v t="$tp50" 'BEGIN { printf "added p50 at 1 connection: %.0f us   (goal <= 80 us)\n", t - d }'
+awk -v d="$d1" -v t="$t1" 'BEGIN { printf "throughput ratio at 1 connection: %.2f\n", t / d }'
+awk -v k="$idle_rss_kb" 'BEGIN { printf "idle RSS of patchbay serve with the stock manifests: %.1f MB   (goal <= 30 MB)\n", k / 1024 }'
+awk -v k="$busy_rss_kb" 'BEGIN { printf "RSS after the load: %.1f MB\n", k / 1024 }'

@@ -1,0 +1,43 @@
+// One thread that fires call deadlines. Registering a deadline and cancelling it are a map insert
+// and erase under a mutex: unlike a timer per call on the network threads, they wake nobody, so a
+// call that finishes in time costs no thread hand-off for its deadline.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace patchbay::invoker {
+
+class DeadlineWatcher {
+public:
+    using Clock = std::chrono::steady_clock;
+    using Ticket = uint64_t;
+
+    DeadlineWatcher();
+    ~DeadlineWatcher();
+    DeadlineWatcher(const DeadlineWatcher&) = delete;
+    DeadlineWatcher& operator=(const DeadlineWatcher&) = delete;
+
+    // Runs `on_expire` on the watcher thread at `when`, unless cancelled first.
+    Ticket watch(Clock::time_point when, std::function<void()> on_expire);
+    // Returns true if the deadline was still pending (it will not fire).
+    bool cancel(Ticket ticket);
+    size_t pending() const;
+
+private:
+    void run();
+
+    mutable std::mutex mutex_;
+    std::condition_variable cv_;
+    std::multimap<Clock::time_point, std::pair<Ticket, std::function<void()>>> queue_;
+    std::map<Ticket, decltype(queue_)::iterator> by_ticket_;
+    Ticket next_ = 1;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+}  // namespace patchbay::invoker
