@@ -186,3 +186,27 @@ TEST_CASE("durations", "[manifest]") {
     CHECK_FALSE(parse_duration("5 days"));
     CHECK_FALSE(parse_duration(""));
 }
+
+#include "manifest/yaml_json.hpp"
+#include "test_support.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+TEST_CASE("the published manifest schema accepts the stock and example manifests and rejects typos", "[manifest]") {
+    auto schema_doc = boost::json::parse(testing::read_file(std::string(PATCHBAY_SOURCE_DIR) + "/manifests/manifest.schema.json"));
+    auto schema = patchbay::schema::Schema::compile(schema_doc);
+    REQUIRE(schema.ok());
+    for (auto file : {"/plugins/http/manifest.yaml", "/docs/examples/hello/manifest.yaml"}) {
+        INFO(file);
+        auto doc = yaml_to_json(YAML::LoadFile(std::string(PATCHBAY_SOURCE_DIR) + file));
+        auto v = schema.value().validate(doc);
+        INFO((v.empty() ? "" : v[0].pointer + ": " + v[0].message));
+        CHECK(v.empty());
+        // The runtime's parser agrees.
+        CHECK(parse_manifest_file(std::string(PATCHBAY_SOURCE_DIR) + file).diagnostics.empty());
+    }
+    auto typo = yaml_to_json(YAML::Load(kHead + "acions: []\n"));
+    CHECK_FALSE(schema.value().validate(typo).empty());
+    auto both = yaml_to_json(YAML::Load(kHead + "plugin: x\n"));
+    CHECK_FALSE(schema.value().validate(both).empty());
+}
