@@ -118,6 +118,7 @@ sdk::Result send_request(sdk::Call& call, const json::value& input) {
 
 sdk::Plugin make_plugin() {
     sdk::Plugin plugin("http", "1.0.0");
+    plugin.cooperative();  // it only waits on the host's HTTP service
     plugin.action("request", send_request);
     return plugin;
 }

@@ -155,6 +155,14 @@ typedef int32_t (*pb_poll_trigger_fn)(void* instance, pb_call* call, pb_str trig
 typedef void* (*pb_create_fn)(pb_call* call, pb_str config_json);
 typedef void (*pb_destroy_fn)(void* instance);
 
+/* Descriptor flags. */
+/* Every hook waits only through host services (http_request) and otherwise returns promptly: no
+ * blocking system calls, sleeps or long computations of its own. The host may then run the hooks
+ * on its network threads as cooperative fibers, suspending them while their HTTP requests are in
+ * flight, which saves two thread hand-offs per call. A hook that breaks this promise stalls other
+ * calls; leave the flag unset if in doubt (hooks then run on worker threads). */
+#define PB_PLUGIN_COOPERATIVE 0x1u
+
 /*
  * What a plugin is. Returned by the entry point; lives in the plugin's static storage.
  * Any hook may be NULL: the host answers PB_ERR_UNSUPPORTED for it.
@@ -178,6 +186,7 @@ typedef struct pb_plugin_v1 {
     pb_list_organizations_fn list_organizations;
     pb_handle_webhook_fn handle_webhook;
     pb_poll_trigger_fn poll_trigger;
+    uint32_t flags;              /* PB_PLUGIN_* bits */
 } pb_plugin_v1;
 
 /* The entry point. Returns the descriptor, or NULL if the plugin cannot run with this host

@@ -197,6 +197,7 @@ void Api::invoke(ApiRequest req, std::string integration, std::string action, st
         }
     }
     if (!req.request_id.empty()) ir.context["request_id"] = req.request_id;
+    ir.network = req.network;
     std::string name = ir.integration, act = ir.action, rid = req.request_id;
     invoker_.invoke(std::move(ir), [respond = std::move(respond), name, act, rid](invoker::InvokeOutcome o) {
         if (!o.ok()) {

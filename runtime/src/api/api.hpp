@@ -7,6 +7,8 @@
 #include "common/error.hpp"
 #include "invoker/invoker.hpp"
 
+#include <boost/asio/io_context.hpp>
+
 #include <functional>
 #include <string>
 #include <utility>
@@ -15,6 +17,7 @@
 namespace patchbay::api {
 
 struct ApiRequest {
+    boost::asio::io_context* network = nullptr;  // the network thread's context, for cooperative plugins
     std::string method;
     std::string target;  // path and query, as received
     std::string body;

@@ -53,8 +53,10 @@ auto async_handle(Api& api, ApiRequest req, Token&& token) {
         [&api](auto handler, ApiRequest r) {
             auto h = std::make_shared<decltype(handler)>(std::move(handler));
             api.handle(std::move(r), [h](ApiResponse resp) {
+                // Post, not dispatch: the answer may come from inside a plugin's fiber or the
+                // deadline thread, and the session should resume on its own stack.
                 auto ex = asio::get_associated_executor(*h);
-                asio::dispatch(ex, [h, resp = std::move(resp)]() mutable { (*h)(std::move(resp)); });
+                asio::post(ex, [h, resp = std::move(resp)]() mutable { (*h)(std::move(resp)); });
             });
         },
         token, std::move(req));
@@ -64,11 +66,14 @@ auto async_handle(Api& api, ApiRequest req, Token&& token) {
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     struct Session {
+        asio::io_context& ioc;
         beast::tcp_stream stream;
         bool busy = false;
-        explicit Session(tcp::socket s) : stream(std::move(s)) {}
+        Session(asio::io_context& c, tcp::socket s) : ioc(c), stream(std::move(s)) {}
     };
 
+    std::vector<asio::io_context*> contexts;
+    size_t next_context = 0;
     asio::io_context& ioc;
     ServerOptions options;
     Api& api;
@@ -79,13 +84,14 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     std::map<uint64_t, std::shared_ptr<Session>> sessions;
     uint64_t next_id = 0;
 
-    Impl(asio::io_context& io, ServerOptions opts, Api& a)
-        : ioc(io), options(std::move(opts)), api(a), acceptor(asio::make_strand(io)) {}
+    Impl(std::vector<asio::io_context*> ctxs, ServerOptions opts, Api& a)
+        : contexts(std::move(ctxs)), ioc(*contexts.front()), options(std::move(opts)), api(a), acceptor(ioc) {}
 
     asio::awaitable<void> accept_loop() {
         for (;;) {
             error_code ec;
-            tcp::socket socket(asio::make_strand(ioc));
+            asio::io_context& target = *contexts[next_context++ % contexts.size()];
+            tcp::socket socket(target);
             co_await acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
             if (ec) {
                 if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
@@ -97,7 +103,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                 continue;
             }
             socket.set_option(tcp::no_delay(true), ec);
-            auto session = std::make_shared<Session>(std::move(socket));
+            auto session = std::make_shared<Session>(target, std::move(socket));
             uint64_t id;
             {
                 std::lock_guard lock(sessions_mutex);
@@ -199,6 +205,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             auto req = parser.release();
 
             ApiRequest ar;
+            ar.network = &session->ioc;
             ar.method = std::string(req.method_string());
             ar.target = std::string(req.target());
             ar.body = std::move(req.body());
@@ -231,7 +238,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     }
 };
 
-Server::Server(asio::io_context& ioc, ServerOptions options, Api& api) : impl_(std::make_shared<Impl>(ioc, std::move(options), api)) {}
+Server::Server(std::vector<asio::io_context*> contexts, ServerOptions options, Api& api)
+    : impl_(std::make_shared<Impl>(std::move(contexts), std::move(options), api)) {}
 
 Server::~Server() {
     error_code ec;

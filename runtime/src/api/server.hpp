@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace patchbay::api {
 
@@ -28,7 +29,9 @@ struct ServerOptions {
 
 class Server {
 public:
-    Server(boost::asio::io_context& ioc, ServerOptions options, Api& api);
+    // One io_context per network thread, each run by exactly one thread. The first also runs the
+    // acceptor; accepted connections are spread over all of them and stay on theirs.
+    Server(std::vector<boost::asio::io_context*> contexts, ServerOptions options, Api& api);
     ~Server();
 
     // Binds and listens; returns the bound endpoint (the real port when port 0 was asked).

@@ -7,6 +7,7 @@
 #include "http/client.hpp"
 #include "invoker/invoker.hpp"
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
@@ -126,7 +127,15 @@ int run_serve(const std::vector<std::string>& argv) {
         return 2;
     }
 
-    boost::asio::io_context ioc(static_cast<int>(threads));
+    // One io_context per network thread: a connection, and the fibers of cooperative plugins it
+    // starts, stay on one thread, with no locking between threads on the hot path.
+    std::vector<std::unique_ptr<boost::asio::io_context>> contexts;
+    std::vector<boost::asio::io_context*> context_ptrs;
+    for (size_t i = 0; i < threads; ++i) {
+        contexts.push_back(std::make_unique<boost::asio::io_context>(1));
+        context_ptrs.push_back(contexts.back().get());
+    }
+    boost::asio::io_context& ioc = *contexts.front();
     catalog::Catalog catalog(copts);
     catalog.refresh();
     catalog.start_watching();
@@ -134,7 +143,7 @@ int run_serve(const std::vector<std::string>& argv) {
     http::Client client;
     invoker::Invoker invoker(catalog, pool, &client);
     api::Api api(catalog, invoker);
-    api::Server server(ioc, sopts, api);
+    api::Server server(context_ptrs, sopts, api);
     auto ep = server.listen();
     if (!ep) {
         std::cerr << "patchbay serve: " << ep.error().message << "\n";
@@ -153,12 +162,17 @@ int run_serve(const std::vector<std::string>& argv) {
     signals.async_wait([&](boost::system::error_code ec2, int sig) {
         if (ec2) return;
         log::info("signal received; shutting down", {{"signal", sig}});
-        server.drain([&] { ioc.stop(); });
+        server.drain([&] {
+            for (auto& c : contexts) c->stop();
+        });
     });
 
+    std::vector<std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>> guards;
+    for (auto& c : contexts) guards.push_back(std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(c->get_executor()));
     std::vector<std::thread> runners;
-    for (size_t i = 1; i < threads; ++i) runners.emplace_back([&] { ioc.run(); });
+    for (size_t i = 1; i < threads; ++i) runners.emplace_back([&, i] { contexts[i]->run(); });
     ioc.run();
+    for (auto& c : contexts) c->stop();
     for (auto& t : runners) t.join();
     catalog.stop_watching();
     pool.shutdown(std::chrono::seconds(2));

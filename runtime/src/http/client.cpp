@@ -1,7 +1,13 @@
 // Beast client instantiations live in this one translation unit.
 #include "http/client.hpp"
 
+#include "invoker/fiber_call.hpp"
+
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -122,6 +128,15 @@ public:
         if (ec) throw boost::system::system_error(ec);
         return n;
     }
+    // Asynchronous forms, for connections owned by a network thread; their deadline is a timer.
+    template <class Buffers, class Token>
+    auto async_read_some(const Buffers& b, Token&& token) {
+        return socket_.async_read_some(b, std::forward<Token>(token));
+    }
+    template <class Buffers, class Token>
+    auto async_write_some(const Buffers& b, Token&& token) {
+        return socket_.async_write_some(b, std::forward<Token>(token));
+    }
 
 private:
     tcp::socket socket_;
@@ -129,7 +144,7 @@ private:
 };
 
 struct Connection {
-    std::string key;
+    std::string key;  // pool key: io_context and origin
     std::optional<TimedSocket> plain;
     std::optional<ssl::stream<TimedSocket>> secure;
     beast::flat_buffer buffer;
@@ -149,6 +164,39 @@ struct Connection {
 };
 
 bool is_timeout(const error_code& ec) { return ec == asio::error::timed_out; }
+
+// A deadline for an asynchronous step: when it fires it runs `on_fire` (closing the socket makes
+// the pending operation fail). disarm() before the guarded objects go away: a handler that was
+// already queued then does nothing.
+class StepDeadline {
+public:
+    StepDeadline(asio::io_context& ctx, Clock::time_point when, std::function<void()> on_fire)
+        : timer_(ctx), state_(std::make_shared<State>()) {
+        state_->on_fire = std::move(on_fire);
+        timer_.expires_at(when);
+        timer_.async_wait([st = state_](error_code e) {
+            if (e || !st->armed) return;
+            st->fired = true;
+            st->on_fire();
+        });
+    }
+    ~StepDeadline() { disarm(); }
+    bool disarm() {
+        state_->armed = false;
+        state_->on_fire = nullptr;
+        timer_.cancel();
+        return state_->fired;
+    }
+
+private:
+    struct State {
+        bool armed = true;
+        bool fired = false;
+        std::function<void()> on_fire;
+    };
+    asio::steady_timer timer_;
+    std::shared_ptr<State> state_;
+};
 
 }  // namespace
 
@@ -174,7 +222,13 @@ struct Client::Impl {
         while (!list.empty()) {
             auto c = std::move(list.back());
             list.pop_back();
-            if (Clock::now() - c->idle_since < options.idle_timeout && !c->stale()) return c;
+            auto idle_for = Clock::now() - c->idle_since;
+            if (idle_for >= options.idle_timeout) continue;
+            // Servers close idle connections after seconds, not milliseconds: only a connection
+            // that sat idle for a while is worth a system call to check. A stale one that slips
+            // through fails before any answer and is retried once on a fresh connection.
+            if (idle_for > std::chrono::milliseconds(500) && c->stale()) continue;
+            return c;
         }
         return nullptr;
     }
@@ -184,6 +238,10 @@ struct Client::Impl {
         std::lock_guard lock(mutex);
         auto& list = idle[c->key];
         if (list.size() < options.max_idle_per_host) list.push_back(std::move(c));
+    }
+
+    std::string pool_key(const asio::io_context& ctx, const Target& t) const {
+        return std::to_string(reinterpret_cast<uintptr_t>(&ctx)) + "|" + t.key();
     }
 
     Result<std::unique_ptr<Connection>> connect(const Target& t, Clock::time_point deadline) {
@@ -222,7 +280,7 @@ struct Client::Impl {
         connected->set_option(tcp::no_delay(true), ec);
 
         auto conn = std::make_unique<Connection>();
-        conn->key = t.key();
+        conn->key = pool_key(ioc, t);
         if (!t.tls) {
             conn->plain.emplace(std::move(*connected));
             return conn;
@@ -256,15 +314,14 @@ struct Client::Impl {
         return ec;
     }
 
-    Result<host::OutboundResponse> perform(const host::OutboundRequest& request, Clock::time_point deadline) {
+    // Checks the request and builds its wire form; shared by both paths.
+    Result<Target> prepare(const host::OutboundRequest& request, bhttp::request<bhttp::string_body>& req) {
         auto target = parse_target(request.url);
         if (!target) return target.error();
         const Target& t = target.value();
         auto verb = bhttp::string_to_verb(request.method);
         if (verb == bhttp::verb::unknown) return Error(Errc::invalid_input, "unknown HTTP method '" + request.method + "'");
-        deadline = std::min(deadline, Clock::now() + request.timeout);
-
-        bhttp::request<bhttp::string_body> req{verb, t.path_and_query, 11};
+        req = bhttp::request<bhttp::string_body>{verb, t.path_and_query, 11};
         req.set(bhttp::field::host, t.host_header);
         req.set(bhttp::field::user_agent, options.user_agent);
         for (const auto& [k, v] : request.headers) {
@@ -282,11 +339,37 @@ struct Client::Impl {
         if (!request.body.empty() || verb == bhttp::verb::post || verb == bhttp::verb::put || verb == bhttp::verb::patch)
             req.prepare_payload();
         req.keep_alive(true);
+        return target;
+    }
+
+    static Error exchange_error(const error_code& ec, const Target& t, size_t limit) {
+        if (is_timeout(ec) || ec == asio::error::operation_aborted)
+            return Error(Errc::timeout, "no complete answer from " + t.host + " before the deadline");
+        if (ec == bhttp::error::body_limit)
+            return Error(Errc::upstream_error, "the response from " + t.host + " is larger than " + std::to_string(limit) + " bytes");
+        return Error(Errc::upstream_unavailable, "request to " + t.host + " failed: " + ec.message());
+    }
+
+    static host::OutboundResponse to_response(bhttp::response<bhttp::string_body>& res) {
+        host::OutboundResponse out;
+        out.status = static_cast<int>(res.result_int());
+        out.headers.reserve(static_cast<size_t>(std::distance(res.begin(), res.end())));
+        for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+        out.body = std::move(res.body());
+        return out;
+    }
+
+    Result<host::OutboundResponse> perform(const host::OutboundRequest& request, Clock::time_point deadline) {
+        bhttp::request<bhttp::string_body> req;
+        auto target = prepare(request, req);
+        if (!target) return target.error();
+        const Target& t = target.value();
+        deadline = std::min(deadline, Clock::now() + request.timeout);
 
         for (int attempt = 0; attempt < 2; ++attempt) {
             if (Clock::now() >= deadline) return Error(Errc::timeout, "the request to " + t.host + " ran out of time");
             bool reused = true;
-            auto conn = acquire(t.key());
+            auto conn = acquire(pool_key(ioc, t));
             if (!conn) {
                 reused = false;
                 auto fresh = connect(t, deadline);
@@ -301,22 +384,112 @@ struct Client::Impl {
             if (ec) {
                 // A kept-alive connection the server closed just before our request: retry once.
                 if (reused && attempt == 0 && !parser.got_some() && !is_timeout(ec)) continue;
-                if (is_timeout(ec)) return Error(Errc::timeout, "no complete answer from " + t.host + " before the deadline");
-                if (ec == bhttp::error::body_limit)
-                    return Error(Errc::upstream_error, "the response from " + t.host + " is larger than " +
-                                                           std::to_string(options.max_response_bytes) + " bytes");
-                return Error(Errc::upstream_unavailable, "request to " + t.host + " failed: " + ec.message());
+                return exchange_error(ec, t, options.max_response_bytes);
             }
             auto& res = parser.get();
-            host::OutboundResponse out;
-            out.status = static_cast<int>(res.result_int());
-            out.headers.reserve(static_cast<size_t>(std::distance(res.begin(), res.end())));
-            for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-            out.body = std::move(res.body());
-            if (res.keep_alive()) release(std::move(conn));
+            bool keep = res.keep_alive();
+            auto out = to_response(res);
+            if (keep) release(std::move(conn));
             return out;
         }
         return Error(Errc::upstream_unavailable, "the connection to " + t.host + " was closed before an answer");
+    }
+
+    // ---- the asynchronous path, for hooks running as fibers on a network thread ----
+
+    asio::awaitable<Result<std::unique_ptr<Connection>>> async_connect(asio::io_context& ctx, Target t,
+                                                                     Clock::time_point deadline) {
+        error_code ec;
+        tcp::resolver resolver(ctx);
+        auto endpoints = co_await resolver.async_resolve(t.host, t.port, asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return Error(Errc::upstream_unavailable, "cannot resolve host '" + t.host + "': " + ec.message());
+        tcp::socket socket(ctx);
+        StepDeadline connect_deadline(ctx, std::min(deadline, Clock::now() + options.connect_timeout), [&socket] {
+            error_code ignored;
+            socket.close(ignored);
+        });
+        co_await asio::async_connect(socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+        if (connect_deadline.disarm()) co_return Error(Errc::timeout, "connecting to " + t.host + ":" + t.port + " timed out");
+        if (ec) co_return Error(Errc::upstream_unavailable, "cannot connect to " + t.host + ":" + t.port + ": " + ec.message());
+        socket.set_option(tcp::no_delay(true), ec);
+        auto conn = std::make_unique<Connection>();
+        conn->key = pool_key(ctx, t);
+        if (!t.tls) {
+            conn->plain.emplace(std::move(socket));
+            co_return conn;
+        }
+        conn->secure.emplace(TimedSocket(std::move(socket)), tls_ctx);
+        auto& s = *conn->secure;
+        error_code ip_ec;
+        asio::ip::make_address(t.host, ip_ec);
+        if (ip_ec && !SSL_set_tlsext_host_name(s.native_handle(), t.host.c_str()))
+            co_return Error(Errc::internal, "cannot set the TLS server name");
+        s.set_verify_callback(ssl::host_name_verification(t.host));
+        StepDeadline handshake_deadline(ctx, std::min(deadline, Clock::now() + options.connect_timeout), [&s] {
+            error_code ignored;
+            s.next_layer().socket().close(ignored);
+        });
+        co_await s.async_handshake(ssl::stream_base::client, asio::redirect_error(asio::use_awaitable, ec));
+        if (handshake_deadline.disarm()) co_return Error(Errc::timeout, "TLS handshake with " + t.host + " timed out");
+        if (ec) {
+            std::string why = ec.message();
+            long verify = SSL_get_verify_result(s.native_handle());
+            if (verify != X509_V_OK) why = X509_verify_cert_error_string(verify);
+            co_return Error(Errc::upstream_unavailable, "TLS handshake with " + t.host + " failed: " + why);
+        }
+        co_return conn;
+    }
+
+    template <class Stream>
+    asio::awaitable<error_code> async_exchange(Stream& stream, Connection& conn, bhttp::request<bhttp::string_body>& req,
+                                               bhttp::response_parser<bhttp::string_body>& parser) {
+        error_code ec;
+        co_await bhttp::async_write(stream, req, asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return ec;
+        co_await bhttp::async_read(stream, conn.buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+        co_return ec;
+    }
+
+    // A member coroutine taking its arguments by value: they live in its frame.
+    asio::awaitable<void> run_async(asio::io_context& ctx, host::OutboundRequest request, Clock::time_point deadline,
+                                    Callback done) {
+        bhttp::request<bhttp::string_body> req;
+        auto target = prepare(request, req);
+        if (!target) co_return done(target.error());
+        const Target t = target.value();
+        deadline = std::min(deadline, Clock::now() + request.timeout);
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            if (Clock::now() >= deadline) co_return done(Error(Errc::timeout, "the request to " + t.host + " ran out of time"));
+            bool reused = true;
+            auto conn = acquire(pool_key(ctx, t));
+            if (!conn) {
+                reused = false;
+                auto fresh = co_await async_connect(ctx, t, deadline);
+                if (!fresh) co_return done(fresh.error());
+                conn = std::move(fresh).value();
+            }
+            bhttp::response_parser<bhttp::string_body> parser;
+            parser.body_limit(options.max_response_bytes);
+            parser.header_limit(64 * 1024);
+            Connection* raw = conn.get();
+            StepDeadline exchange_deadline(ctx, deadline, [raw] {
+                error_code ignored;
+                raw->timed().socket().close(ignored);
+            });
+            error_code ec = conn->plain ? co_await async_exchange(*conn->plain, *conn, req, parser)
+                                        : co_await async_exchange(*conn->secure, *conn, req, parser);
+            if (exchange_deadline.disarm()) co_return done(Error(Errc::timeout, "no complete answer from " + t.host + " before the deadline"));
+            if (ec) {
+                if (reused && attempt == 0 && !parser.got_some()) continue;
+                co_return done(exchange_error(ec, t, options.max_response_bytes));
+            }
+            auto& res = parser.get();
+            bool keep = res.keep_alive();
+            auto out = to_response(res);
+            if (keep) release(std::move(conn));
+            co_return done(std::move(out));
+        }
+        done(Error(Errc::upstream_unavailable, "the connection to " + t.host + " was closed before an answer"));
     }
 };
 
@@ -331,6 +504,47 @@ Result<host::OutboundResponse> Client::perform(const host::OutboundRequest& requ
     } catch (const std::exception& e) {
         return Error(Errc::invalid_input, std::string("the request could not be sent: ") + e.what());
     }
+}
+
+void Client::async_perform(asio::io_context& ctx, host::OutboundRequest request, Clock::time_point deadline, Callback done) {
+    // The callback must run exactly once, even if the exchange throws.
+    auto once = std::make_shared<std::pair<Callback, bool>>(std::move(done), false);
+    auto finish = [once](Result<host::OutboundResponse> r) {
+        if (once->second) return;
+        once->second = true;
+        once->first(std::move(r));
+    };
+    asio::co_spawn(ctx, impl_->run_async(ctx, std::move(request), deadline, finish), [finish](std::exception_ptr e) {
+        if (!e) return;
+        std::string why = "the request could not be sent";
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            why += std::string(": ") + ex.what();
+        } catch (...) {
+        }
+        finish(Error(Errc::invalid_input, why));
+    });
+}
+
+Result<host::OutboundResponse> Client::perform_suspending(const host::OutboundRequest& request, Clock::time_point deadline) {
+    auto* fiber = invoker::FiberCall::current();
+    if (!fiber) return perform(request, deadline);
+    if (Clock::now() >= deadline) return Error(Errc::timeout, "the call's deadline has passed");
+    // The result lives on the fiber's stack, which the FiberCall keeps alive while suspended.
+    std::optional<Result<host::OutboundResponse>> result;
+    bool waiting = false;
+    auto self = fiber->shared_from_this();
+    async_perform(fiber->io_context(), request, deadline, [&result, &waiting, self](Result<host::OutboundResponse> r) {
+        result.emplace(std::move(r));
+        if (waiting) self->resume();
+    });
+    if (!result) {
+        waiting = true;
+        fiber->suspend();
+        waiting = false;
+    }
+    return std::move(*result);
 }
 
 size_t Client::idle_connections() const {

@@ -16,7 +16,10 @@
 #include "common/error.hpp"
 #include "loader/host.hpp"
 
+#include <boost/asio/io_context.hpp>
+
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -39,6 +42,17 @@ public:
     // Blocks the calling thread until the exchange completes or `deadline` passes.
     Result<host::OutboundResponse> perform(const host::OutboundRequest& request,
                                            std::chrono::steady_clock::time_point deadline) override;
+
+    // From a hook running as a fiber: the exchange runs on the fiber's network thread while the
+    // fiber is suspended. Called elsewhere, it behaves as perform().
+    Result<host::OutboundResponse> perform_suspending(const host::OutboundRequest& request,
+                                                      std::chrono::steady_clock::time_point deadline) override;
+
+    // Runs the exchange asynchronously on `ioc`, which exactly one thread runs; `done` is called
+    // once, on that thread. Connections are pooled per io_context, so they never change threads.
+    using Callback = std::function<void(Result<host::OutboundResponse>)>;
+    void async_perform(boost::asio::io_context& ioc, host::OutboundRequest request,
+                       std::chrono::steady_clock::time_point deadline, Callback done);
 
     size_t idle_connections() const;
 

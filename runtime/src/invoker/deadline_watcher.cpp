@@ -2,7 +2,7 @@
 
 namespace patchbay::invoker {
 
-DeadlineWatcher::DeadlineWatcher() : thread_([this] { run(); }) {}
+DeadlineWatcher::DeadlineWatcher(std::chrono::milliseconds tick) : tick_(tick), thread_([this] { run(); }) {}
 
 DeadlineWatcher::~DeadlineWatcher() {
     {
@@ -16,11 +16,11 @@ DeadlineWatcher::~DeadlineWatcher() {
 DeadlineWatcher::Ticket DeadlineWatcher::watch(Clock::time_point when, std::function<void()> on_expire) {
     std::unique_lock lock(mutex_);
     Ticket t = next_++;
-    bool earliest = queue_.empty() || when < queue_.begin()->first;
+    bool sooner = when < wake_at_;  // the thread would look too late: wake it
     auto it = queue_.emplace(when, std::make_pair(t, std::move(on_expire)));
     by_ticket_.emplace(t, it);
     lock.unlock();
-    if (earliest) cv_.notify_one();  // only a new earliest deadline changes how long the thread sleeps
+    if (sooner) cv_.notify_one();
     return t;
 }
 
@@ -43,13 +43,11 @@ size_t DeadlineWatcher::pending() const {
 void DeadlineWatcher::run() {
     std::unique_lock lock(mutex_);
     while (!stopping_) {
-        if (queue_.empty()) {
-            cv_.wait(lock);
-            continue;
-        }
-        auto when = queue_.begin()->first;
-        if (Clock::now() < when) {
-            cv_.wait_until(lock, when);
+        auto now = Clock::now();
+        auto next_look = now + tick_;
+        if (queue_.empty() || queue_.begin()->first > now) {
+            wake_at_ = queue_.empty() ? next_look : std::min(next_look, queue_.begin()->first);
+            cv_.wait_until(lock, wake_at_);
             continue;
         }
         auto it = queue_.begin();

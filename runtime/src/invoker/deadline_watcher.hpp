@@ -1,6 +1,7 @@
 // One thread that fires call deadlines. Registering a deadline and cancelling it are a map insert
 // and erase under a mutex: unlike a timer per call on the network threads, they wake nobody, so a
-// call that finishes in time costs no thread hand-off for its deadline.
+// call that finishes in time costs no thread hand-off for its deadline. The thread looks at the
+// queue at least every `tick`, so only a deadline sooner than its next look needs a wake-up.
 #pragma once
 
 #include <chrono>
@@ -17,7 +18,7 @@ public:
     using Clock = std::chrono::steady_clock;
     using Ticket = uint64_t;
 
-    DeadlineWatcher();
+    explicit DeadlineWatcher(std::chrono::milliseconds tick = std::chrono::milliseconds(250));
     ~DeadlineWatcher();
     DeadlineWatcher(const DeadlineWatcher&) = delete;
     DeadlineWatcher& operator=(const DeadlineWatcher&) = delete;
@@ -36,6 +37,8 @@ private:
     std::multimap<Clock::time_point, std::pair<Ticket, std::function<void()>>> queue_;
     std::map<Ticket, decltype(queue_)::iterator> by_ticket_;
     Ticket next_ = 1;
+    std::chrono::milliseconds tick_;
+    Clock::time_point wake_at_ = Clock::time_point::min();
     bool stopping_ = false;
     std::thread thread_;
 };

@@ -1,6 +1,7 @@
 #include "invoker/invoker.hpp"
 
 #include "common/log.hpp"
+#include "invoker/fiber_call.hpp"
 
 #include <boost/json.hpp>
 
@@ -109,6 +110,7 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
 
     auto budget = action->timeout;
     if (req.timeout && *req.timeout < budget) budget = *req.timeout;
+    boost::asio::io_context* network = req.network;
 
     // Whichever comes first, the plugin's result or the deadline, answers; the other is dropped.
     struct Shared {
@@ -129,12 +131,13 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
         done(std::move(o));
     });
 
-    auto task = [this, shared, entry, action, req = std::move(req), budget, started]() mutable {
+    auto run = [this, shared, entry, action, req = std::move(req), budget, started](bool on_fiber) mutable {
         if (shared->finished.load()) return;  // timed out while queued
         pb_call call;
         call.integration = entry->name;
         call.operation = action->name;
         call.http = http_;
+        call.on_fiber = on_fiber;
         call.deadline = started + budget;
         call.deadline_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                     (std::chrono::system_clock::now() + (call.deadline - Clock::now())).time_since_epoch())
@@ -149,7 +152,13 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
         auto done = std::move(shared->done);
         done(std::move(o));
     };
-    if (!pool_.submit(std::move(task))) {
+
+    if (network && entry->instance->library().cooperative()) {
+        auto fiber = std::make_shared<FiberCall>(*network, [run = std::move(run)]() mutable { run(true); });
+        fiber->start();
+        return;
+    }
+    if (!pool_.submit([run = std::move(run)]() mutable { run(false); })) {
         if (!shared->finished.exchange(true)) {
             deadlines_.cancel(shared->ticket);
             InvokeOutcome o;

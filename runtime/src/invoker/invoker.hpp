@@ -13,6 +13,7 @@
 #include "invoker/worker_pool.hpp"
 #include "loader/host.hpp"
 
+#include <boost/asio/io_context.hpp>
 #include <boost/json/value.hpp>
 
 #include <chrono>
@@ -28,6 +29,9 @@ struct InvokeRequest {
     boost::json::value input = boost::json::object{};
     boost::json::object context;  // workflow_id, request_id ... handed to the plugin as is
     std::optional<std::chrono::milliseconds> timeout;  // caller's own limit; never above the manifest's
+    // The io_context of the network thread making the call, which only that thread runs. When set
+    // and the plugin is cooperative, the hook runs as a fiber on this thread.
+    boost::asio::io_context* network = nullptr;
 };
 
 struct InvokeOutcome {

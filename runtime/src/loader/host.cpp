@@ -106,7 +106,7 @@ int32_t h_http_request(pb_call* call, pb_str request_json, pb_str body, pb_http_
     }
     out.body.assign(view(body));
 
-    auto result = call->http->perform(out, call->deadline);
+    auto result = call->on_fiber ? call->http->perform_suspending(out, call->deadline) : call->http->perform(out, call->deadline);
     if (!result) {
         const auto& e = result.error();
         respond_error(cb, user, plugin_code_from(e.code), e.message);

@@ -40,6 +40,13 @@ public:
     // Blocks the calling (worker) thread until the exchange completes or `deadline` passes.
     virtual Result<OutboundResponse> perform(const OutboundRequest& request,
                                              std::chrono::steady_clock::time_point deadline) = 0;
+    // For hooks running as fibers: suspends the calling fiber (not the thread) until the exchange,
+    // run on the fiber's network thread, completes. Implementations without an asynchronous path
+    // fall back to perform().
+    virtual Result<OutboundResponse> perform_suspending(const OutboundRequest& request,
+                                                        std::chrono::steady_clock::time_point deadline) {
+        return perform(request, deadline);
+    }
 };
 
 // The process-wide host table handed to every plugin's entry point.
@@ -58,6 +65,7 @@ struct pb_call {
     std::string integration;
     std::string operation;  // action or hook name, for logs
     patchbay::host::OutboundHttp* http = nullptr;
+    bool on_fiber = false;  // the hook runs as a fiber on a network thread
 
     std::optional<std::string> output;
     bool has_error = false;

@@ -21,8 +21,8 @@ namespace json = boost::json;
 namespace {
 std::string_view view(pb_str s) { return s.data ? std::string_view(s.data, s.size) : std::string_view(); }
 
-// The size of a v1.0 descriptor: everything up to and including poll_trigger.
-constexpr size_t kDescriptorV10Size = offsetof(pb_plugin_v1, poll_trigger) + sizeof(pb_poll_trigger_fn);
+// The size of a v1.0 descriptor: everything up to and including flags.
+constexpr size_t kDescriptorV10Size = offsetof(pb_plugin_v1, flags) + sizeof(uint32_t);
 }  // namespace
 
 Result<std::string> sha256_file(const fs::path& path) {

@@ -44,6 +44,8 @@ public:
     std::string plugin_version() const;
     bool implements_action(std::string_view name) const;
     bool implements_trigger(std::string_view name) const;
+    // The plugin promised its hooks wait only through host services (PB_PLUGIN_COOPERATIVE).
+    bool cooperative() const { return (desc_->flags & PB_PLUGIN_COOPERATIVE) != 0; }
 
 private:
     boost::dll::shared_library lib_;

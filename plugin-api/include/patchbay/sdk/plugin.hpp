@@ -247,6 +247,10 @@ public:
         polls_[std::move(trigger)] = std::move(h);
         return *this;
     }
+    // Promise that every handler waits only through Call::http and otherwise returns promptly
+    // (no sleeps, blocking I/O of its own or long computations). The host may then run handlers
+    // as fibers on its network threads, which is markedly faster. See PB_PLUGIN_COOPERATIVE.
+    Plugin& cooperative(bool yes = true) { cooperative_ = yes; return *this; }
     // Check the manifest's `config` when an instance is created; return an Error to refuse it.
     Plugin& on_create(CreateHandler h) { create_ = std::move(h); return *this; }
 
@@ -271,6 +275,7 @@ public:
         desc_.list_organizations = orgs_ ? &Plugin::c_orgs : nullptr;
         desc_.handle_webhook = webhooks_.empty() ? nullptr : &Plugin::c_webhook;
         desc_.poll_trigger = polls_.empty() ? nullptr : &Plugin::c_poll;
+        desc_.flags = cooperative_ ? PB_PLUGIN_COOPERATIVE : 0u;
         self() = this;
         return &desc_;
     }
@@ -406,6 +411,7 @@ private:
     ContextHandler test_;
     RequestHandler orgs_;
     CreateHandler create_;
+    bool cooperative_ = false;
     std::vector<pb_str> action_names_, trigger_names_;
     pb_plugin_v1 desc_{};
     const pb_host_v1* host_ = nullptr;
