@@ -57,12 +57,12 @@ std::string read_file(const fs::path& p) {
 }
 
 std::string testkit_manifest(const std::string& name, const std::string& label, const std::string& extra_actions,
-                             const std::string& sleep_timeout) {
+                             const std::string& sleep_timeout, const std::string& library) {
     return "apiVersion: patchbay/v1\n"
            "name: " + name + "\n"
            "version: 1.0.0\n"
            "title: Test kit\n"
-           "library: " + fixture_library("testkit") + "\n"
+           "library: " + fixture_library(library) + "\n"
            "config:\n  label: " + label + "\n"
            "organizations: true\n"
            "actions:\n"
@@ -71,7 +71,7 @@ std::string testkit_manifest(const std::string& name, const std::string& label, 
            "  - name: sleep\n    title: Sleep\n    timeout: " + sleep_timeout + "\n"
            "    input: {type: object, required: [ms], properties: {ms: {type: integer}}}\n"
            "  - name: fail\n    title: Fail\n"
-           "  - name: fetch\n    title: Fetch\n    input: {type: object, required: [url]}\n"
+           "  - name: fetch\n    title: Fetch\n    timeout: " + sleep_timeout + "\n    input: {type: object, required: [url]}\n"
            "  - name: deadline\n    title: Deadline\n    timeout: 5s\n"
            "  - name: throws\n    title: Throws\n" + extra_actions;
 }

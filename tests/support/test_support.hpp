@@ -40,7 +40,7 @@ std::string read_file(const fs::path& p);
 
 // A manifest for the testkit fixture, with actions echo/sleep/fail/fetch/deadline/throws.
 std::string testkit_manifest(const std::string& name, const std::string& label, const std::string& extra_actions = "",
-                             const std::string& sleep_timeout = "30s");
+                             const std::string& sleep_timeout = "30s", const std::string& library = "testkit");
 
 struct RunResult {
     int exit_code = -1;

@@ -22,6 +22,8 @@ struct Upstream::Impl {
     std::atomic<bool> stopping{false};
     std::atomic<int> accepted{0};
     std::atomic<int> handled{0};
+    std::atomic<int> in_progress{0};
+    std::atomic<int> peak{0};
     std::mutex mutex;
     std::vector<std::shared_ptr<tcp::socket>> sockets;
     std::vector<std::thread> threads;
@@ -35,6 +37,9 @@ struct Upstream::Impl {
             bhttp::read(*socket, buffer, req, ec);
             if (ec) break;
             ++handled;
+            int now = ++in_progress;
+            for (int seen = peak.load(); now > seen && !peak.compare_exchange_weak(seen, now);) {
+            }
             std::string target(req.target());
             std::string path = target.substr(0, target.find('?'));
             bhttp::response<bhttp::string_body> res{bhttp::status::ok, req.version()};
@@ -68,6 +73,7 @@ struct Upstream::Impl {
                 res.result(bhttp::status::not_found);
                 res.body() = R"({"error":"no such route"})";
             }
+            --in_progress;
             res.keep_alive(!close);
             res.prepare_payload();
             bhttp::write(*socket, res, ec);
@@ -114,5 +120,6 @@ Upstream::~Upstream() {
 unsigned short Upstream::port() const { return impl_->acceptor.local_endpoint().port(); }
 int Upstream::connections() const { return impl_->accepted.load(); }
 int Upstream::requests() const { return impl_->handled.load(); }
+int Upstream::max_concurrent() const { return impl_->peak.load(); }
 
 }  // namespace testing

@@ -22,6 +22,7 @@ public:
     std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port()) + path; }
     int connections() const;  // TCP connections accepted so far
     int requests() const;
+    int max_concurrent() const;  // most requests in progress at once so far
 
 private:
     struct Impl;
