@@ -150,13 +150,21 @@ inline std::string_view from_pb(pb_str s) { return s.data ? std::string_view(s.d
 // The services of the current call. Valid only inside the handler it was given to.
 class Call {
 public:
-    Call(const pb_host_v1* host, pb_call* call, const json::value* config, json::value context)
-        : host_(host), call_(call), config_(config), context_(std::move(context)) {}
+    Call(const pb_host_v1* host, pb_call* call, const json::value* config, std::string_view context_json)
+        : host_(host), call_(call), config_(config), context_json_(context_json) {}
 
     // The manifest's `config` object for this instance.
     const json::value& config() const { return *config_; }
     // Where the call comes from: integration, connection settings, organization, workflow id.
-    const json::value& context() const { return context_; }
+    // Parsed on first use: most handlers never look.
+    const json::value& context() const {
+        if (!context_) {
+            boost::system::error_code ec;
+            json::value v = context_json_.empty() ? json::value(json::object{}) : json::parse(context_json_, ec);
+            context_ = ec ? json::value(json::object{}) : std::move(v);
+        }
+        return *context_;
+    }
 
     // The call's deadline; time_point::max() when it has none.
     std::chrono::system_clock::time_point deadline() const {
@@ -215,7 +223,8 @@ private:
     const pb_host_v1* host_;
     pb_call* call_;
     const json::value* config_;
-    json::value context_;
+    std::string_view context_json_;  // owned by the host, valid during the hook
+    mutable std::optional<json::value> context_;
 };
 
 // A webhook delivery as the plugin sees it.
@@ -332,7 +341,7 @@ private:
     }
 
     static Call make_call(Instance* inst, pb_call* call, pb_str context) {
-        return Call(inst->plugin->host_, call, &inst->config, parse_or_empty(context));
+        return Call(inst->plugin->host_, call, &inst->config, detail::from_pb(context));
     }
 
     static void* c_create(pb_call* call, pb_str config) {
