@@ -78,3 +78,18 @@ TEST_CASE("cooperative hooks report upstream failures and plugin errors like any
     CHECK(bad.status == 400);
     CHECK(bad.json().at("error").at("code").as_string() == "INVALID_INPUT");
 }
+
+TEST_CASE("cooperative hooks verify TLS like the worker path", "[fiber][tls]") {
+    TestPki pki;
+    Upstream tls({pki.server_cert, pki.server_key});
+    CoopFolder folder;
+    Served trusting(folder.path(), {"--threads", "1", "--ca-file", pki.ca});
+    auto ok = http("POST", trusting.url() + kFetch, fetch_body(tls.url("/json")));
+    REQUIRE(ok.status == 200);
+    CHECK(ok.json().at("output").at("body").as_string() == R"({"hello":"world"})");
+
+    Served strict(folder.path(), {"--threads", "1"});
+    auto refused = http("POST", strict.url() + kFetch, fetch_body(tls.url("/json")));
+    CHECK(refused.status == 502);
+    CHECK(std::string(refused.json().at("error").at("message").as_string()).find("unable to get local issuer certificate") != std::string::npos);
+}

@@ -76,6 +76,32 @@ std::string testkit_manifest(const std::string& name, const std::string& label, 
            "  - name: throws\n    title: Throws\n" + extra_actions;
 }
 
+TestPki::TestPki() {
+    auto path = [&](const char* name) { return (dir / name).string(); };
+    auto must = [](const RunResult& r) {
+        if (r.exit_code != 0) throw std::runtime_error("openssl failed: " + r.err);
+    };
+    const std::vector<std::string> ec_key = {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"};
+    auto with = [](std::vector<std::string> a, const std::vector<std::string>& b) {
+        a.insert(a.end(), b.begin(), b.end());
+        return a;
+    };
+    ca = path("ca.pem");
+    must(run(with({"/usr/bin/openssl", "req", "-x509"}, with(ec_key, {"-keyout", path("ca.key"), "-out", ca, "-days", "2",
+                                                                    "-subj", "/CN=Patchbay Test CA"}))));
+    auto issue = [&](const std::string& name, const std::string& san, std::string& cert, std::string& key) {
+        key = path((name + ".key").c_str());
+        cert = path((name + ".pem").c_str());
+        std::string csr = path((name + ".csr").c_str()), ext = path((name + ".ext").c_str());
+        write_file(ext, "subjectAltName=" + san + "\n");
+        must(run(with({"/usr/bin/openssl", "req"}, with(ec_key, {"-keyout", key, "-out", csr, "-subj", "/CN=" + name}))));
+        must(run({"/usr/bin/openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", path("ca.key"), "-CAcreateserial",
+                  "-out", cert, "-days", "1", "-extfile", ext}));
+    };
+    issue("server", "DNS:localhost,IP:127.0.0.1", server_cert, server_key);
+    issue("wrong", "DNS:wrong.example", wrong_host_cert, wrong_host_key);
+}
+
 namespace {
 
 std::vector<char*> c_argv(const std::vector<std::string>& argv) {

@@ -42,6 +42,17 @@ std::string read_file(const fs::path& p);
 std::string testkit_manifest(const std::string& name, const std::string& label, const std::string& extra_actions = "",
                              const std::string& sleep_timeout = "30s", const std::string& library = "testkit");
 
+// A certificate authority and server certificates made for one test with the openssl command.
+struct TestPki {
+    TempDir dir;
+    std::string ca;           // the test CA's certificate (PEM)
+    std::string server_cert;  // for localhost and 127.0.0.1, signed by the CA
+    std::string server_key;
+    std::string wrong_host_cert;  // for wrong.example only, signed by the CA
+    std::string wrong_host_key;
+    TestPki();
+};
+
 struct RunResult {
     int exit_code = -1;
     std::string out;

@@ -1,6 +1,7 @@
 #include "upstream.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
@@ -28,13 +29,24 @@ struct Upstream::Impl {
     std::vector<std::shared_ptr<tcp::socket>> sockets;
     std::vector<std::thread> threads;
     std::thread accept_thread;
+    std::unique_ptr<asio::ssl::context> tls;
 
     void serve(std::shared_ptr<tcp::socket> socket) {
+        if (!tls) return exchange(*socket);
+        asio::ssl::stream<tcp::socket&> stream(*socket, *tls);
+        beast::error_code ec;
+        stream.handshake(asio::ssl::stream_base::server, ec);
+        if (!ec) exchange(stream);
+        socket->shutdown(tcp::socket::shutdown_both, ec);
+    }
+
+    template <class Stream>
+    void exchange(Stream& socket) {
         beast::flat_buffer buffer;
         for (;;) {
             bhttp::request<bhttp::string_body> req;
             beast::error_code ec;
-            bhttp::read(*socket, buffer, req, ec);
+            bhttp::read(socket, buffer, req, ec);
             if (ec) break;
             ++handled;
             int now = ++in_progress;
@@ -76,15 +88,24 @@ struct Upstream::Impl {
             --in_progress;
             res.keep_alive(!close);
             res.prepare_payload();
-            bhttp::write(*socket, res, ec);
+            bhttp::write(socket, res, ec);
             if (ec || close) break;
         }
         beast::error_code ec;
-        socket->shutdown(tcp::socket::shutdown_both, ec);
+        beast::get_lowest_layer(socket).shutdown(tcp::socket::shutdown_both, ec);
     }
 };
 
-Upstream::Upstream() : impl_(std::make_unique<Impl>()) {
+Upstream::Upstream(TlsFiles files) : impl_(std::make_unique<Impl>()), tls_(true) {
+    impl_->tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    impl_->tls->use_certificate_chain_file(files.certificate_chain);
+    impl_->tls->use_private_key_file(files.private_key, asio::ssl::context::pem);
+    start();
+}
+
+Upstream::Upstream() : impl_(std::make_unique<Impl>()) { start(); }
+
+void Upstream::start() {
     impl_->accept_thread = std::thread([impl = impl_.get()] {
         for (;;) {
             auto socket = std::make_shared<tcp::socket>(impl->ioc);

@@ -14,19 +14,29 @@
 
 namespace testing {
 
+struct TlsFiles {
+    std::string certificate_chain;  // PEM file
+    std::string private_key;        // PEM file
+};
+
 class Upstream {
 public:
     Upstream();
+    explicit Upstream(TlsFiles tls);  // serves HTTPS with these files
     ~Upstream();
     unsigned short port() const;
-    std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port()) + path; }
+    std::string url(const std::string& path) const {
+        return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port()) + path;
+    }
     int connections() const;  // TCP connections accepted so far
     int requests() const;
     int max_concurrent() const;  // most requests in progress at once so far
 
 private:
+    void start();
     struct Impl;
     std::unique_ptr<Impl> impl_;
+    bool tls_ = false;
 };
 
 }  // namespace testing

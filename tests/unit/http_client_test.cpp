@@ -91,3 +91,32 @@ TEST_CASE("responses larger than the limit are refused", "[http]") {
         CHECK(res.error().message.find("larger than 8 bytes") != std::string::npos);
     }
 }
+
+TEST_CASE("TLS: a server whose chain leads to a trusted CA is accepted; others are refused", "[http][tls]") {
+    TestPki pki;
+    Upstream good({pki.server_cert, pki.server_key});
+    Upstream wrong_host({pki.wrong_host_cert, pki.wrong_host_key});
+
+    patchbay::http::ClientOptions trusting;
+    trusting.ca_file = pki.ca;
+    patchbay::http::Client client(trusting);
+    patchbay::host::OutboundRequest r;
+    r.url = good.url("/json");
+    auto ok = client.perform(r, Clock::now() + std::chrono::seconds(10));
+    REQUIRE(ok.ok());
+    CHECK(ok->status == 200);
+    CHECK(ok->body == R"({"hello":"world"})");
+
+    // The name in the URL must match the certificate, even when the CA is trusted.
+    r.url = wrong_host.url("/json");
+    auto mismatch = client.perform(r, Clock::now() + std::chrono::seconds(10));
+    REQUIRE_FALSE(mismatch.ok());
+    CHECK(mismatch.error().message.find("TLS handshake with 127.0.0.1 failed") != std::string::npos);
+
+    // Without the test CA, only the system store is trusted: the chain does not verify.
+    patchbay::http::Client system_only;
+    r.url = good.url("/json");
+    auto unknown = system_only.perform(r, Clock::now() + std::chrono::seconds(10));
+    REQUIRE_FALSE(unknown.ok());
+    CHECK(unknown.error().message.find("unable to get local issuer certificate") != std::string::npos);
+}

@@ -45,6 +45,7 @@ Options:
   --drain-timeout MS  how long SIGTERM waits for requests in flight (default: 30000)
   --poll-ms MS        how often the manifests folder is checked for changes (default: 500)
   --log-level LEVEL   debug, info, warn or error (default: info)
+  --ca-file PEM       also trust these CA certificates for outbound TLS (the system store always is)
 )";
 
 bool parse_listen(const std::string& s, std::string& host, unsigned short& port) {
@@ -66,7 +67,7 @@ bool parse_listen(const std::string& s, std::string& host, unsigned short& port)
 
 int run_serve(const std::vector<std::string>& argv) {
     Args args;
-    if (auto err = parse_args(argv, {"manifests", "data", "listen", "threads", "max-body", "drain-timeout", "poll-ms", "log-level"},
+    if (auto err = parse_args(argv, {"manifests", "data", "listen", "threads", "max-body", "drain-timeout", "poll-ms", "log-level", "ca-file"},
                               {"help"}, args)) {
         std::cerr << "patchbay serve: " << *err << "\n";
         return 2;
@@ -140,7 +141,15 @@ int run_serve(const std::vector<std::string>& argv) {
     catalog.refresh();
     catalog.start_watching();
     invoker::WorkerPool pool;
-    http::Client client;
+    http::ClientOptions client_options;
+    if (auto ca = args.get("ca-file")) {
+        if (!fs::is_regular_file(*ca, ec)) {
+            std::cerr << "patchbay serve: --ca-file '" << *ca << "' is not a readable file\n";
+            return 2;
+        }
+        client_options.ca_file = *ca;
+    }
+    http::Client client(client_options);
     invoker::Invoker invoker(catalog, pool, &client);
     api::Api api(catalog, invoker);
     api::Server server(context_ptrs, sopts, api);

@@ -244,6 +244,23 @@ struct Client::Impl {
         return std::to_string(reinterpret_cast<uintptr_t>(&ctx)) + "|" + t.key();
     }
 
+    // SNI (for names, not addresses) and hostname verification, the same on both paths.
+    static std::optional<Error> configure_tls(ssl::stream<TimedSocket>& s, const Target& t) {
+        error_code ip_ec;
+        asio::ip::make_address(t.host, ip_ec);
+        if (ip_ec && !SSL_set_tlsext_host_name(s.native_handle(), t.host.c_str()))
+            return Error(Errc::internal, "cannot set the TLS server name");
+        s.set_verify_callback(ssl::host_name_verification(t.host));
+        return std::nullopt;
+    }
+
+    static Error handshake_error(ssl::stream<TimedSocket>& s, const Target& t, const error_code& ec) {
+        std::string why = ec.message();
+        long verify = SSL_get_verify_result(s.native_handle());
+        if (verify != X509_V_OK) why = X509_verify_cert_error_string(verify);
+        return Error(Errc::upstream_unavailable, "TLS handshake with " + t.host + " failed: " + why);
+    }
+
     Result<std::unique_ptr<Connection>> connect(const Target& t, Clock::time_point deadline) {
         error_code ec;
         tcp::resolver resolver(ioc);
@@ -288,19 +305,10 @@ struct Client::Impl {
         conn->secure.emplace(TimedSocket(std::move(*connected)), tls_ctx);
         auto& s = *conn->secure;
         s.next_layer().set_deadline(connect_deadline);
-        error_code ip_ec;
-        asio::ip::make_address(t.host, ip_ec);
-        if (ip_ec && !SSL_set_tlsext_host_name(s.native_handle(), t.host.c_str()))
-            return Error(Errc::internal, "cannot set the TLS server name");
-        s.set_verify_callback(ssl::host_name_verification(t.host));
+        if (auto e = configure_tls(s, t)) return *e;
         s.handshake(ssl::stream_base::client, ec);
         if (is_timeout(ec)) return Error(Errc::timeout, "TLS handshake with " + t.host + " timed out");
-        if (ec) {
-            std::string why = ec.message();
-            long verify = SSL_get_verify_result(s.native_handle());
-            if (verify != X509_V_OK) why = X509_verify_cert_error_string(verify);
-            return Error(Errc::upstream_unavailable, "TLS handshake with " + t.host + " failed: " + why);
-        }
+        if (ec) return handshake_error(s, t, ec);
         return conn;
     }
 
@@ -420,23 +428,14 @@ struct Client::Impl {
         }
         conn->secure.emplace(TimedSocket(std::move(socket)), tls_ctx);
         auto& s = *conn->secure;
-        error_code ip_ec;
-        asio::ip::make_address(t.host, ip_ec);
-        if (ip_ec && !SSL_set_tlsext_host_name(s.native_handle(), t.host.c_str()))
-            co_return Error(Errc::internal, "cannot set the TLS server name");
-        s.set_verify_callback(ssl::host_name_verification(t.host));
+        if (auto e = configure_tls(s, t)) co_return *e;
         StepDeadline handshake_deadline(ctx, std::min(deadline, Clock::now() + options.connect_timeout), [&s] {
             error_code ignored;
             s.next_layer().socket().close(ignored);
         });
         co_await s.async_handshake(ssl::stream_base::client, asio::redirect_error(asio::use_awaitable, ec));
         if (handshake_deadline.disarm()) co_return Error(Errc::timeout, "TLS handshake with " + t.host + " timed out");
-        if (ec) {
-            std::string why = ec.message();
-            long verify = SSL_get_verify_result(s.native_handle());
-            if (verify != X509_V_OK) why = X509_verify_cert_error_string(verify);
-            co_return Error(Errc::upstream_unavailable, "TLS handshake with " + t.host + " failed: " + why);
-        }
+        if (ec) co_return handshake_error(s, t, ec);
         co_return conn;
     }
 

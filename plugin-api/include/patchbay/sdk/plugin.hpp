@@ -203,7 +203,6 @@ public:
             }
             s->response.status = r->status;
             s->response.body.assign(detail::from_pb(r->body));
-            std::error_code ec;
             auto parsed = json::parse(detail::from_pb(r->headers_json));
             if (const auto* arr = parsed.if_array()) {
                 for (const auto& pair : *arr) {
