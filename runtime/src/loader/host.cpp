@@ -75,7 +75,9 @@ int32_t h_http_request(pb_call* call, pb_str request_json, pb_str body, pb_http_
         return PB_ERR_UNSUPPORTED;
     }
     boost::system::error_code ec;
-    json::value req = json::parse(view(request_json), ec);
+    unsigned char buffer[2048];  // the request description dies with this function
+    json::monotonic_resource arena(buffer, sizeof buffer);
+    json::value req = json::parse(view(request_json), ec, &arena);
     if (ec || !req.is_object()) {
         respond_error(cb, user, PB_ERR_PLUGIN, "http_request: request_json is not a JSON object");
         return PB_ERR_PLUGIN;

@@ -134,6 +134,27 @@ const json::value* resolve_ref(const json::value& root, std::string_view ref) {
     return ec ? nullptr : found;
 }
 
+// Where a value sits in the instance, as a chain of tokens on the stack. The JSON pointer text is
+// only built when a violation is reported, so validating a valid document allocates nothing.
+struct Path {
+    const Path* parent = nullptr;
+    std::string_view key;  // object member, or
+    size_t index = 0;      // array index when is_index
+    bool is_index = false;
+
+    Path child(std::string_view k) const { return Path{this, k, 0, false}; }
+    Path item(size_t i) const { return Path{this, {}, i, true}; }
+
+    std::string str() const {
+        if (!parent) return "";
+        std::string head = parent->str();
+        head += '/';
+        if (is_index) head += std::to_string(index);
+        else head += escape_pointer_token(key);
+        return head;
+    }
+};
+
 struct Checker {
     const json::value& root;
     const std::map<std::string, std::regex>& patterns;
@@ -143,19 +164,19 @@ struct Checker {
 
     bool full() const { return out.size() >= limit; }
 
-    void fail(const std::string& ptr, std::string msg) {
-        if (!full()) out.push_back({ptr, std::move(msg)});
+    void fail(const Path& path, std::string msg) {
+        if (!full()) out.push_back({path.str(), std::move(msg)});
     }
 
     // Validates into a scratch list; used by anyOf/oneOf/not where failures are not final.
-    std::vector<Violation> trial(const json::value& schema, const json::value& v, const std::string& ptr) {
+    std::vector<Violation> trial(const json::value& schema, const json::value& v, const Path& ptr) {
         std::vector<Violation> scratch;
         Checker sub{root, patterns, scratch, 1, depth};
         sub.check(schema, v, ptr);
         return scratch;
     }
 
-    void check(const json::value& schema, const json::value& v, const std::string& ptr) {
+    void check(const json::value& schema, const json::value& v, const Path& ptr) {
         if (full()) return;
         if (schema.is_bool()) {
             if (!schema.get_bool()) fail(ptr, "no value is allowed here");
@@ -255,7 +276,7 @@ struct Checker {
         }
     }
 
-    void check_number(const json::object& s, const json::value& v, const std::string& ptr) {
+    void check_number(const json::object& s, const json::value& v, const Path& ptr) {
         double x = as_double(v);
         auto num = [&](std::string_view k) -> const json::value* {
             const auto* p = s.if_contains(k);
@@ -287,7 +308,7 @@ struct Checker {
         }
     }
 
-    void check_string(const json::object& s, std::string_view str, const std::string& ptr) {
+    void check_string(const json::object& s, std::string_view str, const Path& ptr) {
         size_t len = 0;
         bool counted = false;
         auto length = [&] {
@@ -316,7 +337,7 @@ struct Checker {
         }
     }
 
-    void check_array(const json::object& s, const json::array& a, const std::string& ptr) {
+    void check_array(const json::object& s, const json::array& a, const Path& ptr) {
         if (const auto* m = s.if_contains("minItems"); m && is_number(*m) && a.size() < as_double(*m))
             fail(ptr, "must have at least " + short_json(*m) + " items");
         if (const auto* m = s.if_contains("maxItems"); m && is_number(*m) && a.size() > as_double(*m))
@@ -325,7 +346,7 @@ struct Checker {
             for (size_t i = 0; i < a.size(); ++i)
                 for (size_t j = i + 1; j < a.size(); ++j)
                     if (json_equal(a[i], a[j])) {
-                        fail(ptr + "/" + std::to_string(j), "duplicates item " + std::to_string(i) + "; items must be unique");
+                        fail(ptr.item(j), "duplicates item " + std::to_string(i) + "; items must be unique");
                         i = a.size();
                         break;
                     }
@@ -333,25 +354,24 @@ struct Checker {
         size_t first_free = 0;
         if (const auto* prefix = s.if_contains("prefixItems"); prefix && prefix->is_array()) {
             const auto& ps = prefix->get_array();
-            for (size_t i = 0; i < ps.size() && i < a.size(); ++i) check(ps[i], a[i], ptr + "/" + std::to_string(i));
+            for (size_t i = 0; i < ps.size() && i < a.size(); ++i) check(ps[i], a[i], ptr.item(i));
             first_free = ps.size();
         }
         if (const auto* items = s.if_contains("items")) {
             if (items->is_array()) {  // draft 4-7 tuple form
                 const auto& ts = items->get_array();
-                for (size_t i = 0; i < ts.size() && i < a.size(); ++i) check(ts[i], a[i], ptr + "/" + std::to_string(i));
+                for (size_t i = 0; i < ts.size() && i < a.size(); ++i) check(ts[i], a[i], ptr.item(i));
             } else {
-                for (size_t i = first_free; i < a.size() && !full(); ++i) check(*items, a[i], ptr + "/" + std::to_string(i));
+                for (size_t i = first_free; i < a.size() && !full(); ++i) check(*items, a[i], ptr.item(i));
             }
         }
     }
 
-    void check_object(const json::object& s, const json::object& o, const std::string& ptr) {
+    void check_object(const json::object& s, const json::object& o, const Path& ptr) {
         if (const auto* req = s.if_contains("required"); req && req->is_array()) {
             for (const auto& name : req->get_array()) {
                 if (name.is_string() && !o.contains(name.get_string()))
-                    fail(ptr + "/" + escape_pointer_token(name.get_string()),
-                         "required field '" + std::string(name.get_string()) + "' is missing");
+                    fail(ptr.child(name.get_string()), "required field '" + std::string(name.get_string()) + "' is missing");
             }
         }
         if (const auto* m = s.if_contains("minProperties"); m && is_number(*m) && o.size() < as_double(*m))
@@ -367,7 +387,7 @@ struct Checker {
 
         for (const auto& [key, value] : o) {
             if (full()) return;
-            std::string child = ptr + "/" + escape_pointer_token(key);
+            Path child = ptr.child(key);
             bool known = false;
             if (props) {
                 if (const auto* sub = props->if_contains(key)) {
@@ -495,7 +515,7 @@ std::vector<Violation> Schema::validate(const json::value& instance, size_t limi
     std::vector<Violation> out;
     if (!shared_) return out;
     Checker c{shared_->doc, shared_->patterns, out, limit == 0 ? 1 : limit};
-    c.check(shared_->doc, instance, "");
+    c.check(shared_->doc, instance, Path{});
     return out;
 }
 
