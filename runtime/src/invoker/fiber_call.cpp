@@ -111,7 +111,12 @@ FiberCall::FiberCall(boost::asio::io_context& ioc, std::function<void()> body) :
     impl_->body = std::move(body);
 }
 
-FiberCall::~FiberCall() = default;
+FiberCall::~FiberCall() {
+    // Destroying a suspended fiber would unwind its stack with an exception, through plugin frames
+    // behind a C ABI. It only happens when the process shuts down with a call still suspended
+    // (an exchange always resumes its fiber otherwise), so leave that fiber and its stack be.
+    if (impl_->suspended) new ctx::fiber(std::move(impl_->suspended));
+}
 
 FiberCall* FiberCall::current() { return running; }
 
