@@ -116,10 +116,26 @@ sdk::Result send_request(sdk::Call& call, const json::value& input) {
     return json::object{{"status", res.status}, {"headers", std::move(headers)}, {"body", std::move(body)}, {"json", parsed}};
 }
 
+// Test connection: a GET of the connection's base URL, with its credentials (the host adds them).
+// Any answer below 400 means the server is reachable and accepts the credentials.
+sdk::Result test_connection(sdk::Call& call) {
+    const auto* conn = sdk::find(call.context(), "connection");
+    std::string base = conn ? sdk::get_string(*conn, "base_url") : std::string();
+    if (base.empty()) return sdk::Error::invalid_input("the connection has no base_url to test; set one");
+    sdk::HttpRequest req;
+    req.url = base;
+    sdk::HttpResponse res = call.http(req);
+    if (res.status == 401 || res.status == 403)
+        return sdk::Error::unauthorized("the server refused the connection's credentials (HTTP " + std::to_string(res.status) + ")");
+    if (res.status >= 400) return sdk::Error::upstream("the server answered HTTP " + std::to_string(res.status), json::object{{"status", res.status}});
+    return json::object{{"ok", true}, {"status", res.status}};
+}
+
 sdk::Plugin make_plugin() {
     sdk::Plugin plugin("http", "1.0.0");
     plugin.cooperative();  // it only waits on the host's HTTP service
     plugin.action("request", send_request);
+    plugin.test_connection(test_connection);
     return plugin;
 }
 

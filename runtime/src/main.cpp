@@ -19,6 +19,8 @@ Commands:
   integrations list|show             list the catalog, or show one integration
   invoke INTEGRATION ACTION          run an action and print its output
   manifest validate PATH...          check manifests and their libraries
+  admin teams|users|tokens|audit     manage teams, users and API tokens on a data directory
+  keys status|rotate|prune           the master keys that seal connection secrets
   version                            print the version and the plugin ABI it speaks
 
 Run `patchbay COMMAND --help` for a command's options.
@@ -39,6 +41,8 @@ int main(int argc, char** argv) {
         if (cmd == "integrations") return patchbay::cli::run_integrations(rest);
         if (cmd == "invoke") return patchbay::cli::run_invoke(rest);
         if (cmd == "manifest") return patchbay::cli::run_manifest(rest);
+        if (cmd == "admin") return patchbay::cli::run_admin(rest);
+        if (cmd == "keys") return patchbay::cli::run_keys(rest);
         if (cmd == "version" || cmd == "--version") {
             std::cout << "patchbay " PATCHBAY_VERSION " (plugin ABI " << PATCHBAY_ABI_MAJOR << "." << PATCHBAY_ABI_MINOR << ")\n";
             return 0;

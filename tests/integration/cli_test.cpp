@@ -17,6 +17,8 @@ TEST_CASE("patchbay invoke runs an action in-process and against a server", "[cl
     CHECK(json::parse(local.out).at("body").at("hello").as_string() == "world");
 
     Served server(staged_manifests());
+    server.install({"http"});
+    ::setenv("PATCHBAY_TOKEN", server.admin_token().c_str(), 1);  // the CLI's --server calls use it
     auto remote = run({patchbay_bin(), "invoke", "http", "request", "--input", input, "--server", server.url()});
     INFO(remote.err);
     REQUIRE(remote.exit_code == 0);
@@ -81,6 +83,7 @@ TEST_CASE("patchbay integrations list and --help", "[cli]") {
     auto as_json = run({patchbay_bin(), "integrations", "list", "--json", "--manifests", staged_manifests().string()});
     CHECK(json::parse(as_json.out).at("integrations").as_array().size() == 1);
     Served server(staged_manifests());
+    ::setenv("PATCHBAY_TOKEN", server.admin_token().c_str(), 1);
     auto remote = run({patchbay_bin(), "integrations", "list", "--server", server.url()});
     CHECK(remote.exit_code == 0);
     CHECK(remote.out.find("request") != std::string::npos);

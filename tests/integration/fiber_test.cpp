@@ -31,10 +31,11 @@ const std::string kFetch = "/v1/integrations/coop/actions/fetch/invoke";
 TEST_CASE("waiting cooperative hooks share one network thread", "[fiber]") {
     CoopFolder folder;
     Served server(folder.path(), {"--threads", "1"});
+    server.install({"coop"});
     Upstream up;
     std::vector<std::future<Response>> calls;
     for (int i = 0; i < 12; ++i)
-        calls.push_back(std::async(std::launch::async, [&] { return http("POST", server.url() + kFetch, fetch_body(up.url("/slow?ms=300"))); }));
+        calls.push_back(std::async(std::launch::async, [&] { return server.call("POST", kFetch, fetch_body(up.url("/slow?ms=300"))); }));
     for (auto& c : calls) {
         auto r = c.get();
         REQUIRE(r.status == 200);
@@ -47,20 +48,21 @@ TEST_CASE("waiting cooperative hooks share one network thread", "[fiber]") {
 TEST_CASE("a cooperative call past its deadline answers 504 and the thread keeps serving", "[fiber]") {
     CoopFolder folder;
     Served server(folder.path(), {"--threads", "1"});
+    server.install({"coop"});
     Upstream up;
-    auto slow = std::async(std::launch::async, [&] { return http("POST", server.url() + kFetch, fetch_body(up.url("/slow?ms=3000"))); });
+    auto slow = std::async(std::launch::async, [&] { return server.call("POST", kFetch, fetch_body(up.url("/slow?ms=3000"))); });
     // While that call waits on its upstream, the same (only) network thread answers others.
     CHECK(eventually([&] { return up.requests() >= 1; }));
-    auto quick = http("POST", server.url() + kFetch, fetch_body(up.url("/json")));
+    auto quick = server.call("POST", kFetch, fetch_body(up.url("/json")));
     CHECK(quick.status == 200);
-    auto echo = http("POST", server.url() + "/v1/integrations/coop/actions/echo/invoke", "{}");
+    auto echo = server.call("POST", "/v1/integrations/coop/actions/echo/invoke", "{}");
     CHECK(echo.status == 200);
     CHECK(echo.json().at("output").at("label").as_string() == "fiber");
     auto r = slow.get();
     CHECK(r.status == 504);
     CHECK(r.json().at("error").at("code").as_string() == "TIMEOUT");
     // After the abandoned exchange is torn down, the plugin and the pool still work.
-    auto after = http("POST", server.url() + kFetch, fetch_body(up.url("/json")));
+    auto after = server.call("POST", kFetch, fetch_body(up.url("/json")));
     CHECK(after.status == 200);
     CHECK(after.json().at("output").at("body").as_string() == R"({"hello":"world"})");
 }
@@ -68,13 +70,14 @@ TEST_CASE("a cooperative call past its deadline answers 504 and the thread keeps
 TEST_CASE("cooperative hooks report upstream failures and plugin errors like any other", "[fiber]") {
     CoopFolder folder;
     Served server(folder.path(), {"--threads", "1"});
-    auto refused = http("POST", server.url() + kFetch, fetch_body("http://127.0.0.1:1/"));
+    server.install({"coop"});
+    auto refused = server.call("POST", kFetch, fetch_body("http://127.0.0.1:1/"));
     CHECK(refused.status == 502);
     CHECK(refused.json().at("error").at("code").as_string() == "UPSTREAM_UNAVAILABLE");
-    auto thrown = http("POST", server.url() + "/v1/integrations/coop/actions/throws/invoke", "{}");
+    auto thrown = server.call("POST", "/v1/integrations/coop/actions/throws/invoke", "{}");
     CHECK(thrown.status == 500);
     CHECK(thrown.json().at("error").at("message").as_string() == "handler threw: kaboom from the handler");
-    auto bad = http("POST", server.url() + kFetch, fetch_body("ftp://example.com/"));
+    auto bad = server.call("POST", kFetch, fetch_body("ftp://example.com/"));
     CHECK(bad.status == 400);
     CHECK(bad.json().at("error").at("code").as_string() == "INVALID_INPUT");
 }
@@ -84,12 +87,14 @@ TEST_CASE("cooperative hooks verify TLS like the worker path", "[fiber][tls]") {
     Upstream tls({pki.server_cert, pki.server_key});
     CoopFolder folder;
     Served trusting(folder.path(), {"--threads", "1", "--ca-file", pki.ca});
-    auto ok = http("POST", trusting.url() + kFetch, fetch_body(tls.url("/json")));
+    trusting.install({"coop"});
+    auto ok = trusting.call("POST", kFetch, fetch_body(tls.url("/json")));
     REQUIRE(ok.status == 200);
     CHECK(ok.json().at("output").at("body").as_string() == R"({"hello":"world"})");
 
     Served strict(folder.path(), {"--threads", "1"});
-    auto refused = http("POST", strict.url() + kFetch, fetch_body(tls.url("/json")));
+    strict.install({"coop"});
+    auto refused = strict.call("POST", kFetch, fetch_body(tls.url("/json")));
     CHECK(refused.status == 502);
     CHECK(std::string(refused.json().at("error").at("message").as_string()).find("unable to get local issuer certificate") != std::string::npos);
 }

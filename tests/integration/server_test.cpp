@@ -33,9 +33,10 @@ struct Folder {
 TEST_CASE("the http plugin calls a local upstream through the API", "[e2e]") {
     Folder folder;
     Served server(folder.path());
+    server.install({"http", "kit"});
     Upstream up;
 
-    auto r = http("POST", server.url() + invoke_path("http", "request"), "{\"input\": {\"url\": \"" + up.url("/json") + "\"}}");
+    auto r = server.call("POST", invoke_path("http", "request"), "{\"input\": {\"url\": \"" + up.url("/json") + "\"}}");
     REQUIRE(r.status == 200);
     auto body = r.json();
     CHECK(body.at("output").at("status").as_int64() == 200);
@@ -48,7 +49,7 @@ TEST_CASE("the http plugin calls a local upstream through the API", "[e2e]") {
     std::string input = "{\"input\": {\"method\": \"POST\", \"url\": \"" + up.url("/echo") +
                         "\", \"headers\": {\"X-Trace\": \"t-1\"}, \"query\": {\"q\": \"a b&c\", \"tag\": [\"x\", \"y\"]}, "
                         "\"json\": {\"answer\": 42}}}";
-    auto e = http("POST", server.url() + invoke_path("http", "request"), input);
+    auto e = server.call("POST", invoke_path("http", "request"), input);
     REQUIRE(e.status == 200);
     auto echoed = e.json().at("output").at("body");  // the echo answers application/json: parsed
     CHECK(echoed.at("method").as_string() == "POST");
@@ -58,12 +59,12 @@ TEST_CASE("the http plugin calls a local upstream through the API", "[e2e]") {
     CHECK(json::parse(std::string(echoed.at("body").as_string())).at("answer").as_int64() == 42);
 
     // A text answer stays text; a 404 upstream is returned, or raised when asked.
-    auto t = http("POST", server.url() + invoke_path("http", "request"), "{\"input\": {\"url\": \"" + up.url("/text") + "\"}}");
+    auto t = server.call("POST", invoke_path("http", "request"), "{\"input\": {\"url\": \"" + up.url("/text") + "\"}}");
     CHECK(t.json().at("output").at("body").as_string() == "plain text");
     CHECK_FALSE(t.json().at("output").at("json").as_bool());
-    auto nf = http("POST", server.url() + invoke_path("http", "request"), "{\"input\": {\"url\": \"" + up.url("/status/404") + "\"}}");
+    auto nf = server.call("POST", invoke_path("http", "request"), "{\"input\": {\"url\": \"" + up.url("/status/404") + "\"}}");
     CHECK(nf.json().at("output").at("status").as_int64() == 404);
-    auto raised = http("POST", server.url() + invoke_path("http", "request"),
+    auto raised = server.call("POST", invoke_path("http", "request"),
                        "{\"input\": {\"url\": \"" + up.url("/status/503") + "\", \"fail_on_status\": true}}");
     CHECK(raised.status == 502);
     CHECK(raised.json().at("error").at("code").as_string() == "UPSTREAM_ERROR");
@@ -75,7 +76,8 @@ TEST_CASE("the catalog API lists and shows integrations with their schemas", "[e
     write_file(folder.path() / "broken.yaml", "apiVersion: patchbay/v1\nname: broken\nversion: 1.0.0\ntitle: B\nlibrary: missing.so\n"
                                               "actions:\n  - {name: a, title: A}\n");
     Served server(folder.path());
-    auto list = http("GET", server.url() + "/v1/integrations").json();
+    server.install({"http", "kit"});
+    auto list = server.call("GET", "/v1/integrations").json();
     CHECK(list.at("ready").as_int64() == 2);
     CHECK(list.at("error").as_int64() == 1);
     bool saw_broken = false;
@@ -87,55 +89,56 @@ TEST_CASE("the catalog API lists and shows integrations with their schemas", "[e
         }
     }
     CHECK(saw_broken);
-    auto filtered = http("GET", server.url() + "/v1/integrations?status=ready&q=HTTP").json();
+    auto filtered = server.call("GET", "/v1/integrations?status=ready&q=HTTP").json();
     REQUIRE(filtered.at("integrations").as_array().size() == 1);
 
-    auto show = http("GET", server.url() + "/v1/integrations/http");
+    auto show = server.call("GET", "/v1/integrations/http");
     REQUIRE(show.status == 200);
     auto d = show.json();
     CHECK(d.at("status").as_string() == "ready");
     CHECK(d.at("actions").at(0).at("input").at("required").at(0).as_string() == "url");
     CHECK(d.at("plugin").at("sha256").as_string().size() == 64);
 
-    auto broken = http("GET", server.url() + "/v1/integrations/broken");
+    auto broken = server.call("GET", "/v1/integrations/broken");
     CHECK(broken.status == 200);
     CHECK(broken.json().at("status").as_string() == "error");
 
-    auto health = http("GET", server.url() + "/healthz");
+    auto health = server.call("GET", "/healthz");
     CHECK(health.status == 200);
 }
 
 TEST_CASE("errors have stable codes and HTTP statuses", "[e2e]") {
     Folder folder;
     Served server(folder.path(), {"--max-body", "2048"});
+    server.install({"http", "kit"});
     auto code = [](const Response& r) { return std::string(r.json().at("error").at("code").as_string()); };
 
-    auto unknown = http("POST", server.url() + invoke_path("nope", "x"), "{}");
+    auto unknown = server.call("POST", invoke_path("nope", "x"), "{}");
     CHECK(unknown.status == 404);
     CHECK(code(unknown) == "UNKNOWN_INTEGRATION");
-    auto action = http("POST", server.url() + invoke_path("http", "nope"), "{}");
+    auto action = server.call("POST", invoke_path("http", "nope"), "{}");
     CHECK(action.status == 404);
     CHECK(code(action) == "UNKNOWN_ACTION");
-    auto invalid = http("POST", server.url() + invoke_path("http", "request"), R"({"input": {"url": "http://x", "method": "FETCH"}})");
+    auto invalid = server.call("POST", invoke_path("http", "request"), R"({"input": {"url": "http://x", "method": "FETCH"}})");
     CHECK(invalid.status == 400);
     CHECK(code(invalid) == "INVALID_INPUT");
     CHECK(invalid.json().at("error").at("pointer").as_string() == "/method");
-    auto malformed = http("POST", server.url() + invoke_path("http", "request"), R"({"input": )");
+    auto malformed = server.call("POST", invoke_path("http", "request"), R"({"input": )");
     CHECK(malformed.status == 400);
     CHECK(code(malformed) == "MALFORMED_JSON");
-    auto extra = http("POST", server.url() + invoke_path("http", "request"), R"({"inptu": {}})");
+    auto extra = server.call("POST", invoke_path("http", "request"), R"({"inptu": {}})");
     CHECK(extra.status == 400);
     CHECK(extra.json().at("error").at("pointer").as_string() == "/inptu");
-    auto too_big = http("POST", server.url() + invoke_path("kit", "echo"), "{\"input\": {\"pad\": \"" + std::string(4096, 'x') + "\"}}");
+    auto too_big = server.call("POST", invoke_path("kit", "echo"), "{\"input\": {\"pad\": \"" + std::string(4096, 'x') + "\"}}");
     CHECK(too_big.status == 413);
     CHECK(code(too_big) == "PAYLOAD_TOO_LARGE");
-    auto method = http("GET", server.url() + invoke_path("http", "request"));
+    auto method = server.call("GET", invoke_path("http", "request"));
     CHECK(method.status == 405);
     CHECK(method.headers["allow"] == "POST");
-    auto route = http("GET", server.url() + "/v2/whatever");
+    auto route = server.call("GET", "/v2/whatever");
     CHECK(route.status == 404);
     CHECK(code(route) == "ROUTE_NOT_FOUND");
-    auto thrown = http("POST", server.url() + invoke_path("kit", "throws"), "{}");
+    auto thrown = server.call("POST", invoke_path("kit", "throws"), "{}");
     CHECK(thrown.status == 500);
     CHECK(code(thrown) == "PLUGIN_ERROR");
 
@@ -145,12 +148,13 @@ TEST_CASE("errors have stable codes and HTTP statuses", "[e2e]") {
     CHECK(raw.find("HEADERS_TOO_LARGE") != std::string::npos);
 
     // The server is still healthy after all of that.
-    CHECK(http("GET", server.url() + "/healthz").status == 200);
+    CHECK(server.call("GET", "/healthz").status == 200);
 }
 
 TEST_CASE("keep-alive: several requests on one connection", "[e2e]") {
     Folder folder;
     Served server(folder.path());
+    server.install({"http", "kit"});
     std::string two = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     auto raw = raw_exchange(server.port(), two);
     size_t first = raw.find("HTTP/1.1 200");
@@ -161,11 +165,12 @@ TEST_CASE("keep-alive: several requests on one connection", "[e2e]") {
 TEST_CASE("a call past its deadline answers 504 while other calls carry on", "[e2e]") {
     Folder folder;
     Served server(folder.path());
+    server.install({"http", "kit"});
     auto slow = std::async(std::launch::async, [&] {
-        return http("POST", server.url() + invoke_path("kit", "sleep"), R"({"input": {"ms": 5000}})");
+        return server.call("POST", invoke_path("kit", "sleep"), R"({"input": {"ms": 5000}})");
     });
     // While the slow call occupies a worker, quick calls are answered.
-    for (int i = 0; i < 5; ++i) CHECK(http("POST", server.url() + invoke_path("kit", "echo"), "{}").status == 200);
+    for (int i = 0; i < 5; ++i) CHECK(server.call("POST", invoke_path("kit", "echo"), "{}").status == 200);
     auto r = slow.get();
     CHECK(r.status == 504);
     CHECK(r.json().at("error").at("code").as_string() == "TIMEOUT");
@@ -174,25 +179,27 @@ TEST_CASE("a call past its deadline answers 504 while other calls carry on", "[e
 TEST_CASE("manifests added, changed and removed while serving", "[e2e]") {
     Folder folder;
     Served server(folder.path());
+    server.install({"http", "kit"});
     auto label = [&](const std::string& name) -> std::string {
-        auto r = http("POST", server.url() + invoke_path(name, "echo"), "{}");
+        auto r = server.call("POST", invoke_path(name, "echo"), "{}");
         if (r.status != 200) return "status " + std::to_string(r.status);
         return std::string(r.json().at("output").at("label").as_string());
     };
     CHECK(label("kit") == "v1");
     write_file(folder.path() / "added.yaml", testkit_manifest("added", "new"));
-    CHECK(eventually([&] { return label("added") == "new"; }));
+    CHECK(eventually([&] { return server.call("POST", "/v1/installations", R"({"integration": "added"})").status == 201; }));
+    CHECK(label("added") == "new");
 
     // A call in flight finishes on the version it started on.
     write_file(folder.path() / "kit.yaml", testkit_manifest("kit", "v1", "", "10s"));
     CHECK(eventually([&] {
-        auto r = http("GET", server.url() + "/v1/integrations/kit").json();
+        auto r = server.call("GET", "/v1/integrations/kit").json();
         for (const auto& a : r.at("actions").as_array())
             if (a.at("name").as_string() == "sleep") return a.at("timeout_ms").as_int64() == 10000;
         return false;
     }));
     auto in_flight = std::async(std::launch::async, [&] {
-        return http("POST", server.url() + invoke_path("kit", "sleep"), R"({"input": {"ms": 1500}})");
+        return server.call("POST", invoke_path("kit", "sleep"), R"({"input": {"ms": 1500}})");
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     write_file(folder.path() / "kit.yaml", testkit_manifest("kit", "v2", "", "10s"));
@@ -206,16 +213,16 @@ TEST_CASE("manifests added, changed and removed while serving", "[e2e]") {
     // A broken edit turns the integration into an error, visible in the listing.
     write_file(folder.path() / "kit.yaml", "apiVersion: patchbay/v1\nname: kit\nversion: oops\n");
     CHECK(eventually([&] { return label("kit") == "status 503"; }));
-    auto others = http("GET", server.url() + "/v1/integrations/http").json();
+    auto others = server.call("GET", "/v1/integrations/http").json();
     CHECK(others.at("status").as_string() == "ready");  // the others are untouched
 }
 
 TEST_CASE("SIGTERM drains: calls in flight complete, then the process exits 0", "[e2e]") {
     Folder folder("10s");
     auto server = std::make_unique<Served>(folder.path());
-    auto url = server->url();
+    server->install({"kit"});
     auto in_flight = std::async(std::launch::async, [&] {
-        return http("POST", url + invoke_path("kit", "sleep"), R"({"input": {"ms": 800}})");
+        return server->call("POST", invoke_path("kit", "sleep"), R"({"input": {"ms": 800}})");
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     int code = server->terminate();

@@ -188,9 +188,29 @@ Served::Served(const fs::path& manifests, std::vector<std::string> extra) {
         }
     }
     ::close(out_pipe[0]);
+    stdout_ = seen;
     if (port_ == 0) {
         terminate(std::chrono::seconds(5));
         throw std::runtime_error("patchbay serve did not start: " + seen + " / " + stderr_text());
+    }
+    if (fs::exists(dir_ / "data" / "bootstrap-token")) {
+        admin_token_ = read_file(dir_ / "data" / "bootstrap-token");
+        while (!admin_token_.empty() && admin_token_.back() == '\n') admin_token_.pop_back();
+    }
+}
+
+Response Served::call(const std::string& method, const std::string& path, const std::string& body) const {
+    return call_as(admin_token_, method, path, body);
+}
+
+Response Served::call_as(const std::string& token, const std::string& method, const std::string& path, const std::string& body) const {
+    return http(method, url() + path, body, {{"Authorization", "Bearer " + token}});
+}
+
+void Served::install(const std::vector<std::string>& integrations) const {
+    for (const auto& name : integrations) {
+        auto r = call("POST", "/v1/installations", "{\"integration\": \"" + name + "\"}");
+        if (r.status != 201 && r.status != 200) throw std::runtime_error("cannot install " + name + ": " + r.body);
     }
 }
 

@@ -73,11 +73,22 @@ public:
     // Sends SIGTERM and waits for the exit status (bounded).
     int terminate(std::chrono::milliseconds limit = std::chrono::seconds(30));
     std::string stderr_text() const;
+    std::string stdout_text() const { return stdout_; }
+    fs::path data_dir() const { return dir_ / "data"; }
+    // The bootstrap admin's API token (team "default"), read from DATA/bootstrap-token.
+    const std::string& admin_token() const { return admin_token_; }
+    // A request to this server as the bootstrap admin (or with `token`).
+    struct Response call(const std::string& method, const std::string& path, const std::string& body = "") const;
+    struct Response call_as(const std::string& token, const std::string& method, const std::string& path, const std::string& body = "") const;
+    // Installs integrations for the bootstrap team (throws if that fails).
+    void install(const std::vector<std::string>& integrations) const;
 
 private:
     pid_t pid_ = -1;
     unsigned short port_ = 0;
     TempDir dir_;
+    std::string admin_token_;
+    std::string stdout_;
 };
 
 struct Response {

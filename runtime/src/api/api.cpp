@@ -1,10 +1,12 @@
 #include "api/api.hpp"
 
+#include "common/clock.hpp"
 #include "common/log.hpp"
 
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <map>
 #include <chrono>
 #include <ctime>
 
@@ -13,15 +15,6 @@ namespace patchbay::api {
 namespace json = boost::json;
 
 namespace {
-
-std::string iso_time(std::chrono::system_clock::time_point t) {
-    auto secs = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
 
 ApiResponse json_response(int status, const json::value& v) {
     ApiResponse r;
@@ -129,28 +122,61 @@ json::object describe(const catalog::Entry& e) {
     return o;
 }
 
-Api::Api(catalog::Catalog& catalog, invoker::Invoker& invoker) : catalog_(catalog), invoker_(invoker) {}
+Api::Api(catalog::Catalog& catalog, invoker::Invoker& invoker, store::PrincipalStore& principals, control::ControlPlane& control)
+    : catalog_(catalog), invoker_(invoker), principals_(principals), control_(control) {}
 
-ApiResponse Api::list_integrations(const ApiRequest&, std::string_view query) const {
+namespace {
+
+ApiResponse from(const Result<json::object>& r, const std::string& request_id, int ok_status = 200) {
+    if (!r) return error_response(r.error(), request_id);
+    return json_response(ok_status, r.value());
+}
+
+// The body as a JSON object; an absent body is an empty object.
+Result<json::object> body_object(const ApiRequest& req) {
+    if (req.body.empty()) return json::object{};
+    boost::system::error_code ec;
+    json::value v = json::parse(req.body, ec);
+    if (ec) return Error(Errc::malformed_json, "the request body is not valid JSON (" + ec.message() + ")");
+    if (!v.is_object()) return Error(Errc::invalid_input, "the request body must be a JSON object");
+    return std::move(v.get_object());
+}
+
+bool flag(std::string_view query, std::string_view key) {
+    auto v = query_param(query, key);
+    return v == "true" || v == "1" || v == "yes";
+}
+
+}  // namespace
+
+ApiResponse Api::list_integrations(const ApiRequest&, const store::Principal& who, std::string_view query) const {
     std::string q = query_param(query, "q");
     std::string status = query_param(query, "status");
+    bool installed_only = flag(query, "installed");
+    auto team_view = control_.list_integrations(who, q, installed_only);
+    std::map<std::string, json::object> by_name;
+    for (auto& v : team_view["integrations"].as_array()) by_name[std::string(v.as_object().at("name").as_string())] = v.as_object();
     std::transform(q.begin(), q.end(), q.begin(), [](unsigned char c) { return std::tolower(c); });
     json::array items;
     size_t ready = 0, broken = 0;
     for (const auto& e : catalog_.list()) {
+        auto it = by_name.find(e->name);
+        if (it == by_name.end()) continue;  // filtered out by q or installed
         if (!status.empty() && status != (e->ready() ? "ready" : "error")) continue;
-        if (!q.empty()) {
-            std::string hay = e->name + " " + (e->manifest ? e->manifest->title : "");
-            std::transform(hay.begin(), hay.end(), hay.begin(), [](unsigned char c) { return std::tolower(c); });
-            if (hay.find(q) == std::string::npos) continue;
-        }
         (e->ready() ? ready : broken)++;
-        items.push_back(summarize(*e));
+        auto o = summarize(*e);
+        o["installed"] = it->second["installed"];
+        if (auto* at = it->second.if_contains("installed_at")) o["installed_at"] = *at;
+        if (auto* by = it->second.if_contains("installed_by")) o["installed_by"] = *by;
+        items.push_back(std::move(o));
+        by_name.erase(it);
     }
+    for (auto& [_, missing] : by_name)  // installed, but the manifest left the catalog
+        if (status.empty() || status == "missing") items.push_back(std::move(missing));
     return json_response(200, json::object{{"integrations", std::move(items)}, {"ready", ready}, {"error", broken}});
 }
 
-ApiResponse Api::show_integration(const ApiRequest& req, std::string_view name) const {
+ApiResponse Api::show_integration(const ApiRequest& req, const store::Principal& who, std::string_view name) const {
     auto entry = catalog_.find(name);
     if (!entry) {
         for (const auto& e : catalog_.list())  // a broken manifest is still shown by its name
@@ -159,13 +185,17 @@ ApiResponse Api::show_integration(const ApiRequest& req, std::string_view name) 
     if (!entry)
         return error_response(Error(Errc::unknown_integration, "no integration named '" + std::string(name) + "' is in the catalog"),
                               req.request_id);
-    return json_response(200, describe(*entry));
+    auto o = describe(*entry);
+    o["installed"] = control_.installed(who.team_id, name);
+    return json_response(200, o);
 }
 
-void Api::invoke(ApiRequest req, std::string integration, std::string action, std::function<void(ApiResponse)> respond) {
+void Api::invoke(ApiRequest req, const store::Principal& who, std::string integration, std::string action,
+                 std::function<void(ApiResponse)> respond) {
     invoker::InvokeRequest ir;
     ir.integration = std::move(integration);
     ir.action = std::move(action);
+    std::string connection_id, workflow_id;
     if (!req.body.empty()) {
         boost::system::error_code ec;
         json::value body = json::parse(req.body, ec);
@@ -178,9 +208,9 @@ void Api::invoke(ApiRequest req, std::string integration, std::string action, st
                                           req.request_id));
         auto& o = body.get_object();
         for (const auto& [k, v] : o) {
-            if (k != "input" && k != "workflow_id" && k != "timeout_ms")
+            if (k != "input" && k != "workflow_id" && k != "timeout_ms" && k != "connection")
                 return respond(error_response(Error(Errc::invalid_input, "unknown field '" + std::string(k) +
-                                                                             "' in the request body; allowed: input, workflow_id, timeout_ms",
+                                                                             "' in the request body; allowed: input, connection, workflow_id, timeout_ms",
                                                     "/" + std::string(k)),
                                               req.request_id));
         }
@@ -188,7 +218,13 @@ void Api::invoke(ApiRequest req, std::string integration, std::string action, st
         if (auto* w = o.if_contains("workflow_id")) {
             if (!w->is_string())
                 return respond(error_response(Error(Errc::invalid_input, "workflow_id must be a string", "/workflow_id"), req.request_id));
+            workflow_id = w->get_string();
             ir.context["workflow_id"] = *w;
+        }
+        if (auto* c = o.if_contains("connection")) {
+            if (!c->is_string())
+                return respond(error_response(Error(Errc::invalid_input, "connection must be a connection id string", "/connection"), req.request_id));
+            connection_id = c->get_string();
         }
         if (auto* t = o.if_contains("timeout_ms")) {
             if (!t->is_int64() || t->get_int64() <= 0)
@@ -196,6 +232,26 @@ void Api::invoke(ApiRequest req, std::string integration, std::string action, st
             ir.timeout = std::chrono::milliseconds(t->get_int64());
         }
     }
+    if (catalog_.find(ir.integration) && !control_.installed(who.team_id, ir.integration))
+        return respond(error_response(Error(Errc::not_installed, "'" + ir.integration +
+                                                                     "' is not installed in your team; an admin installs it with POST /v1/installations"),
+                                      req.request_id));
+    if (!connection_id.empty()) {
+        auto rc = control_.resolve_for_use(who, connection_id, ir.integration);
+        if (!rc) return respond(error_response(rc.error(), req.request_id));
+        auto entry = catalog_.find(ir.integration);
+        const manifest::AuthType* auth = nullptr;
+        bool raw = false;
+        if (entry && entry->manifest) {
+            raw = entry->manifest->raw_secrets;
+            for (const auto& a : entry->manifest->auth)
+                if (a.name == rc->auth_type) auth = &a;
+        }
+        ir.injection = std::make_shared<const host::Injection>(control::credentials_for(*rc, auth));
+        ir.context["connection"] = rc->plugin_view(raw);
+        control_.record_use(connection_id, workflow_id);
+    }
+    ir.context["team"] = who.team;
     if (!req.request_id.empty()) ir.context["request_id"] = req.request_id;
     ir.network = req.network;
     std::string name = ir.integration, act = ir.action, rid = req.request_id;
@@ -212,10 +268,42 @@ void Api::invoke(ApiRequest req, std::string integration, std::string action, st
     });
 }
 
+void Api::test_connection(const ApiRequest& req, const store::Principal& who, std::string id, std::function<void(ApiResponse)> respond) {
+    auto conn = control_.get_connection(who, id);
+    if (!conn) return respond(error_response(conn.error(), req.request_id));
+    std::string integration(conn->at("integration").as_string());
+    auto rc = control_.resolve_for_use(who, id, integration);
+    if (!rc) return respond(error_response(rc.error(), req.request_id));
+    auto entry = catalog_.find(integration);
+    const manifest::AuthType* auth = nullptr;
+    bool raw = false;
+    if (entry && entry->manifest) {
+        raw = entry->manifest->raw_secrets;
+        for (const auto& a : entry->manifest->auth)
+            if (a.name == rc->auth_type) auth = &a;
+    }
+    invoker::InvokeRequest ir;
+    ir.hook = invoker::Hook::test_connection;
+    ir.integration = integration;
+    ir.injection = std::make_shared<const host::Injection>(control::credentials_for(*rc, auth));
+    ir.context["connection"] = rc->plugin_view(raw);
+    ir.context["team"] = who.team;
+    ir.network = req.network;
+    std::string rid = req.request_id;
+    invoker_.invoke(std::move(ir), [respond = std::move(respond), id, rid](invoker::InvokeOutcome o) {
+        json::object body{{"connection", id}, {"ok", o.ok()}, {"duration_us", o.elapsed.count()}};
+        if (o.ok()) body["result"] = std::move(*o.output);
+        else body["error"] = to_json(*o.error);
+        if (!rid.empty()) body["request_id"] = rid;
+        // The test ran; its verdict is in the body. Only a test that could not run is an HTTP error.
+        int status = (!o.ok() && (o.error->code == Errc::unknown_integration || o.error->code == Errc::integration_unavailable)) ? 503 : 200;
+        respond(json_response(status, body));
+    });
+}
+
 void Api::handle(ApiRequest req, std::function<void(ApiResponse)> respond) {
     std::string_view target = req.target;
     std::string_view path = target.substr(0, target.find('?'));
-    std::string_view query = path.size() < target.size() ? target.substr(path.size() + 1) : std::string_view();
     auto parts = split_path(path);
     const bool get = req.method == "GET" || req.method == "HEAD";
 
@@ -232,22 +320,157 @@ void Api::handle(ApiRequest req, std::function<void(ApiResponse)> respond) {
         for (const auto& e : catalog_.list()) (e->ready() ? ready : broken)++;
         return respond(json_response(200, json::object{{"status", "ok"}, {"integrations", json::object{{"ready", ready}, {"error", broken}}}}));
     }
+    try {
+        std::string_view auth = req.authorization;
+        std::optional<store::Principal> who;
+        if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) who = principals_.authenticate(auth.substr(7));
+        if (!who) {
+            auto r = error_response(Error(Errc::unauthenticated, auth.empty() ? "this call needs an API token: send Authorization: Bearer pbt_..."
+                                                                              : "the API token is not valid (unknown, revoked, or its user was deactivated)"),
+                                    req.request_id);
+            r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"patchbay\"");
+            return respond(std::move(r));
+        }
+        route(req, *who, respond);
+    } catch (const store::StoreError& e) {
+        log::error("store failure", {{"reason", e.what()}, {"request_id", req.request_id}});
+        respond(error_response(Error(Errc::store_unavailable, "the store is unavailable; retry shortly"), req.request_id));
+    }
+}
+
+void Api::route(const ApiRequest& req, const store::Principal& who, std::function<void(ApiResponse)>& respond) {
+    std::string_view target = req.target;
+    std::string_view path = target.substr(0, target.find('?'));
+    std::string_view query = path.size() < target.size() ? target.substr(path.size() + 1) : std::string_view();
+    auto parts = split_path(path);
+    const std::string& m = req.method;
+    const bool get = m == "GET" || m == "HEAD";
+    const std::string& rid = req.request_id;
+    auto body = [&]() { return body_object(req); };
+
+    if (parts.size() == 2 && parts[1] == "me") {
+        if (!get) return respond(method_not_allowed(req, "GET"));
+        return respond(json_response(200, json::object{{"user", who.user}, {"team", who.team}, {"role", store::role_name(who.role)}}));
+    }
     if (parts.size() >= 2 && parts[1] == "integrations") {
         if (parts.size() == 2) {
             if (!get) return respond(method_not_allowed(req, "GET"));
-            return respond(list_integrations(req, query));
+            return respond(list_integrations(req, who, query));
         }
         std::string name = percent_decode(parts[2]);
         if (parts.size() == 3) {
             if (!get) return respond(method_not_allowed(req, "GET"));
-            return respond(show_integration(req, name));
+            return respond(show_integration(req, who, name));
         }
         if (parts.size() == 6 && parts[3] == "actions" && parts[5] == "invoke") {
-            if (req.method != "POST") return respond(method_not_allowed(req, "POST"));
-            return invoke(std::move(req), name, percent_decode(parts[4]), std::move(respond));
+            if (m != "POST") return respond(method_not_allowed(req, "POST"));
+            return invoke(req, who, name, percent_decode(parts[4]), std::move(respond));
         }
     }
-    respond(error_response(Error(Errc::route_not_found, "no route for " + std::string(path)), req.request_id));
+    if (parts.size() >= 2 && parts[1] == "installations") {
+        if (parts.size() == 2) {
+            if (get) {
+                std::string q = query_param(query, "q");
+                return respond(json_response(200, control_.list_integrations(who, q, true)));
+            }
+            if (m != "POST") return respond(method_not_allowed(req, "GET, POST"));
+            auto b = body();
+            if (!b) return respond(error_response(b.error(), rid));
+            const auto* n = b->if_contains("integration");
+            if (!n || !n->is_string())
+                return respond(error_response(Error(Errc::invalid_input, "send {\"integration\": \"NAME\"}", "/integration"), rid));
+            auto r = control_.install(who, n->get_string());
+            return respond(from(r, rid, r && r->at("already_installed").as_bool() ? 200 : 201));
+        }
+        if (parts.size() == 3) {
+            if (m != "DELETE") return respond(method_not_allowed(req, "DELETE"));
+            return respond(from(control_.uninstall(who, percent_decode(parts[2]), flag(query, "force")), rid));
+        }
+    }
+    if (parts.size() >= 2 && parts[1] == "connections") {
+        if (parts.size() == 2) {
+            if (get) return respond(from(control_.list_connections(who, query_param(query, "integration")), rid));
+            if (m != "POST") return respond(method_not_allowed(req, "GET, POST"));
+            auto b = body();
+            if (!b) return respond(error_response(b.error(), rid));
+            return respond(from(control_.create_connection(who, *b), rid, 201));
+        }
+        std::string id = percent_decode(parts[2]);
+        if (parts.size() == 3) {
+            if (get) return respond(from(control_.get_connection(who, id), rid));
+            if (m == "PATCH") {
+                auto b = body();
+                if (!b) return respond(error_response(b.error(), rid));
+                return respond(from(control_.update_connection(who, id, *b), rid));
+            }
+            if (m == "DELETE") return respond(from(control_.delete_connection(who, id, flag(query, "confirm")), rid));
+            return respond(method_not_allowed(req, "GET, PATCH, DELETE"));
+        }
+        if (parts.size() == 4 && parts[3] == "permissions") {
+            if (m != "PUT") return respond(method_not_allowed(req, "PUT"));
+            auto b = body();
+            if (!b) return respond(error_response(b.error(), rid));
+            return respond(from(control_.set_permissions(who, id, *b), rid));
+        }
+        if (parts.size() == 4 && parts[3] == "takeover") {
+            if (m != "POST") return respond(method_not_allowed(req, "POST"));
+            return respond(from(control_.take_over(who, id), rid));
+        }
+        if (parts.size() == 4 && parts[3] == "usage") {
+            if (!get) return respond(method_not_allowed(req, "GET"));
+            return respond(from(control_.connection_usage(who, id), rid));
+        }
+        if (parts.size() == 4 && parts[3] == "test") {
+            if (m != "POST") return respond(method_not_allowed(req, "POST"));
+            return test_connection(req, who, id, std::move(respond));
+        }
+    }
+    if (parts.size() >= 2 && parts[1] == "members") {
+        if (parts.size() == 2) {
+            if (get) return respond(from(control_.list_members(who), rid));
+            if (m != "POST") return respond(method_not_allowed(req, "GET, POST"));
+            auto b = body();
+            if (!b) return respond(error_response(b.error(), rid));
+            return respond(from(control_.add_member(who, *b), rid, 201));
+        }
+        if (parts.size() == 3) {
+            if (m != "PATCH") return respond(method_not_allowed(req, "PATCH"));
+            auto b = body();
+            if (!b) return respond(error_response(b.error(), rid));
+            return respond(from(control_.update_member(who, percent_decode(parts[2]), *b), rid));
+        }
+    }
+    if (parts.size() >= 2 && parts[1] == "tokens") {
+        if (parts.size() == 2) {
+            if (get) return respond(from(control_.list_tokens(who), rid));
+            if (m != "POST") return respond(method_not_allowed(req, "GET, POST"));
+            auto b = body();
+            if (!b) return respond(error_response(b.error(), rid));
+            return respond(from(control_.create_token(who, *b), rid, 201));
+        }
+        if (parts.size() == 3) {
+            if (m != "DELETE") return respond(method_not_allowed(req, "DELETE"));
+            int64_t id = 0;
+            try {
+                id = std::stoll(std::string(parts[2]));
+            } catch (...) {
+                return respond(error_response(Error(Errc::not_found, "tokens are addressed by their numeric id"), rid));
+            }
+            return respond(from(control_.revoke_token(who, id), rid));
+        }
+    }
+    if (parts.size() == 2 && parts[1] == "audit") {
+        if (!get) return respond(method_not_allowed(req, "GET"));
+        control::ListOptions page;
+        try {
+            if (auto l = query_param(query, "limit"); !l.empty()) page.limit = static_cast<size_t>(std::stoul(l));
+            if (auto b = query_param(query, "before"); !b.empty()) page.before = std::stoll(b);
+        } catch (...) {
+            return respond(error_response(Error(Errc::invalid_input, "limit and before are numbers"), rid));
+        }
+        return respond(from(control_.audit(who, page), rid));
+    }
+    respond(error_response(Error(Errc::route_not_found, "no route for " + std::string(path)), rid));
 }
 
 }  // namespace patchbay::api

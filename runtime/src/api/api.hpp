@@ -5,6 +5,8 @@
 
 #include "catalog/catalog.hpp"
 #include "common/error.hpp"
+#include "control/control_plane.hpp"
+#include "store/principals.hpp"
 #include "invoker/invoker.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -22,6 +24,7 @@ struct ApiRequest {
     std::string target;  // path and query, as received
     std::string body;
     std::string request_id;
+    std::string authorization;  // the Authorization header as received
 };
 
 struct ApiResponse {
@@ -35,17 +38,22 @@ ApiResponse error_response(const Error& error, const std::string& request_id);
 
 class Api {
 public:
-    Api(catalog::Catalog& catalog, invoker::Invoker& invoker);
+    Api(catalog::Catalog& catalog, invoker::Invoker& invoker, store::PrincipalStore& principals, control::ControlPlane& control);
 
     void handle(ApiRequest request, std::function<void(ApiResponse)> respond);
 
 private:
-    ApiResponse list_integrations(const ApiRequest& req, std::string_view query) const;
-    ApiResponse show_integration(const ApiRequest& req, std::string_view name) const;
-    void invoke(ApiRequest req, std::string integration, std::string action, std::function<void(ApiResponse)> respond);
+    void route(const ApiRequest& req, const store::Principal& who, std::function<void(ApiResponse)>& respond);
+    ApiResponse list_integrations(const ApiRequest& req, const store::Principal& who, std::string_view query) const;
+    ApiResponse show_integration(const ApiRequest& req, const store::Principal& who, std::string_view name) const;
+    void invoke(ApiRequest req, const store::Principal& who, std::string integration, std::string action,
+                std::function<void(ApiResponse)> respond);
+    void test_connection(const ApiRequest& req, const store::Principal& who, std::string id, std::function<void(ApiResponse)> respond);
 
     catalog::Catalog& catalog_;
     invoker::Invoker& invoker_;
+    store::PrincipalStore& principals_;
+    control::ControlPlane& control_;
 };
 
 // {"name", "title", "version", "status", "error"?, "actions": [...names], ...} for listings.

@@ -209,6 +209,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             ar.method = std::string(req.method_string());
             ar.target = std::string(req.target());
             ar.body = std::move(req.body());
+            ar.authorization = std::string(req[boost::beast::http::field::authorization]);
             auto rid = req["X-Request-Id"];
             ar.request_id = safe_request_id(rid) ? std::string(rid) : new_request_id();
             std::string request_id = ar.request_id;

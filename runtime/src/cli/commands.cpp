@@ -38,6 +38,7 @@ std::optional<std::pair<int, json::value>> call_server(const std::string& server
     req.body = body;
     req.timeout = std::chrono::minutes(65);
     if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
+    if (const char* token = std::getenv("PATCHBAY_TOKEN"); token && *token) req.headers.emplace_back("Authorization", std::string("Bearer ") + token);
     auto r = client.perform(req, std::chrono::steady_clock::now() + req.timeout);
     if (!r) {
         std::cerr << "patchbay: cannot reach " << server << ": " << r.error().message << "\n";
@@ -110,7 +111,8 @@ const char* kIntegrationsHelp = R"(Usage: patchbay integrations list [--server U
        patchbay integrations show NAME [--server URL | --manifests DIR]
 
 Lists the integrations in the catalog with their status, or shows one with its actions and schemas.
-With --server, asks a running Patchbay; otherwise reads the manifests folder itself.
+With --server, asks a running Patchbay (with the API token in $PATCHBAY_TOKEN); otherwise reads
+the manifests folder itself.
 )";
 
 const char* kInvokeHelp = R"(Usage: patchbay invoke INTEGRATION ACTION [--input JSON | --input @FILE | --input -] [options]
@@ -120,7 +122,9 @@ Runs one action and prints its output as JSON. Exit code 0 on success, 1 when th
 
 Options:
   --input VALUE       the action's input: JSON text, @path to a file, or - for standard input (default: {})
-  --server URL        invoke through a running Patchbay (e.g. http://127.0.0.1:8080)
+  --server URL        invoke through a running Patchbay (e.g. http://127.0.0.1:8080), as the user
+                      whose API token is in $PATCHBAY_TOKEN
+  --connection ID     with --server: the connection whose credentials the call uses
   --manifests DIR     without --server: the manifests folder to load (default: $PATCHBAY_MANIFESTS or ./manifests)
   --timeout MS        give up sooner than the action's own timeout
   --workflow-id ID    the workflow this call belongs to
@@ -198,7 +202,7 @@ int run_integrations(const std::vector<std::string>& argv) {
 
 int run_invoke(const std::vector<std::string>& argv) {
     Args args;
-    if (auto err = parse_args(argv, {"input", "server", "manifests", "timeout", "workflow-id"}, {"help"}, args)) {
+    if (auto err = parse_args(argv, {"input", "server", "manifests", "timeout", "workflow-id", "connection"}, {"help"}, args)) {
         std::cerr << "patchbay invoke: " << *err << "\n";
         return 2;
     }
@@ -239,6 +243,7 @@ int run_invoke(const std::vector<std::string>& argv) {
         json::object body{{"input", input}};
         if (timeout) body["timeout_ms"] = *timeout;
         if (auto w = args.get("workflow-id")) body["workflow_id"] = *w;
+        if (auto c = args.get("connection")) body["connection"] = *c;
         auto r = call_server(*server, "POST", "/v1/integrations/" + integration + "/actions/" + action + "/invoke", json::serialize(body));
         if (!r) return 1;
         if (r->first != 200) {

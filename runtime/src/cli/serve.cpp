@@ -4,6 +4,7 @@
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
 #include "common/log.hpp"
+#include "control/state.hpp"
 #include "http/client.hpp"
 #include "invoker/invoker.hpp"
 
@@ -38,7 +39,8 @@ serves the HTTP/JSON API.
 
 Options:
   --manifests DIR     manifests folder (default: $PATCHBAY_MANIFESTS or ./manifests)
-  --data DIR          data directory, created if missing (default: $PATCHBAY_DATA or ./patchbay-data)
+  --data DIR          data directory, created if missing (default: $PATCHBAY_DATA or ./patchbay-data): the
+                      SQLite store, the master key file (unless $PATCHBAY_MASTER_KEY is set), plugin cache
   --listen HOST:PORT  address to serve on (default: $PATCHBAY_LISTEN or 127.0.0.1:8080; port 0 picks one)
   --threads N         network threads (default: number of cores)
   --max-body BYTES    largest request body accepted (default: 4194304)
@@ -112,11 +114,20 @@ int run_serve(const std::vector<std::string>& argv) {
                   << "' does not exist; create it or pass --manifests DIR\n";
         return 1;
     }
-    fs::create_directories(data, ec);
-    if (ec) {
-        std::cerr << "patchbay serve: cannot create the data directory '" << data.string() << "': " << ec.message() << "\n";
+    auto state = control::open_state(data);
+    if (!state) {
+        std::cerr << "patchbay serve: " << state.error().message << "\n";
         return 1;
     }
+    auto boot = control::bootstrap_if_empty(*state, data);
+    if (!boot) {
+        std::cerr << "patchbay serve: " << boot.error().message << "\n";
+        return 1;
+    }
+    if (boot->created)
+        std::cout << "patchbay: first start: created team '" << boot->team << "' and its admin '" << boot->user
+                  << "'. The admin's API token is in " << boot->token_file.string()
+                  << " (mode 0600): read it, keep it, delete the file. `patchbay admin --help` adds users and tokens." << std::endl;
 
     catalog::Catalog::Options copts;
     copts.manifests_dir = fs::absolute(manifests);
@@ -151,7 +162,8 @@ int run_serve(const std::vector<std::string>& argv) {
     }
     http::Client client(client_options);
     invoker::Invoker invoker(catalog, pool, &client);
-    api::Api api(catalog, invoker);
+    control::ControlPlane control(*state->db, *state->principals, *state->vault, catalog);
+    api::Api api(catalog, invoker, *state->principals, control);
     api::Server server(context_ptrs, sopts, api);
     auto ep = server.listen();
     if (!ep) {

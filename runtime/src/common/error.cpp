@@ -23,6 +23,13 @@ std::string_view code_name(Errc code) {
         case Errc::method_not_allowed: return "METHOD_NOT_ALLOWED";
         case Errc::route_not_found: return "ROUTE_NOT_FOUND";
         case Errc::shutting_down: return "SHUTTING_DOWN";
+        case Errc::unauthenticated: return "UNAUTHENTICATED";
+        case Errc::forbidden: return "FORBIDDEN";
+        case Errc::conflict: return "CONFLICT";
+        case Errc::confirmation_required: return "CONFIRMATION_REQUIRED";
+        case Errc::not_installed: return "NOT_INSTALLED";
+        case Errc::unknown_connection: return "UNKNOWN_CONNECTION";
+        case Errc::store_unavailable: return "STORE_UNAVAILABLE";
         case Errc::internal: return "INTERNAL";
     }
     return "INTERNAL";
@@ -49,6 +56,13 @@ int http_status(Errc code) {
         case Errc::method_not_allowed: return 405;
         case Errc::route_not_found: return 404;
         case Errc::shutting_down: return 503;
+        case Errc::unauthenticated: return 401;
+        case Errc::forbidden: return 403;
+        case Errc::conflict: return 409;
+        case Errc::confirmation_required: return 409;
+        case Errc::not_installed: return 409;
+        case Errc::unknown_connection: return 404;
+        case Errc::store_unavailable: return 503;
         case Errc::internal: return 500;
     }
     return 500;

@@ -8,6 +8,7 @@
 
 #include <boost/json/value.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,6 +36,13 @@ enum class Errc {
     method_not_allowed,
     route_not_found,
     shutting_down,
+    unauthenticated,
+    forbidden,
+    conflict,
+    confirmation_required,
+    not_installed,
+    unknown_connection,
+    store_unavailable,
     internal,
 };
 
@@ -74,5 +82,8 @@ public:
 private:
     std::variant<T, Error> v_;
 };
+
+// For operations with nothing to return: empty on success, the error otherwise.
+using Status = std::optional<Error>;
 
 }  // namespace patchbay

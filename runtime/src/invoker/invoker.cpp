@@ -28,22 +28,12 @@ std::string action_list(const manifest::Manifest& m) {
 
 }  // namespace
 
-InvokeOutcome run_action(const catalog::Entry& entry, const manifest::Action& action, const json::value& input,
-                         const json::object& context, pb_call& call) {
+namespace {
+
+// The hook's reported result as an outcome: its error, or its output parsed.
+InvokeOutcome collect(int32_t rc, pb_call& call, const std::string& version) {
     InvokeOutcome out;
-    out.version = entry.manifest->version;
-    const auto& desc = entry.instance->descriptor();
-    if (!desc.invoke_action) {
-        out.error = Error(Errc::unsupported, "the plugin of '" + entry.name + "' does not implement actions");
-        return out;
-    }
-    json::object ctx = context;
-    ctx["integration"] = entry.name;
-    ctx["action"] = action.name;
-    std::string input_text = json::serialize(input);
-    std::string ctx_text = json::serialize(ctx);
-    int32_t rc = desc.invoke_action(entry.instance->handle(), &call, pb_str{action.name.data(), action.name.size()},
-                                    pb_str{input_text.data(), input_text.size()}, pb_str{ctx_text.data(), ctx_text.size()});
+    out.version = version;
     if (call.has_error) {
         json::value details;
         if (!call.error_details.empty()) {
@@ -65,14 +55,51 @@ InvokeOutcome run_action(const catalog::Entry& entry, const manifest::Action& ac
         out.error = Error(Errc::plugin_error, "the plugin returned invalid JSON output (" + ec.message() + ")");
         return out;
     }
-    if (action.output) {
-        auto v = action.output->validate(parsed, 1);
+    out.output = std::move(parsed);
+    return out;
+}
+
+}  // namespace
+
+InvokeOutcome run_action(const catalog::Entry& entry, const manifest::Action& action, const json::value& input,
+                         const json::object& context, pb_call& call) {
+    const auto& desc = entry.instance->descriptor();
+    if (!desc.invoke_action) {
+        InvokeOutcome out;
+        out.version = entry.manifest->version;
+        out.error = Error(Errc::unsupported, "the plugin of '" + entry.name + "' does not implement actions");
+        return out;
+    }
+    json::object ctx = context;
+    ctx["integration"] = entry.name;
+    ctx["action"] = action.name;
+    std::string input_text = json::serialize(input);
+    std::string ctx_text = json::serialize(ctx);
+    int32_t rc = desc.invoke_action(entry.instance->handle(), &call, pb_str{action.name.data(), action.name.size()},
+                                    pb_str{input_text.data(), input_text.size()}, pb_str{ctx_text.data(), ctx_text.size()});
+    InvokeOutcome out = collect(rc, call, entry.manifest->version);
+    if (out.output && action.output) {
+        auto v = action.output->validate(*out.output, 1);
         if (!v.empty())
             log::warn("action output does not match its declared schema",
                       {{"integration", entry.name}, {"action", action.name}, {"pointer", v[0].pointer}, {"problem", v[0].message}});
     }
-    out.output = std::move(parsed);
     return out;
+}
+
+InvokeOutcome run_test_connection(const catalog::Entry& entry, const json::object& context, pb_call& call) {
+    const auto& desc = entry.instance->descriptor();
+    if (!desc.test_connection) {
+        InvokeOutcome out;
+        out.version = entry.manifest->version;
+        out.error = Error(Errc::unsupported, "the plugin of '" + entry.name + "' has no connection test");
+        return out;
+    }
+    json::object ctx = context;
+    ctx["integration"] = entry.name;
+    std::string ctx_text = json::serialize(ctx);
+    int32_t rc = desc.test_connection(entry.instance->handle(), &call, pb_str{ctx_text.data(), ctx_text.size()});
+    return collect(rc, call, entry.manifest->version);
 }
 
 Invoker::Invoker(catalog::Catalog& catalog, WorkerPool& pool, host::OutboundHttp* http)
@@ -93,12 +120,13 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
     if (!entry->ready()) {
         return fail(Error(Errc::integration_unavailable, "integration '" + req.integration + "' is unavailable: " + entry->error));
     }
-    const manifest::Action* action = entry->manifest->find_action(req.action);
-    if (!action) {
+    const manifest::Action* action = nullptr;
+    if (req.hook == Hook::action) action = entry->manifest->find_action(req.action);
+    if (req.hook == Hook::action && !action) {
         return fail(Error(Errc::unknown_action, "integration '" + req.integration + "' has no action '" + req.action +
                                                     "'; its actions are: " + action_list(*entry->manifest)));
     }
-    auto violations = action->input.validate(req.input);
+    auto violations = action ? action->input.validate(req.input) : std::vector<schema::Violation>{};
     if (!violations.empty()) {
         json::array all;
         for (const auto& v : violations) all.push_back(json::object{{"pointer", v.pointer}, {"message", v.message}});
@@ -108,7 +136,7 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
                           first.pointer, json::object{{"violations", std::move(all)}}));
     }
 
-    auto budget = action->timeout;
+    auto budget = action ? action->timeout : std::chrono::milliseconds(30'000);
     if (req.timeout && *req.timeout < budget) budget = *req.timeout;
     boost::asio::io_context* network = req.network;
 
@@ -120,7 +148,7 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
     };
     auto shared = std::make_shared<Shared>();
     shared->done = std::move(done);
-    std::string integration = req.integration, action_name = req.action;
+    std::string integration = req.integration, action_name = action ? req.action : "test connection";
     shared->ticket = deadlines_.watch(started + budget, [shared, budget, integration, action_name, started] {
         if (shared->finished.exchange(true)) return;
         InvokeOutcome o;
@@ -135,17 +163,18 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
         if (shared->finished.load()) return;  // timed out while queued
         pb_call call;
         call.integration = entry->name;
-        call.operation = action->name;
+        call.operation = action ? action->name : "test_connection";
         call.http = http_;
+        call.injection = req.injection.get();
         call.on_fiber = on_fiber;
         call.deadline = started + budget;
         call.deadline_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                     (std::chrono::system_clock::now() + (call.deadline - Clock::now())).time_since_epoch())
                                     .count();
-        InvokeOutcome o = run_action(*entry, *action, req.input, req.context, call);
+        InvokeOutcome o = action ? run_action(*entry, *action, req.input, req.context, call) : run_test_connection(*entry, req.context, call);
         o.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
         if (shared->finished.exchange(true)) {
-            log::debug("late result dropped", {{"integration", entry->name}, {"action", action->name}});
+            log::debug("late result dropped", {{"integration", entry->name}, {"operation", call.operation}});
             return;
         }
         deadlines_.cancel(shared->ticket);

@@ -18,12 +18,16 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
 namespace patchbay::invoker {
 
+enum class Hook { action, test_connection };
+
 struct InvokeRequest {
+    Hook hook = Hook::action;
     std::string integration;
     std::string action;
     boost::json::value input = boost::json::object{};
@@ -32,6 +36,8 @@ struct InvokeRequest {
     // The io_context of the network thread making the call, which only that thread runs. When set
     // and the plugin is cooperative, the hook runs as a fiber on this thread.
     boost::asio::io_context* network = nullptr;
+    // The connection's credentials, added by the host to the plugin's requests to its base URL.
+    std::shared_ptr<const host::Injection> injection;
 };
 
 struct InvokeOutcome {
@@ -61,6 +67,9 @@ private:
     host::OutboundHttp* http_;
     DeadlineWatcher deadlines_;
 };
+
+// Runs the test-connection hook synchronously on the calling thread.
+InvokeOutcome run_test_connection(const catalog::Entry& entry, const boost::json::object& context, pb_call& call);
 
 // Runs one action hook synchronously on the calling thread. Exposed for tests.
 InvokeOutcome run_action(const catalog::Entry& entry, const manifest::Action& action, const boost::json::value& input,

@@ -3,6 +3,9 @@
 #include "common/log.hpp"
 
 #include <boost/json.hpp>
+#include <boost/url.hpp>
+
+#include <cctype>
 
 namespace json = boost::json;
 
@@ -107,6 +110,7 @@ int32_t h_http_request(pb_call* call, pb_str request_json, pb_str body, pb_http_
         if (ms > 0) out.timeout = std::chrono::milliseconds(ms);
     }
     out.body.assign(view(body));
+    if (call->injection) call->injection->apply(out);
 
     auto result = call->on_fiber ? call->http->perform_suspending(out, call->deadline) : call->http->perform(out, call->deadline);
     if (!result) {
@@ -137,6 +141,52 @@ const pb_host_v1 kHost = {
 }  // namespace
 
 const pb_host_v1* host_table() { return &kHost; }
+
+namespace {
+
+std::string lower(std::string_view s) {
+    std::string o(s);
+    for (auto& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return o;
+}
+
+}  // namespace
+
+bool Injection::applies_to(std::string_view url) const {
+    if (base_url.empty()) return false;
+    auto b = boost::urls::parse_absolute_uri(base_url);
+    auto u = boost::urls::parse_absolute_uri(url);
+    if (!b || !u) return false;
+    if (lower(b->scheme()) != lower(u->scheme()) || lower(b->encoded_host()) != lower(u->encoded_host())) return false;
+    if (b->port_number() != u->port_number()) {
+        auto default_port = [](const boost::urls::url_view& v) -> uint16_t {
+            if (v.has_port()) return v.port_number();
+            return lower(v.scheme()) == "https" ? 443 : 80;
+        };
+        if (default_port(*b) != default_port(*u)) return false;
+    }
+    std::string_view bp = b->encoded_path(), up = u->encoded_path();
+    while (!bp.empty() && bp.back() == '/') bp.remove_suffix(1);
+    if (bp.empty()) return true;
+    // "/v2" covers "/v2" and "/v2/...", not "/v2beta" or "/v2/../admin".
+    if (up.substr(0, bp.size()) != bp || (up.size() > bp.size() && up[bp.size()] != '/')) return false;
+    return up.find("/..") == std::string_view::npos && up.find("%2e%2e") == std::string_view::npos &&
+           up.find("%2E%2E") == std::string_view::npos;
+}
+
+bool Injection::apply(OutboundRequest& request) const {
+    if (!applies_to(request.url)) return false;
+    for (const auto& [name, value] : headers) {
+        std::erase_if(request.headers, [&](const auto& h) { return lower(h.first) == lower(name); });
+        request.headers.emplace_back(name, value);
+    }
+    if (!query.empty()) {
+        boost::urls::url u(request.url);
+        for (const auto& [k, v] : query) u.params().set(k, v);
+        request.url = std::string(u.buffer());
+    }
+    return true;
+}
 
 Errc errc_from_plugin(int32_t code) {
     switch (code) {

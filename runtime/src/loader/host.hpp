@@ -34,6 +34,19 @@ struct OutboundResponse {
     std::string body;
 };
 
+// A connection's credentials as the HTTP service adds them: only to requests whose URL lies under
+// `base_url` (same scheme, host and port; path below the base path). Built by the control plane
+// from the connection and its manifest auth type; lives for one call.
+struct Injection {
+    std::string base_url;
+    Headers headers;  // replace any header of the same name the plugin set
+    std::vector<std::pair<std::string, std::string>> query;
+
+    bool applies_to(std::string_view url) const;
+    // Adds the credentials to `request` when its URL lies under base_url. Returns whether it did.
+    bool apply(OutboundRequest& request) const;
+};
+
 class OutboundHttp {
 public:
     virtual ~OutboundHttp() = default;
@@ -65,6 +78,7 @@ struct pb_call {
     std::string integration;
     std::string operation;  // action or hook name, for logs
     patchbay::host::OutboundHttp* http = nullptr;
+    const patchbay::host::Injection* injection = nullptr;  // the call's connection credentials, if any
     bool on_fiber = false;  // the hook runs as a fiber on a network thread
 
     std::optional<std::string> output;

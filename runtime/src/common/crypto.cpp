@@ -1,0 +1,86 @@
+#include "common/crypto.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+
+namespace patchbay::crypto {
+
+std::vector<unsigned char> random_bytes(size_t n) {
+    std::vector<unsigned char> out(n);
+    if (n && RAND_bytes(out.data(), static_cast<int>(n)) != 1) {
+        std::fputs("patchbay: the system random generator failed; refusing to continue\n", stderr);
+        std::abort();
+    }
+    return out;
+}
+
+std::string random_hex(size_t bytes) {
+    static const char* digits = "0123456789abcdef";
+    auto raw = random_bytes(bytes);
+    std::string out;
+    out.reserve(bytes * 2);
+    for (unsigned char c : raw) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
+std::string sha256_hex(std::string_view data) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < len; ++i) {
+        out += digits[md[i] >> 4];
+        out += digits[md[i] & 15];
+    }
+    return out;
+}
+
+std::string base64(std::string_view data) {
+    std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(data.data()),
+                            static_cast<int>(data.size()));
+    out.resize(static_cast<size_t>(n));
+    return out;
+}
+
+std::string base64url(std::string_view data) {
+    std::string s = base64(data);
+    while (!s.empty() && s.back() == '=') s.pop_back();
+    for (char& c : s) {
+        if (c == '+') c = '-';
+        else if (c == '/') c = '_';
+    }
+    return s;
+}
+
+std::optional<std::string> from_base64(std::string_view text) {
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ' || text.back() == '\r')) text.remove_suffix(1);
+    if (text.empty() || text.size() % 4 != 0) return std::nullopt;
+    for (char c : text)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '=')) return std::nullopt;
+    std::string out(text.size() / 4 * 3, '\0');
+    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(text.data()),
+                            static_cast<int>(text.size()));
+    if (n < 0) return std::nullopt;
+    size_t len = static_cast<size_t>(n);
+    if (text.size() >= 1 && text[text.size() - 1] == '=') --len;  // EVP_DecodeBlock counts padding as zero bytes
+    if (text.size() >= 2 && text[text.size() - 2] == '=') --len;
+    out.resize(len);
+    return out;
+}
+
+bool equal_constant_time(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace patchbay::crypto

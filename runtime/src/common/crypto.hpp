@@ -1,0 +1,25 @@
+// Small cryptographic helpers over OpenSSL: randomness, SHA-256, base64. Kept in one place so that
+// every component uses the same, vetted primitives.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace patchbay::crypto {
+
+// Cryptographically secure random bytes; aborts if the system cannot provide them.
+std::vector<unsigned char> random_bytes(size_t n);
+std::string random_hex(size_t bytes);
+
+std::string sha256_hex(std::string_view data);
+
+std::string base64(std::string_view data);
+std::string base64url(std::string_view data);  // no padding
+std::optional<std::string> from_base64(std::string_view text);  // standard alphabet, padding required
+
+// Compares in time that depends only on the lengths.
+bool equal_constant_time(std::string_view a, std::string_view b);
+
+}  // namespace patchbay::crypto

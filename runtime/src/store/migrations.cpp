@@ -1,0 +1,149 @@
+#include "store/migrations.hpp"
+
+#include "common/clock.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+
+namespace patchbay::store {
+
+namespace {
+
+// Version 1: who may do what. Users are accounts; a membership gives one a role in a team.
+// Tokens belong to a membership, so each call is scoped to exactly one team.
+constexpr std::string_view kV1Sqlite = R"sql(
+CREATE TABLE teams (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE users (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  display_name TEXT NOT NULL DEFAULT '',
+  active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+  created_at TEXT NOT NULL
+);
+CREATE TABLE memberships (
+  team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  role TEXT NOT NULL CHECK (role IN ('admin', 'member')),
+  active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (team_id, user_id)
+);
+CREATE TABLE api_tokens (
+  id INTEGER PRIMARY KEY,
+  team_id INTEGER NOT NULL,
+  user_id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  token_hash TEXT NOT NULL UNIQUE,
+  hint TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  last_used_at TEXT,
+  revoked_at TEXT,
+  FOREIGN KEY (team_id, user_id) REFERENCES memberships(team_id, user_id) ON DELETE CASCADE
+);
+CREATE TABLE audit_events (
+  id INTEGER PRIMARY KEY,
+  team_id INTEGER REFERENCES teams(id) ON DELETE CASCADE,
+  at TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  object_type TEXT NOT NULL,
+  object_id TEXT NOT NULL,
+  details TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_events_by_team ON audit_events(team_id, id);
+)sql";
+
+// Version 2: integrations installed per team, their connections, sealed secrets and key checks.
+constexpr std::string_view kV2Sqlite = R"sql(
+CREATE TABLE installations (
+  team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+  integration TEXT NOT NULL,
+  installed_by INTEGER REFERENCES users(id),
+  installed_at TEXT NOT NULL,
+  PRIMARY KEY (team_id, integration)
+);
+CREATE TABLE connections (
+  id TEXT PRIMARY KEY,
+  team_id INTEGER NOT NULL,
+  integration TEXT NOT NULL,
+  name TEXT NOT NULL,
+  auth_type TEXT NOT NULL,
+  base_url TEXT NOT NULL DEFAULT '',
+  settings TEXT NOT NULL DEFAULT '{}',
+  created_by INTEGER NOT NULL REFERENCES users(id),
+  owner_id INTEGER NOT NULL REFERENCES users(id),
+  restricted INTEGER NOT NULL DEFAULT 0 CHECK (restricted IN (0, 1)),
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  FOREIGN KEY (team_id, integration) REFERENCES installations(team_id, integration),
+  UNIQUE (team_id, integration, name)
+);
+CREATE TABLE connection_users (
+  connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  PRIMARY KEY (connection_id, user_id)
+);
+CREATE TABLE connection_secrets (
+  connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+  field TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  sealed BLOB NOT NULL,
+  PRIMARY KEY (connection_id, field)
+);
+CREATE INDEX connection_secrets_by_key ON connection_secrets(key_id);
+CREATE TABLE connection_usage (
+  connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+  workflow_id TEXT NOT NULL,
+  last_used_at TEXT NOT NULL,
+  uses INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (connection_id, workflow_id)
+);
+CREATE TABLE key_checks (
+  key_id TEXT PRIMARY KEY,
+  sealed BLOB NOT NULL,
+  created_at TEXT NOT NULL
+);
+)sql";
+
+}  // namespace
+
+const std::vector<Migration>& migrations() {
+    static const std::vector<Migration> all = {
+        {1, "teams, users, memberships, tokens, audit", kV1Sqlite},
+        {2, "installations, connections, secrets", kV2Sqlite},
+    };
+    return all;
+}
+
+int latest_schema_version() { return migrations().back().version; }
+
+std::vector<int> migrate(Database& db, int target) {
+    if (target < 0) target = latest_schema_version();
+    int current = db.schema_version();
+    if (current > latest_schema_version())
+        throw StoreError("the database is at schema version " + std::to_string(current) + ", newer than this Patchbay knows (" +
+                         std::to_string(latest_schema_version()) + "); run a newer Patchbay or restore a backup");
+    std::vector<int> applied;
+    for (const auto& m : migrations()) {
+        if (m.version <= current || m.version > target) continue;
+        db.write([&](Tx& tx) {
+            tx.exec_script(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)");
+            // Another process may have applied it between our check and this transaction.
+            if (tx.query_one("SELECT 1 FROM schema_migrations WHERE version = ?", {int64_t{m.version}})) return;
+            if (db.engine() != "sqlite") throw StoreError("no migration for engine " + std::string(db.engine()));
+            tx.exec_script(m.sqlite);
+            tx.exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    {int64_t{m.version}, std::string(m.name), iso_now()});
+        });
+        applied.push_back(m.version);
+    }
+    return applied;
+}
+
+}  // namespace patchbay::store
