@@ -30,6 +30,8 @@ struct Upstream::Impl {
     std::vector<std::thread> threads;
     std::thread accept_thread;
     std::unique_ptr<asio::ssl::context> tls;
+    std::mutex mu;
+    std::string expected_credential;
 
     void serve(std::shared_ptr<tcp::socket> socket) {
         if (!tls) return exchange(*socket);
@@ -72,6 +74,19 @@ struct Upstream::Impl {
                 }
                 res.body() = boost::json::serialize(boost::json::object{
                     {"method", std::string(req.method_string())}, {"target", target}, {"headers", headers}, {"body", req.body()}});
+            } else if (path.rfind("/protected", 0) == 0) {
+                // Accepts only the credential the test expects, in Authorization, X-API-Key or the
+                // api_key query parameter, and never echoes what it received.
+                std::string expected;
+                {
+                    std::lock_guard lock(mu);
+                    expected = expected_credential;
+                }
+                auto q = target.find("api_key=");
+                std::string in_query = q == std::string::npos ? "" : target.substr(q + 8, target.find('&', q) - (q + 8));
+                bool ok = !expected.empty() && (req[bhttp::field::authorization] == expected || req["X-API-Key"] == expected || in_query == expected);
+                if (!ok) res.result(bhttp::status::unauthorized);
+                res.body() = ok ? R"({"authorized":true})" : R"({"authorized":false})";
             } else if (path == "/slow") {
                 auto at = target.find("ms=");
                 int ms = at == std::string::npos ? 100 : std::stoi(target.substr(at + 3));
@@ -95,6 +110,11 @@ struct Upstream::Impl {
         beast::get_lowest_layer(socket).shutdown(tcp::socket::shutdown_both, ec);
     }
 };
+
+void Upstream::expect_credential(const std::string& value) {
+    std::lock_guard lock(impl_->mu);
+    impl_->expected_credential = value;
+}
 
 Upstream::Upstream(TlsFiles files) : impl_(std::make_unique<Impl>()), tls_(true) {
     impl_->tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);

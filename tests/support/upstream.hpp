@@ -6,6 +6,7 @@
 //   /slow?ms=N       waits N ms, then answers like /json
 //   /status/N        answers status N with {"status": N}
 //   /close           answers like /json with Connection: close
+//   /protected...    200 when Authorization, X-API-Key or ?api_key= equals expect_credential(), else 401
 #pragma once
 
 #include <atomic>
@@ -31,6 +32,7 @@ public:
     int connections() const;  // TCP connections accepted so far
     int requests() const;
     int max_concurrent() const;  // most requests in progress at once so far
+    void expect_credential(const std::string& value);
 
 private:
     void start();

@@ -30,13 +30,13 @@ bool valid_id(std::string_view id) {
     return true;
 }
 
-// Parses `ID:BASE64` entries separated by commas or newlines; '#' starts a comment line.
-Result<std::vector<Key>> parse_entries(std::string_view text, const std::string& where) {
+// Parses `ID:BASE64` entries separated by `separators`; '#' starts a comment entry.
+Result<std::vector<Key>> parse_entries(std::string_view text, const std::string& where, const char* separators) {
     std::vector<Key> keys;
     size_t i = 0;
     int n = 0;
     while (i <= text.size()) {
-        size_t j = text.find_first_of(",\n", i);
+        size_t j = text.find_first_of(separators, i);
         if (j == std::string_view::npos) j = text.size();
         std::string_view entry = text.substr(i, j - i);
         i = j + 1;
@@ -82,7 +82,7 @@ Result<Keyring> Keyring::load(const fs::path& data_dir) {
     ring.file_ = data_dir / "master.key";
     if (const char* env = std::getenv(kMasterKeyEnv); env && *env) {
         ring.from_env_ = true;
-        auto keys = parse_entries(env, kMasterKeyEnv);
+        auto keys = parse_entries(env, kMasterKeyEnv, ",\n");
         if (!keys) return keys.error();
         if (keys->empty()) return Error(Errc::invalid_input, std::string(kMasterKeyEnv) + " is set but holds no key");
         ring.keys_ = std::move(*keys);
@@ -103,7 +103,7 @@ Result<Keyring> Keyring::load(const fs::path& data_dir) {
     std::stringstream ss;
     ss << in.rdbuf();
     if (!in && !in.eof()) return Error(Errc::internal, "cannot read the key file '" + ring.file_.string() + "'");
-    auto keys = parse_entries(ss.str(), ring.file_.string());
+    auto keys = parse_entries(ss.str(), ring.file_.string(), "\n");
     if (!keys) return keys.error();
     if (keys->empty())
         return Error(Errc::invalid_input, "the key file '" + ring.file_.string() +
