@@ -69,16 +69,19 @@ for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$nginx_port/data.json" >/dev/null 2>&1 && curl -sf "http://127.0.0.1:$pb_port/healthz" >/dev/null 2>&1 && break
   sleep 0.1
 done
+token=$(cat "$work/data/bootstrap-token")
+curl -sf -X POST -H "Authorization: Bearer $token" -d '{"integration": "http"}' "http://127.0.0.1:$pb_port/v1/installations" >/dev/null
 sleep 2
 idle_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$pb_pid/status")
 
 cat > "$work/invoke.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $token"
 wrk.body = '{"input": {"url": "http://127.0.0.1:$nginx_port/data.json"}}'
 LUA
 # Fail loudly if the action does not actually work.
-check=$(curl -sf -X POST -H 'Content-Type: application/json' \
+check=$(curl -sf -X POST -H 'Content-Type: application/json' -H "Authorization: Bearer $token" \
   -d "{\"input\": {\"url\": \"http://127.0.0.1:$nginx_port/data.json\"}}" \
   "http://127.0.0.1:$pb_port/v1/integrations/http/actions/request/invoke")
 echo "$check" | grep -q '"name":"Acme Corp"' || { echo "the http action did not return the upstream's JSON: $check" >&2; exit 1; }

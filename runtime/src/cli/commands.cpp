@@ -255,6 +255,10 @@ int run_invoke(const std::vector<std::string>& argv) {
         return 0;
     }
 
+    if (args.get("connection")) {
+        std::cerr << "patchbay invoke: --connection needs --server: connections and their secrets live in a running Patchbay's store\n";
+        return 2;
+    }
     if (!log::enabled(log::Level::debug)) log::set_level(log::Level::warn);
     auto cat = local_catalog(args);
     http::Client client;
