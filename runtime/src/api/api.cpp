@@ -239,16 +239,7 @@ void Api::invoke(ApiRequest req, const store::Principal& who, std::string integr
     if (!connection_id.empty()) {
         auto rc = control_.resolve_for_use(who, connection_id, ir.integration);
         if (!rc) return respond(error_response(rc.error(), req.request_id));
-        auto entry = catalog_.find(ir.integration);
-        const manifest::AuthType* auth = nullptr;
-        bool raw = false;
-        if (entry && entry->manifest) {
-            raw = entry->manifest->raw_secrets;
-            for (const auto& a : entry->manifest->auth)
-                if (a.name == rc->auth_type) auth = &a;
-        }
-        ir.injection = std::make_shared<const host::Injection>(control::credentials_for(*rc, auth));
-        ir.context["connection"] = rc->plugin_view(raw);
+        attach_connection(ir, *rc);
         control_.record_use(connection_id, workflow_id);
     }
     ir.context["team"] = who.team;
@@ -268,25 +259,29 @@ void Api::invoke(ApiRequest req, const store::Principal& who, std::string integr
     });
 }
 
+void Api::attach_connection(invoker::InvokeRequest& ir, const control::ResolvedConnection& rc) const {
+    auto entry = catalog_.find(ir.integration);
+    const manifest::AuthType* auth = nullptr;
+    bool raw = false;
+    if (entry && entry->manifest) {
+        raw = entry->manifest->raw_secrets;
+        for (const auto& a : entry->manifest->auth)
+            if (a.name == rc.auth_type) auth = &a;
+    }
+    ir.injection = std::make_shared<const host::Injection>(control::credentials_for(rc, auth));
+    ir.context["connection"] = rc.plugin_view(raw);
+}
+
 void Api::test_connection(const ApiRequest& req, const store::Principal& who, std::string id, std::function<void(ApiResponse)> respond) {
     auto conn = control_.get_connection(who, id);
     if (!conn) return respond(error_response(conn.error(), req.request_id));
     std::string integration(conn->at("integration").as_string());
     auto rc = control_.resolve_for_use(who, id, integration);
     if (!rc) return respond(error_response(rc.error(), req.request_id));
-    auto entry = catalog_.find(integration);
-    const manifest::AuthType* auth = nullptr;
-    bool raw = false;
-    if (entry && entry->manifest) {
-        raw = entry->manifest->raw_secrets;
-        for (const auto& a : entry->manifest->auth)
-            if (a.name == rc->auth_type) auth = &a;
-    }
     invoker::InvokeRequest ir;
     ir.hook = invoker::Hook::test_connection;
     ir.integration = integration;
-    ir.injection = std::make_shared<const host::Injection>(control::credentials_for(*rc, auth));
-    ir.context["connection"] = rc->plugin_view(raw);
+    attach_connection(ir, *rc);
     ir.context["team"] = who.team;
     ir.network = req.network;
     std::string rid = req.request_id;

@@ -48,6 +48,8 @@ private:
     ApiResponse show_integration(const ApiRequest& req, const store::Principal& who, std::string_view name) const;
     void invoke(ApiRequest req, const store::Principal& who, std::string integration, std::string action,
                 std::function<void(ApiResponse)> respond);
+    // The connection's credentials for the host to inject, and its view in the plugin's context.
+    void attach_connection(invoker::InvokeRequest& ir, const control::ResolvedConnection& rc) const;
     void test_connection(const ApiRequest& req, const store::Principal& who, std::string id, std::function<void(ApiResponse)> respond);
 
     catalog::Catalog& catalog_;

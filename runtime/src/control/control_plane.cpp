@@ -116,6 +116,15 @@ Status only_keys(const json::object& o, std::initializer_list<std::string_view> 
     return std::nullopt;
 }
 
+// `body[key]`, when present, must be an object; `out` points at it (or stays null).
+Status optional_object(const json::object& body, std::string_view key, const json::object*& out) {
+    if (const auto* v = body.if_contains(key)) {
+        if (!v->is_object()) return Error(Errc::invalid_input, std::string(key) + " must be an object", "/" + std::string(key));
+        out = &v->get_object();
+    }
+    return std::nullopt;
+}
+
 std::string new_connection_id() { return "c_" + crypto::random_hex(8); }
 
 }  // namespace
@@ -447,14 +456,8 @@ Result<json::object> ControlPlane::create_connection(const Principal& p, const j
         return Error(Errc::invalid_input, "'" + integration + "' has no auth type '" + auth_name + "'; it accepts: " + auth_names(m), "/auth_type");
     const json::object* settings = nullptr;
     const json::object* secret_values = nullptr;
-    if (const auto* s = body.if_contains("settings")) {
-        if (!s->is_object()) return Error(Errc::invalid_input, "settings must be an object", "/settings");
-        settings = &s->get_object();
-    }
-    if (const auto* s = body.if_contains("secrets")) {
-        if (!s->is_object()) return Error(Errc::invalid_input, "secrets must be an object", "/secrets");
-        secret_values = &s->get_object();
-    }
+    if (auto e = optional_object(body, "settings", settings)) return *e;
+    if (auto e = optional_object(body, "secrets", secret_values)) return *e;
     if (auto e = check_fields(*auth, settings, secret_values, true)) return *e;
     std::string base_url;
     if (const auto* b = body.if_contains("base_url")) {
@@ -512,14 +515,8 @@ Result<json::object> ControlPlane::update_connection(const Principal& p, std::st
     db_.read([&](Tx& tx) { auth_name = tx.query_one("SELECT auth_type FROM connections WHERE id = ?", {std::string(id)})->text(0); });
     const json::object* settings = nullptr;
     const json::object* secret_values = nullptr;
-    if (const auto* s = body.if_contains("settings")) {
-        if (!s->is_object()) return Error(Errc::invalid_input, "settings must be an object", "/settings");
-        settings = &s->get_object();
-    }
-    if (const auto* s = body.if_contains("secrets")) {
-        if (!s->is_object()) return Error(Errc::invalid_input, "secrets must be an object", "/secrets");
-        secret_values = &s->get_object();
-    }
+    if (auto e = optional_object(body, "settings", settings)) return *e;
+    if (auto e = optional_object(body, "secrets", secret_values)) return *e;
     if (entry && entry->manifest) {
         if (const auto* auth = find_auth(*entry->manifest, auth_name))
             if (auto e = check_fields(*auth, settings, secret_values, false)) return *e;
