@@ -155,6 +155,9 @@ RunResult run(const std::vector<std::string>& argv, const std::string& stdin_tex
 Served::Served(const fs::path& manifests, std::vector<std::string> extra) {
     std::vector<std::string> argv = {patchbay_bin(), "serve", "--manifests", manifests.string(), "--data", (dir_ / "data").string(),
                                      "--listen", "127.0.0.1:0", "--poll-ms", "100"};
+    // The tests' upstreams listen on loopback, which the egress guard refuses unless allowed.
+    if (std::find(extra.begin(), extra.end(), "--no-test-egress-allow") == extra.end()) argv.insert(argv.end(), {"--egress-allow", "127.0.0.1"});
+    else std::erase(extra, std::string("--no-test-egress-allow"));
     argv.insert(argv.end(), extra.begin(), extra.end());
     int out_pipe[2];
     if (::pipe(out_pipe) != 0) throw std::runtime_error("pipe failed");

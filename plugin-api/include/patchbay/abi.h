@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 #define PATCHBAY_ABI_MAJOR 1
-#define PATCHBAY_ABI_MINOR 0
+#define PATCHBAY_ABI_MINOR 1
 
 #if defined(_WIN32)
 #define PATCHBAY_PLUGIN_EXPORT __declspec(dllexport)
@@ -67,7 +67,11 @@ typedef enum pb_error_code {
     PB_ERR_RATE_LIMITED = 6,   /* the tool asked us to slow down */
     PB_ERR_TIMEOUT = 7,        /* the call's deadline passed */
     PB_ERR_UNAVAILABLE = 8,    /* the tool could not be reached */
-    PB_ERR_UNSUPPORTED = 9     /* the hook or the requested feature is not implemented */
+    PB_ERR_UNSUPPORTED = 9,    /* the hook or the requested feature is not implemented */
+    /* v1.1: refusals of the host's HTTP service, so plugins can pass them on unchanged */
+    PB_ERR_EGRESS_DENIED = 10, /* the target address is not one plugins may reach */
+    PB_ERR_CIRCUIT_OPEN = 11,  /* the upstream failed repeatedly; calls fail fast for a while */
+    PB_ERR_REAUTHORIZE = 12    /* the connection's authorization was revoked; an admin must authorize it again */
 } pb_error_code;
 
 typedef enum pb_log_level {

@@ -268,7 +268,11 @@ void Api::attach_connection(invoker::InvokeRequest& ir, const control::ResolvedC
         for (const auto& a : entry->manifest->auth)
             if (a.name == rc.auth_type) auth = &a;
     }
-    ir.injection = std::make_shared<const host::Injection>(control::credentials_for(rc, auth));
+    auto scope = std::make_shared<host::CallScope>();
+    scope->connection_id = rc.id;
+    scope->injection = control::credentials_for(rc, auth);
+    if (const auto* ca = rc.settings.if_contains("ca_bundle"); ca && ca->is_string()) scope->ca_pem = ca->get_string();
+    ir.scope = std::move(scope);
     ir.context["connection"] = rc.plugin_view(raw);
 }
 

@@ -14,6 +14,12 @@ struct Args {
     std::vector<std::string> positional;
     std::map<std::string, std::string> values;
     std::set<std::string> flags;
+    std::map<std::string, std::vector<std::string>> repeated;  // every value of a flag given several times
+
+    std::vector<std::string> get_all(const std::string& name) const {
+        auto it = repeated.find(name);
+        return it == repeated.end() ? std::vector<std::string>{} : it->second;
+    }
 
     std::optional<std::string> get(const std::string& name) const {
         auto it = values.find(name);
@@ -49,6 +55,7 @@ inline std::optional<std::string> parse_args(const std::vector<std::string>& arg
                 value = argv[++i];
             }
             out.values[name] = value;
+            out.repeated[name].push_back(value);
         } else if (booleans.count(name)) {
             if (inline_value) return "--" + name + " takes no value";
             out.flags.insert(name);

@@ -6,6 +6,7 @@
 #include "common/log.hpp"
 #include "control/state.hpp"
 #include "http/client.hpp"
+#include "http/outbound.hpp"
 #include "invoker/invoker.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -48,7 +49,34 @@ Options:
   --poll-ms MS        how often the manifests folder is checked for changes (default: 500)
   --log-level LEVEL   debug, info, warn or error (default: info)
   --ca-file PEM       also trust these CA certificates for outbound TLS (the system store always is)
+
+Outbound requests (what plugins send; see docs/user-guide.md, "Outbound requests"):
+  --egress-allow LIST hosts or ranges plugins may reach although they are private, loopback or
+                      otherwise local: host names, *.wildcards, addresses, CIDR ranges; comma-separated,
+                      repeatable (default: $PATCHBAY_EGRESS_ALLOW; nothing)
+  --connect-timeout MS       TCP connect timeout (default: 10000)
+  --tls-timeout MS           TLS handshake timeout (default: 10000)
+  --max-response-bytes N     largest upstream response accepted (default: 67108864)
+  --retry-attempts N         attempts per request, retries included (default: 4)
+  --breaker-failures N       consecutive failures that open a circuit (default: 5)
+  --breaker-open-ms MS       how long an open circuit fails fast before a probe (default: 30000)
+  --max-in-flight-per-host N requests in flight per integration and upstream host (default: 64)
 )";
+
+std::vector<std::string> split_list(const std::vector<std::string>& values) {
+    std::vector<std::string> out;
+    for (const auto& v : values) {
+        size_t start = 0;
+        for (;;) {
+            size_t comma = v.find(',', start);
+            std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+            if (!item.empty()) out.push_back(item);
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+    }
+    return out;
+}
 
 bool parse_listen(const std::string& s, std::string& host, unsigned short& port) {
     auto colon = s.rfind(':');
@@ -69,7 +97,9 @@ bool parse_listen(const std::string& s, std::string& host, unsigned short& port)
 
 int run_serve(const std::vector<std::string>& argv) {
     Args args;
-    if (auto err = parse_args(argv, {"manifests", "data", "listen", "threads", "max-body", "drain-timeout", "poll-ms", "log-level", "ca-file"},
+    if (auto err = parse_args(argv, {"manifests", "data", "listen", "threads", "max-body", "drain-timeout", "poll-ms", "log-level", "ca-file",
+                               "egress-allow", "connect-timeout", "tls-timeout", "max-response-bytes", "retry-attempts",
+                               "breaker-failures", "breaker-open-ms", "max-in-flight-per-host"},
                               {"help"}, args)) {
         std::cerr << "patchbay serve: " << *err << "\n";
         return 2;
@@ -160,8 +190,45 @@ int run_serve(const std::vector<std::string>& argv) {
         }
         client_options.ca_file = *ca;
     }
+    std::vector<std::string> allow = args.get_all("egress-allow");
+    if (allow.empty())
+        if (const char* e = std::getenv("PATCHBAY_EGRESS_ALLOW"); e && *e) allow.push_back(e);
+    auto egress = http::EgressPolicy::parse(split_list(allow));
+    if (!egress) {
+        std::cerr << "patchbay serve: " << egress.error().message << "\n";
+        return 2;
+    }
+    client_options.egress = std::move(egress).value();
+    http::OutboundOptions outbound_options;
+    try {
+        auto number = [&](const char* name, int64_t low, int64_t high) -> std::optional<int64_t> {
+            auto v = args.get(name);
+            if (!v) return std::nullopt;
+            size_t used = 0;
+            int64_t n = 0;
+            try {
+                n = std::stoll(*v, &used);
+            } catch (const std::exception&) {
+                throw std::invalid_argument(name);
+            }
+            if (used != v->size() || n < low || n > high) throw std::invalid_argument(name);
+            return n;
+        };
+        if (auto n = number("connect-timeout", 1, 600'000)) client_options.connect_timeout = std::chrono::milliseconds(*n);
+        if (auto n = number("tls-timeout", 1, 600'000)) client_options.handshake_timeout = std::chrono::milliseconds(*n);
+        if (auto n = number("max-response-bytes", 1024, int64_t{1} << 40)) client_options.max_response_bytes = static_cast<size_t>(*n);
+        if (auto n = number("retry-attempts", 1, 10)) outbound_options.max_attempts = static_cast<int>(*n);
+        if (auto n = number("breaker-failures", 1, 1000)) outbound_options.breaker_failures = static_cast<int>(*n);
+        if (auto n = number("breaker-open-ms", 1, 3'600'000)) outbound_options.breaker_open = std::chrono::milliseconds(*n);
+        if (auto n = number("max-in-flight-per-host", 1, 100'000)) outbound_options.max_in_flight_per_host = static_cast<size_t>(*n);
+    } catch (const std::exception& e) {
+        std::cerr << "patchbay serve: --" << e.what()
+                  << " takes a whole number in its range (see --help): timeouts 1-600000 ms, retry attempts 1-10\n";
+        return 2;
+    }
     http::Client client(client_options);
-    invoker::Invoker invoker(catalog, pool, &client);
+    http::OutboundService outbound(client, outbound_options);
+    invoker::Invoker invoker(catalog, pool, &outbound);
     control::ControlPlane control(*state->db, *state->principals, *state->vault, catalog);
     api::Api api(catalog, invoker, *state->principals, control);
     api::Server server(context_ptrs, sopts, api);

@@ -30,6 +30,10 @@ std::string_view code_name(Errc code) {
         case Errc::not_installed: return "NOT_INSTALLED";
         case Errc::unknown_connection: return "UNKNOWN_CONNECTION";
         case Errc::store_unavailable: return "STORE_UNAVAILABLE";
+        case Errc::egress_denied: return "EGRESS_DENIED";
+        case Errc::circuit_open: return "CIRCUIT_OPEN";
+        case Errc::upstream_busy: return "UPSTREAM_BUSY";
+        case Errc::reauthorization_required: return "REAUTHORIZATION_REQUIRED";
         case Errc::internal: return "INTERNAL";
     }
     return "INTERNAL";
@@ -63,6 +67,10 @@ int http_status(Errc code) {
         case Errc::not_installed: return 409;
         case Errc::unknown_connection: return 404;
         case Errc::store_unavailable: return 503;
+        case Errc::egress_denied: return 403;
+        case Errc::circuit_open: return 503;
+        case Errc::upstream_busy: return 503;
+        case Errc::reauthorization_required: return 409;
         case Errc::internal: return 500;
     }
     return 500;

@@ -43,6 +43,10 @@ enum class Errc {
     not_installed,
     unknown_connection,
     store_unavailable,
+    egress_denied,
+    circuit_open,
+    upstream_busy,
+    reauthorization_required,
     internal,
 };
 

@@ -1,6 +1,7 @@
 // Beast client instantiations live in this one translation unit.
 #include "http/client.hpp"
 
+#include "common/crypto.hpp"
 #include "invoker/fiber_call.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -40,7 +41,8 @@ struct Target {
     std::string port;
     std::string host_header;
     std::string path_and_query;
-    std::string key() const { return (tls ? "https://" : "http://") + host + ":" + port; }
+    std::string trust;  // which extra CA bundle verifies the server ("" = the client's own)
+    std::string key() const { return (tls ? "https://" : "http://") + host + ":" + port + (trust.empty() ? "" : "#" + trust); }
 };
 
 Result<Target> parse_target(std::string_view url) {
@@ -54,8 +56,13 @@ Result<Target> parse_target(std::string_view url) {
     else if (scheme != "http") return Error(Errc::invalid_input, "only http and https URLs are allowed, not '" + scheme + "'");
     if (u.has_userinfo()) return Error(Errc::invalid_input, "credentials in URLs are not allowed; configure them on a connection");
     if (u.host_type() == boost::urls::host_type::ipv6) t.host = u.host_ipv6_address().to_string();
+    else if (u.host_type() == boost::urls::host_type::ipvfuture) return Error(Errc::invalid_input, "IP-literal futures are not supported");
     else t.host = std::string(u.encoded_host());
     if (t.host.empty()) return Error(Errc::invalid_input, "the URL has no host");
+    // "2130706433", "0x7f.1" and friends name an IPv4 address to the system resolver: treat them as
+    // the address they spell, so the checks and the pool see one canonical form.
+    if (u.host_type() == boost::urls::host_type::name)
+        if (auto a = parse_ipv4_loose(t.host)) t.host = a->to_string();
     t.port = u.has_port() ? std::string(u.port()) : (t.tls ? "443" : "80");
     std::string authority_host = u.host_type() == boost::urls::host_type::ipv6 ? "[" + t.host + "]" : t.host;
     t.host_header = u.has_port() ? authority_host + ":" + t.port : authority_host;
@@ -165,6 +172,13 @@ struct Connection {
 
 bool is_timeout(const error_code& ec) { return ec == asio::error::timed_out; }
 
+// A transport failure, tagged with the step it happened in: "connect" (resolve, TCP, TLS handshake:
+// nothing reached the server), "tls_verify" (the certificate was refused) or "exchange" (the
+// request may have been received). The HTTP service decides on retries from it.
+Error transport_error(Errc code, std::string message, const char* phase) {
+    return Error(code, std::move(message), "", boost::json::object{{"phase", phase}});
+}
+
 // A deadline for an asynchronous step: when it fires it runs `on_fire` (closing the socket makes
 // the pending operation fail). disarm() before the guarded objects go away: a handler that was
 // already queued then does nothing.
@@ -207,11 +221,50 @@ struct Client::Impl {
     mutable std::mutex mutex;
     std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
 
+    std::map<std::string, std::unique_ptr<ssl::context>> extra_trust;  // by sha256 of the PEM; under `mutex`
+
+    static void harden(ssl::context& ctx) {
+        ctx.set_default_verify_paths();
+        ctx.set_verify_mode(ssl::verify_peer);
+        SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+    }
+
     explicit Impl(ClientOptions opts) : options(std::move(opts)) {
-        tls_ctx.set_default_verify_paths();
+        harden(tls_ctx);
         if (!options.ca_file.empty()) tls_ctx.load_verify_file(options.ca_file);
-        tls_ctx.set_verify_mode(ssl::verify_peer);
-        SSL_CTX_set_min_proto_version(tls_ctx.native_handle(), TLS1_2_VERSION);
+    }
+
+    // The TLS context for a request: the client's own, or one that also trusts the request's CA
+    // bundle. Contexts are kept: a handful of connections with private CAs, reused for every call.
+    Result<ssl::context*> context_for(Target& t, const std::string& ca_pem) {
+        if (ca_pem.empty()) return &tls_ctx;
+        t.trust = crypto::sha256_hex(ca_pem).substr(0, 16);
+        std::lock_guard lock(mutex);
+        auto& slot = extra_trust[t.trust];
+        if (!slot) {
+            auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+            harden(*ctx);
+            if (!options.ca_file.empty()) ctx->load_verify_file(options.ca_file);
+            error_code ec;
+            ctx->add_certificate_authority(asio::buffer(ca_pem), ec);
+            if (ec) {
+                extra_trust.erase(t.trust);
+                return Error(Errc::invalid_input, "the connection's CA bundle is not a PEM certificate list (" + ec.message() +
+                                                      "); paste the CA certificates, each from -----BEGIN CERTIFICATE-----");
+            }
+            slot = std::move(ctx);
+        }
+        return slot.get();
+    }
+
+    // Resolved addresses, each checked against the egress policy. The connection is made to exactly
+    // these: no second lookup between check and connect.
+    std::optional<Error> check_endpoints(const Target& t, const tcp::resolver::results_type& endpoints) const {
+        if (!options.egress) return std::nullopt;
+        if (endpoints.empty()) return Error(Errc::upstream_unavailable, "host '" + t.host + "' resolved to no address");
+        for (const auto& e : endpoints)
+            if (auto denied = options.egress->check(t.host, e.endpoint().address())) return denied;
+        return std::nullopt;
     }
 
     std::unique_ptr<Connection> acquire(const std::string& key) {
@@ -258,14 +311,16 @@ struct Client::Impl {
         std::string why = ec.message();
         long verify = SSL_get_verify_result(s.native_handle());
         if (verify != X509_V_OK) why = X509_verify_cert_error_string(verify);
-        return Error(Errc::upstream_unavailable, "TLS handshake with " + t.host + " failed: " + why);
+        return transport_error(Errc::upstream_unavailable, "TLS handshake with " + t.host + " failed: " + why,
+                               verify != X509_V_OK ? "tls_verify" : "connect");
     }
 
-    Result<std::unique_ptr<Connection>> connect(const Target& t, Clock::time_point deadline) {
+    Result<std::unique_ptr<Connection>> connect(const Target& t, ssl::context* tls, Clock::time_point deadline) {
         error_code ec;
         tcp::resolver resolver(ioc);
         auto endpoints = resolver.resolve(t.host, t.port, ec);
-        if (ec) return Error(Errc::upstream_unavailable, "cannot resolve host '" + t.host + "': " + ec.message());
+        if (ec) return transport_error(Errc::upstream_unavailable, "cannot resolve host '" + t.host + "': " + ec.message(), "connect");
+        if (auto denied = check_endpoints(t, endpoints)) return *denied;
 
         auto connect_deadline = std::min(deadline, Clock::now() + options.connect_timeout);
         std::optional<tcp::socket> connected;
@@ -285,7 +340,7 @@ struct Client::Impl {
                     if (err) ec = error_code(err, boost::system::system_category());
                 }
             }
-            if (is_timeout(ec)) return Error(Errc::timeout, "connecting to " + t.host + ":" + t.port + " timed out");
+            if (is_timeout(ec)) return transport_error(Errc::timeout, "connecting to " + t.host + ":" + t.port + " timed out", "connect");
             if (ec) {
                 last_error = ec.message();
                 continue;
@@ -293,7 +348,7 @@ struct Client::Impl {
             connected.emplace(std::move(s));
             break;
         }
-        if (!connected) return Error(Errc::upstream_unavailable, "cannot connect to " + t.host + ":" + t.port + ": " + last_error);
+        if (!connected) return transport_error(Errc::upstream_unavailable, "cannot connect to " + t.host + ":" + t.port + ": " + last_error, "connect");
         connected->set_option(tcp::no_delay(true), ec);
 
         auto conn = std::make_unique<Connection>();
@@ -302,12 +357,12 @@ struct Client::Impl {
             conn->plain.emplace(std::move(*connected));
             return conn;
         }
-        conn->secure.emplace(TimedSocket(std::move(*connected)), tls_ctx);
+        conn->secure.emplace(TimedSocket(std::move(*connected)), *tls);
         auto& s = *conn->secure;
-        s.next_layer().set_deadline(connect_deadline);
+        s.next_layer().set_deadline(std::min(deadline, Clock::now() + options.handshake_timeout));
         if (auto e = configure_tls(s, t)) return *e;
         s.handshake(ssl::stream_base::client, ec);
-        if (is_timeout(ec)) return Error(Errc::timeout, "TLS handshake with " + t.host + " timed out");
+        if (is_timeout(ec)) return transport_error(Errc::timeout, "TLS handshake with " + t.host + " timed out", "connect");
         if (ec) return handshake_error(s, t, ec);
         return conn;
     }
@@ -352,10 +407,11 @@ struct Client::Impl {
 
     static Error exchange_error(const error_code& ec, const Target& t, size_t limit) {
         if (is_timeout(ec) || ec == asio::error::operation_aborted)
-            return Error(Errc::timeout, "no complete answer from " + t.host + " before the deadline");
+            return transport_error(Errc::timeout, "no complete answer from " + t.host + " before the deadline", "exchange");
         if (ec == bhttp::error::body_limit)
-            return Error(Errc::upstream_error, "the response from " + t.host + " is larger than " + std::to_string(limit) + " bytes");
-        return Error(Errc::upstream_unavailable, "request to " + t.host + " failed: " + ec.message());
+            return Error(Errc::upstream_error, "the response from " + t.host + " is larger than " + std::to_string(limit) +
+                                                   " bytes, the most accepted (serve --max-response-bytes)");
+        return transport_error(Errc::upstream_unavailable, "request to " + t.host + " failed: " + ec.message(), "exchange");
     }
 
     static host::OutboundResponse to_response(bhttp::response<bhttp::string_body>& res) {
@@ -371,6 +427,8 @@ struct Client::Impl {
         bhttp::request<bhttp::string_body> req;
         auto target = prepare(request, req);
         if (!target) return target.error();
+        auto tls = context_for(target.value(), request.ca_pem);
+        if (!tls) return tls.error();
         const Target& t = target.value();
         deadline = std::min(deadline, Clock::now() + request.timeout);
 
@@ -380,7 +438,7 @@ struct Client::Impl {
             auto conn = acquire(pool_key(ioc, t));
             if (!conn) {
                 reused = false;
-                auto fresh = connect(t, deadline);
+                auto fresh = connect(t, tls.value(), deadline);
                 if (!fresh) return fresh.error();
                 conn = std::move(fresh).value();
             }
@@ -400,25 +458,26 @@ struct Client::Impl {
             if (keep) release(std::move(conn));
             return out;
         }
-        return Error(Errc::upstream_unavailable, "the connection to " + t.host + " was closed before an answer");
+        return transport_error(Errc::upstream_unavailable, "the connection to " + t.host + " was closed before an answer", "exchange");
     }
 
     // ---- the asynchronous path, for hooks running as fibers on a network thread ----
 
-    asio::awaitable<Result<std::unique_ptr<Connection>>> async_connect(asio::io_context& ctx, Target t,
+    asio::awaitable<Result<std::unique_ptr<Connection>>> async_connect(asio::io_context& ctx, Target t, ssl::context* tls,
                                                                      Clock::time_point deadline) {
         error_code ec;
         tcp::resolver resolver(ctx);
         auto endpoints = co_await resolver.async_resolve(t.host, t.port, asio::redirect_error(asio::use_awaitable, ec));
-        if (ec) co_return Error(Errc::upstream_unavailable, "cannot resolve host '" + t.host + "': " + ec.message());
+        if (ec) co_return transport_error(Errc::upstream_unavailable, "cannot resolve host '" + t.host + "': " + ec.message(), "connect");
+        if (auto denied = check_endpoints(t, endpoints)) co_return *denied;
         tcp::socket socket(ctx);
         StepDeadline connect_deadline(ctx, std::min(deadline, Clock::now() + options.connect_timeout), [&socket] {
             error_code ignored;
             socket.close(ignored);
         });
         co_await asio::async_connect(socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
-        if (connect_deadline.disarm()) co_return Error(Errc::timeout, "connecting to " + t.host + ":" + t.port + " timed out");
-        if (ec) co_return Error(Errc::upstream_unavailable, "cannot connect to " + t.host + ":" + t.port + ": " + ec.message());
+        if (connect_deadline.disarm()) co_return transport_error(Errc::timeout, "connecting to " + t.host + ":" + t.port + " timed out", "connect");
+        if (ec) co_return transport_error(Errc::upstream_unavailable, "cannot connect to " + t.host + ":" + t.port + ": " + ec.message(), "connect");
         socket.set_option(tcp::no_delay(true), ec);
         auto conn = std::make_unique<Connection>();
         conn->key = pool_key(ctx, t);
@@ -426,15 +485,15 @@ struct Client::Impl {
             conn->plain.emplace(std::move(socket));
             co_return conn;
         }
-        conn->secure.emplace(TimedSocket(std::move(socket)), tls_ctx);
+        conn->secure.emplace(TimedSocket(std::move(socket)), *tls);
         auto& s = *conn->secure;
         if (auto e = configure_tls(s, t)) co_return *e;
-        StepDeadline handshake_deadline(ctx, std::min(deadline, Clock::now() + options.connect_timeout), [&s] {
+        StepDeadline handshake_deadline(ctx, std::min(deadline, Clock::now() + options.handshake_timeout), [&s] {
             error_code ignored;
             s.next_layer().socket().close(ignored);
         });
         co_await s.async_handshake(ssl::stream_base::client, asio::redirect_error(asio::use_awaitable, ec));
-        if (handshake_deadline.disarm()) co_return Error(Errc::timeout, "TLS handshake with " + t.host + " timed out");
+        if (handshake_deadline.disarm()) co_return transport_error(Errc::timeout, "TLS handshake with " + t.host + " timed out", "connect");
         if (ec) co_return handshake_error(s, t, ec);
         co_return conn;
     }
@@ -455,6 +514,8 @@ struct Client::Impl {
         bhttp::request<bhttp::string_body> req;
         auto target = prepare(request, req);
         if (!target) co_return done(target.error());
+        auto tls = context_for(target.value(), request.ca_pem);
+        if (!tls) co_return done(tls.error());
         const Target t = target.value();
         deadline = std::min(deadline, Clock::now() + request.timeout);
         for (int attempt = 0; attempt < 2; ++attempt) {
@@ -463,7 +524,7 @@ struct Client::Impl {
             auto conn = acquire(pool_key(ctx, t));
             if (!conn) {
                 reused = false;
-                auto fresh = co_await async_connect(ctx, t, deadline);
+                auto fresh = co_await async_connect(ctx, t, tls.value(), deadline);
                 if (!fresh) co_return done(fresh.error());
                 conn = std::move(fresh).value();
             }
@@ -477,7 +538,7 @@ struct Client::Impl {
             });
             error_code ec = conn->plain ? co_await async_exchange(*conn->plain, *conn, req, parser)
                                         : co_await async_exchange(*conn->secure, *conn, req, parser);
-            if (exchange_deadline.disarm()) co_return done(Error(Errc::timeout, "no complete answer from " + t.host + " before the deadline"));
+            if (exchange_deadline.disarm()) co_return done(transport_error(Errc::timeout, "no complete answer from " + t.host + " before the deadline", "exchange"));
             if (ec) {
                 if (reused && attempt == 0 && !parser.got_some()) continue;
                 co_return done(exchange_error(ec, t, options.max_response_bytes));
@@ -488,7 +549,7 @@ struct Client::Impl {
             if (keep) release(std::move(conn));
             co_return done(std::move(out));
         }
-        done(Error(Errc::upstream_unavailable, "the connection to " + t.host + " was closed before an answer"));
+        done(transport_error(Errc::upstream_unavailable, "the connection to " + t.host + " was closed before an answer", "exchange"));
     }
 };
 

@@ -14,6 +14,7 @@
 #pragma once
 
 #include "common/error.hpp"
+#include "http/egress.hpp"
 #include "loader/host.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -21,17 +22,22 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace patchbay::http {
 
 struct ClientOptions {
     std::chrono::milliseconds connect_timeout{10'000};
+    std::chrono::milliseconds handshake_timeout{10'000};  // TLS handshake, after the TCP connect
     size_t max_response_bytes = 64 * 1024 * 1024;
     size_t max_idle_per_host = 64;
     std::chrono::milliseconds idle_timeout{30'000};
     std::string ca_file;  // extra trusted CA bundle (PEM), on top of the system store
     std::string user_agent = "patchbay/0.1";
+    // When set, every address a host resolves to is checked before connecting (the plugins'
+    // client); the CLI's client, which talks to a Patchbay server, has none.
+    std::optional<EgressPolicy> egress;
 };
 
 class Client final : public host::OutboundHttp {

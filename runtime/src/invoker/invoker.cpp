@@ -42,6 +42,11 @@ InvokeOutcome collect(int32_t rc, pb_call& call, const std::string& version) {
             if (ec) details = json::string(call.error_details);
         }
         out.error = Error(host::errc_from_plugin(call.error_code), call.error_message, "", std::move(details));
+        // A refusal of the host's HTTP service the plugin passed on: the caller gets it whole,
+        // with its own code and details (when to retry, which host).
+        if (call.host_error && call.error_code == host::plugin_code_from(call.host_error->code) &&
+            call.error_message == call.host_error->message)
+            out.error = *call.host_error;
         return out;
     }
     if (!call.output) {
@@ -165,7 +170,8 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
         call.integration = entry->name;
         call.operation = action ? action->name : "test_connection";
         call.http = http_;
-        call.injection = req.injection.get();
+        call.scope = req.scope.get();
+        call.rate_rules = &entry->manifest->rate_rules;
         call.on_fiber = on_fiber;
         call.deadline = started + budget;
         call.deadline_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -36,8 +36,9 @@ struct InvokeRequest {
     // The io_context of the network thread making the call, which only that thread runs. When set
     // and the plugin is cooperative, the hook runs as a fiber on this thread.
     boost::asio::io_context* network = nullptr;
-    // The connection's credentials, added by the host to the plugin's requests to its base URL.
-    std::shared_ptr<const host::Injection> injection;
+    // The connection the call uses: the host adds its credentials to the plugin's requests to its
+    // base URL, and counts its rate budget.
+    std::shared_ptr<const host::CallScope> scope;
 };
 
 struct InvokeOutcome {

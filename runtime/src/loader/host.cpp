@@ -110,11 +110,12 @@ int32_t h_http_request(pb_call* call, pb_str request_json, pb_str body, pb_http_
         if (ms > 0) out.timeout = std::chrono::milliseconds(ms);
     }
     out.body.assign(view(body));
-    if (call->injection) call->injection->apply(out);
+    if (const auto* f = o.if_contains("follow_redirects"); f && f->is_bool()) out.follow_redirects = f->get_bool();
 
-    auto result = call->on_fiber ? call->http->perform_suspending(out, call->deadline) : call->http->perform(out, call->deadline);
+    auto result = call->http->execute(std::move(out), *call);
     if (!result) {
         const auto& e = result.error();
+        call->host_error = e;
         respond_error(cb, user, plugin_code_from(e.code), e.message);
         return plugin_code_from(e.code);
     }
@@ -141,6 +142,11 @@ const pb_host_v1 kHost = {
 }  // namespace
 
 const pb_host_v1* host_table() { return &kHost; }
+
+Result<OutboundResponse> OutboundHttp::execute(OutboundRequest request, pb_call& call) {
+    if (call.scope) call.scope->injection.apply(request);
+    return call.on_fiber ? perform_suspending(request, call.deadline) : perform(request, call.deadline);
+}
 
 namespace {
 
@@ -199,6 +205,9 @@ Errc errc_from_plugin(int32_t code) {
         case PB_ERR_TIMEOUT: return Errc::timeout;
         case PB_ERR_UNAVAILABLE: return Errc::upstream_unavailable;
         case PB_ERR_UNSUPPORTED: return Errc::unsupported;
+        case PB_ERR_EGRESS_DENIED: return Errc::egress_denied;
+        case PB_ERR_CIRCUIT_OPEN: return Errc::circuit_open;
+        case PB_ERR_REAUTHORIZE: return Errc::reauthorization_required;
         default: return Errc::plugin_error;
     }
 }
@@ -213,6 +222,10 @@ int32_t plugin_code_from(Errc code) {
         case Errc::timeout: return PB_ERR_TIMEOUT;
         case Errc::upstream_unavailable: return PB_ERR_UNAVAILABLE;
         case Errc::unsupported: return PB_ERR_UNSUPPORTED;
+        case Errc::egress_denied: return PB_ERR_EGRESS_DENIED;
+        case Errc::circuit_open: return PB_ERR_CIRCUIT_OPEN;
+        case Errc::upstream_busy: return PB_ERR_UNAVAILABLE;
+        case Errc::reauthorization_required: return PB_ERR_REAUTHORIZE;
         default: return PB_ERR_PLUGIN;
     }
 }

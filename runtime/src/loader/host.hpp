@@ -11,10 +11,13 @@
 #include <patchbay/abi.h>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+struct pb_call;
 
 namespace patchbay::host {
 
@@ -26,6 +29,10 @@ struct OutboundRequest {
     Headers headers;
     std::string body;
     std::chrono::milliseconds timeout{30'000};
+    // Extra CA certificates (PEM) trusted for this request, on top of the system store: a
+    // connection's own CA bundle for a tool behind a private CA.
+    std::string ca_pem;
+    bool follow_redirects = true;  // the host follows up to a few redirects, re-checking each hop
 };
 
 struct OutboundResponse {
@@ -47,6 +54,32 @@ struct Injection {
     bool apply(OutboundRequest& request) const;
 };
 
+// OAuth2 access tokens of one connection, obtained and refreshed by the host.
+class TokenSource {
+public:
+    virtual ~TokenSource() = default;
+    // A current access token. `refused` is a token the upstream just answered 401 to: a new one is
+    // obtained unless another call already replaced it. Errors carry REAUTHORIZATION_REQUIRED when
+    // the grant is gone.
+    virtual Result<std::string> access_token(std::string_view refused, std::chrono::steady_clock::time_point deadline) = 0;
+};
+
+// A request budget from the manifest: at most `requests` per `window`, counted per connection or
+// per upstream host.
+struct RateRule {
+    int64_t requests = 0;
+    std::chrono::milliseconds window{0};
+    bool per_host = false;
+};
+
+// What a call's outbound requests carry: the connection's identity and credentials.
+struct CallScope {
+    std::string connection_id;
+    Injection injection;                  // static credentials, and the base URL they are for
+    std::shared_ptr<TokenSource> tokens;  // OAuth2 connections
+    std::string ca_pem;                   // the connection's own CA bundle, if any
+};
+
 class OutboundHttp {
 public:
     virtual ~OutboundHttp() = default;
@@ -60,6 +93,10 @@ public:
                                                         std::chrono::steady_clock::time_point deadline) {
         return perform(request, deadline);
     }
+    // A plugin's request, with everything the call brings (credentials, limits, deadline). The
+    // runtime's implementation adds retries, limits and redirects; this default only injects the
+    // static credentials and sends.
+    virtual Result<OutboundResponse> execute(OutboundRequest request, pb_call& call);
 };
 
 // The process-wide host table handed to every plugin's entry point.
@@ -78,7 +115,11 @@ struct pb_call {
     std::string integration;
     std::string operation;  // action or hook name, for logs
     patchbay::host::OutboundHttp* http = nullptr;
-    const patchbay::host::Injection* injection = nullptr;  // the call's connection credentials, if any
+    const patchbay::host::CallScope* scope = nullptr;  // the call's connection, if any
+    const std::vector<patchbay::host::RateRule>* rate_rules = nullptr;  // the manifest's budgets
+    // The last refusal of the host's HTTP service. When the plugin passes the same code on, the
+    // caller gets this error whole (its code and details, such as when to retry).
+    std::optional<patchbay::Error> host_error;
     bool on_fiber = false;  // the hook runs as a fiber on a network thread
 
     std::optional<std::string> output;

@@ -224,7 +224,7 @@ private:
 
     void parse_root(const YAML::Node& root) {
         check_keys(root, "", {"apiVersion", "name", "version", "title", "description", "library", "sha256", "plugin",
-                              "config", "rawSecrets", "auth", "actions", "triggers", "organizations"});
+                              "config", "rawSecrets", "auth", "actions", "triggers", "organizations", "rateLimits"});
 
         m_.file = file_;
         m_.api_version = string_field(root, "apiVersion", "", true, "patchbay/v1");
@@ -286,9 +286,48 @@ private:
                 add(o.Mark(), "'organizations' must be true/false or a mapping such as {supported: true}");
             }
         }
+        parse_rate_limits(root["rateLimits"]);
         if (m_.actions.empty() && m_.triggers.empty() && !m_.organizations && diags_.empty() && !m_.plugin &&
             !(root["actions"].IsDefined()))
             add(root.Mark(), "the manifest declares no actions, triggers or organization listing; add an 'actions' list");
+    }
+
+    void parse_rate_limits(const YAML::Node& n) {
+        if (!n.IsDefined() || n.IsNull()) return;
+        if (!n.IsSequence()) {
+            add(n.Mark(), "'rateLimits' must be a list such as [{requests: 100, per: 1m, scope: connection}]");
+            return;
+        }
+        for (size_t i = 0; i < n.size(); ++i) {
+            const YAML::Node& r = n[i];
+            std::string where = "rateLimits[" + std::to_string(i) + "]: ";
+            if (!r.IsMap()) {
+                add(r.Mark(), where + "each budget is a mapping such as {requests: 100, per: 1m, scope: connection}");
+                continue;
+            }
+            check_keys(r, where, {"requests", "per", "scope"});
+            host::RateRule rule;
+            std::string count = string_field(r, "requests", where, true, "100");
+            try {
+                size_t used = 0;
+                rule.requests = std::stoll(count, &used);
+                if (used != count.size() || rule.requests <= 0) rule.requests = 0;
+            } catch (...) {
+                rule.requests = 0;
+            }
+            if (!count.empty() && rule.requests == 0) add(r["requests"].Mark(), where + "requests must be a whole number above 0");
+            std::string per = string_field(r, "per", where, true, "1m");
+            if (!per.empty()) {
+                auto d = parse_duration(per);
+                if (!d || d->count() <= 0) add(r["per"].Mark(), where + "per must be a duration such as 1s, 1m or 1h");
+                else rule.window = *d;
+            }
+            std::string scope = string_field(r, "scope", where, false, "connection");
+            if (scope == "host") rule.per_host = true;
+            else if (!scope.empty() && scope != "connection")
+                add(r["scope"].Mark(), where + "scope '" + scope + "' is unknown; use connection (the default) or host");
+            if (rule.requests > 0 && rule.window.count() > 0) m_.rate_rules.push_back(rule);
+        }
     }
 
     void parse_auth(const YAML::Node& n) {
@@ -546,6 +585,10 @@ boost::json::object describe(const Manifest& m) {
     }
     o["triggers"] = std::move(triggers);
     o["organizations"] = m.organizations;
+    json::array limits;
+    for (const auto& r : m.rate_rules)
+        limits.push_back(json::object{{"requests", r.requests}, {"per_ms", r.window.count()}, {"scope", r.per_host ? "host" : "connection"}});
+    o["rate_limits"] = std::move(limits);
     return o;
 }
 

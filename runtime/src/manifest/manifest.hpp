@@ -5,6 +5,7 @@
 // itself (existence, sha256, entry symbol, ABI) is checked by the loader.
 #pragma once
 
+#include "loader/host.hpp"
 #include "schema/json_schema.hpp"
 
 #include <boost/json/value.hpp>
@@ -87,6 +88,7 @@ struct Manifest {
     std::vector<Trigger> triggers;
     bool organizations = false;
     boost::json::value organizations_config;  // the `organizations` mapping as written, for plugins
+    std::vector<host::RateRule> rate_rules;   // `rateLimits`: budgets the host applies before sending
 
     const Action* find_action(std::string_view n) const;
     const Trigger* find_trigger(std::string_view n) const;

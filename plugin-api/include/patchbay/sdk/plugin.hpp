@@ -53,6 +53,9 @@ enum class ErrorCode : int32_t {
     timeout = PB_ERR_TIMEOUT,
     unavailable = PB_ERR_UNAVAILABLE,
     unsupported = PB_ERR_UNSUPPORTED,
+    egress_denied = PB_ERR_EGRESS_DENIED,
+    circuit_open = PB_ERR_CIRCUIT_OPEN,
+    reauthorize = PB_ERR_REAUTHORIZE,
 };
 
 // A failure a handler reports. `details` travels to the caller as JSON (never put secrets in it).

@@ -1,0 +1,86 @@
+// The host's HTTP service as plugins get it: the one place where credentials, retries, rate
+// budgets, circuit breakers and redirects are handled, around the transport (http::Client, which
+// owns TLS and the egress guard).
+//
+// For each plugin request: the connection's credentials are added when the URL lies under its base
+// URL (an OAuth2 token is fetched or refreshed as needed); the integration's circuit for the host
+// must be closed; the manifest's rate budgets must have room (waiting when the call's deadline
+// allows, RATE_LIMITED with the time to retry otherwise); a per-host cap on requests in flight keeps
+// a slow upstream from holding every worker. Failures worth retrying (connect/TLS errors, 408, 429,
+// 502, 503, 504) are retried for idempotent requests with exponential backoff and full jitter,
+// honouring Retry-After. Redirects are followed for a few hops, each hop checked again by the
+// transport, credentials re-added only where they belong and the plugin's own auth headers dropped
+// when a hop leaves the origin.
+#pragma once
+
+#include "http/client.hpp"
+#include "loader/host.hpp"
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace patchbay::http {
+
+struct OutboundOptions {
+    int max_attempts = 4;                            // per request, the first one included
+    std::chrono::milliseconds backoff_base{200};     // the first retry waits up to this long
+    std::chrono::milliseconds backoff_cap{10'000};   // no single wait is drawn from a longer range
+    int max_redirects = 5;
+    int breaker_failures = 5;                        // consecutive failures that open a circuit
+    std::chrono::milliseconds breaker_open{30'000};  // how long it stays open before a probe
+    size_t max_in_flight_per_host = 64;              // per integration and upstream origin
+};
+
+class OutboundService final : public host::OutboundHttp {
+public:
+    OutboundService(Client& transport, OutboundOptions options = {});
+
+    Result<host::OutboundResponse> execute(host::OutboundRequest request, pb_call& call) override;
+
+    // Without a call: straight to the transport.
+    Result<host::OutboundResponse> perform(const host::OutboundRequest& request,
+                                           std::chrono::steady_clock::time_point deadline) override;
+    Result<host::OutboundResponse> perform_suspending(const host::OutboundRequest& request,
+                                                      std::chrono::steady_clock::time_point deadline) override;
+
+    // The circuit of one integration and origin ("https://api.example.com:443"): closed, open or
+    // half_open. For tests and the status endpoint.
+    std::string circuit_state(std::string_view integration, std::string_view origin);
+
+    const OutboundOptions& options() const { return options_; }
+
+private:
+    struct Circuit {
+        int failures = 0;
+        bool open = false;
+        std::chrono::steady_clock::time_point opened_at{};
+        bool probing = false;
+    };
+    struct Budget {
+        std::chrono::steady_clock::time_point tat{};  // GCRA: the theoretical arrival time
+    };
+
+    std::optional<Error> enter_circuit(const std::string& key, const std::string& origin, bool& probe);
+    void leave_circuit(const std::string& key, bool failed, bool probe);
+    // Reserves a slot in every budget of the call, or says how long until one is free.
+    std::optional<Error> take_budget(pb_call& call, const std::string& origin, std::chrono::steady_clock::time_point deadline);
+    Result<host::OutboundResponse> send_once(const host::OutboundRequest& request, pb_call& call, const std::string& origin);
+
+    Client& transport_;
+    OutboundOptions options_;
+    std::mutex mu_;
+    std::map<std::string, Circuit> circuits_;
+    std::map<std::string, Budget> budgets_;
+    std::map<std::string, size_t> in_flight_;
+};
+
+// Reads a Retry-After value: delay-seconds or an HTTP-date. nullopt when it is neither.
+std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value,
+                                                           std::chrono::system_clock::time_point now);
+
+// Waits until `when`: suspends the calling fiber (a timer on its network thread) or sleeps the thread.
+void pause_until(std::chrono::steady_clock::time_point when);
+
+}  // namespace patchbay::http
