@@ -89,17 +89,22 @@ TestPki::TestPki() {
     ca = path("ca.pem");
     must(run(with({"/usr/bin/openssl", "req", "-x509"}, with(ec_key, {"-keyout", path("ca.key"), "-out", ca, "-days", "2",
                                                                     "-subj", "/CN=Patchbay Test CA"}))));
-    auto issue = [&](const std::string& name, const std::string& san, std::string& cert, std::string& key) {
+    auto issue = [&](const std::string& name, const std::string& san, std::string& cert, std::string& key, const char* days = "1") {
         key = path((name + ".key").c_str());
         cert = path((name + ".pem").c_str());
         std::string csr = path((name + ".csr").c_str()), ext = path((name + ".ext").c_str());
         write_file(ext, "subjectAltName=" + san + "\n");
         must(run(with({"/usr/bin/openssl", "req"}, with(ec_key, {"-keyout", key, "-out", csr, "-subj", "/CN=" + name}))));
         must(run({"/usr/bin/openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", path("ca.key"), "-CAcreateserial",
-                  "-out", cert, "-days", "1", "-extfile", ext}));
+                  "-out", cert, "-days", days, "-extfile", ext}));
     };
     issue("server", "DNS:localhost,IP:127.0.0.1", server_cert, server_key);
     issue("wrong", "DNS:wrong.example", wrong_host_cert, wrong_host_key);
+    issue("expired", "IP:127.0.0.1", expired_cert, expired_key, "-1");
+    self_signed_cert = path("self.pem");
+    self_signed_key = path("self.key");
+    must(run(with({"/usr/bin/openssl", "req", "-x509"}, with(ec_key, {"-keyout", self_signed_key, "-out", self_signed_cert, "-days", "1",
+                                                                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"}))));
 }
 
 namespace {

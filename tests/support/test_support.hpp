@@ -50,6 +50,10 @@ struct TestPki {
     std::string server_key;
     std::string wrong_host_cert;  // for wrong.example only, signed by the CA
     std::string wrong_host_key;
+    std::string expired_cert;  // for 127.0.0.1, signed by the CA, expired yesterday
+    std::string expired_key;
+    std::string self_signed_cert;  // for 127.0.0.1, signed by itself
+    std::string self_signed_key;
     TestPki();
 };
 

@@ -6,6 +6,10 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
+#include <boost/url.hpp>
+
+#include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -30,8 +34,21 @@ struct Upstream::Impl {
     std::vector<std::thread> threads;
     std::thread accept_thread;
     std::unique_ptr<asio::ssl::context> tls;
-    std::mutex mu;
+    mutable std::mutex mu;
     std::string expected_credential;
+    std::map<std::string, int> hits;
+    std::vector<std::vector<std::pair<std::string, std::string>>> seen;
+    std::condition_variable hold_cv;
+    bool released = false;
+    int holding = 0;
+
+    std::string param(const std::string& target, const std::string& name) {
+        auto u = boost::urls::parse_origin_form(target);
+        if (!u) return {};
+        auto it = u->params().find(name);
+        if (it == u->params().end()) return {};
+        return std::string((*it).value);
+    }
 
     void serve(std::shared_ptr<tcp::socket> socket) {
         if (!tls) return exchange(*socket);
@@ -56,6 +73,16 @@ struct Upstream::Impl {
             }
             std::string target(req.target());
             std::string path = target.substr(0, target.find('?'));
+            {
+                std::vector<std::pair<std::string, std::string>> hs;
+                for (const auto& f : req) {
+                    std::string name(f.name_string());
+                    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                    hs.emplace_back(name, std::string(f.value()));
+                }
+                std::lock_guard lock(mu);
+                seen.push_back(std::move(hs));
+            }
             bhttp::response<bhttp::string_body> res{bhttp::status::ok, req.version()};
             res.set(bhttp::field::content_type, "application/json");
             bool close = !req.keep_alive();
@@ -96,6 +123,33 @@ struct Upstream::Impl {
                 int code = std::stoi(path.substr(8));
                 res.result(static_cast<unsigned>(code));
                 res.body() = "{\"status\":" + std::to_string(code) + "}";
+                if (auto ra = param(target, "retry_after"); !ra.empty()) res.set(bhttp::field::retry_after, ra);
+            } else if (path == "/flaky") {
+                std::string key = param(target, "key");
+                int fails = std::stoi(param(target, "fails").empty() ? "0" : param(target, "fails"));
+                int n;
+                {
+                    std::lock_guard lock(mu);
+                    n = ++hits[key];
+                }
+                if (n <= fails) {
+                    res.result(static_cast<unsigned>(std::stoi(param(target, "status").empty() ? "503" : param(target, "status"))));
+                    if (auto ra = param(target, "retry_after"); !ra.empty()) res.set(bhttp::field::retry_after, ra);
+                }
+                res.body() = "{\"attempt\":" + std::to_string(n) + "}";
+            } else if (path == "/redirect") {
+                std::string code = param(target, "status");
+                res.result(static_cast<unsigned>(code.empty() ? 302 : std::stoi(code)));
+                res.set(bhttp::field::location, param(target, "to"));
+                res.body() = "{}";
+            } else if (path == "/hold") {
+                std::unique_lock lock(mu);
+                ++holding;
+                hold_cv.wait(lock, [this] { return released || stopping.load(); });
+                --holding;
+                res.body() = R"({"hello":"held"})";
+            } else if (path == "/big") {
+                res.body() = std::string(static_cast<size_t>(std::stoll(param(target, "bytes"))), 'x');
             } else {
                 res.result(bhttp::status::not_found);
                 res.body() = R"({"error":"no such route"})";
@@ -114,6 +168,30 @@ struct Upstream::Impl {
 void Upstream::expect_credential(const std::string& value) {
     std::lock_guard lock(impl_->mu);
     impl_->expected_credential = value;
+}
+
+int Upstream::hits(const std::string& key) const {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->hits.find(key);
+    return it == impl_->hits.end() ? 0 : it->second;
+}
+
+int Upstream::held() const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->holding;
+}
+
+void Upstream::release() {
+    {
+        std::lock_guard lock(impl_->mu);
+        impl_->released = true;
+    }
+    impl_->hold_cv.notify_all();
+}
+
+std::vector<std::vector<std::pair<std::string, std::string>>> Upstream::seen_headers() const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->seen;
 }
 
 Upstream::Upstream(TlsFiles files) : impl_(std::make_unique<Impl>()), tls_(true) {
@@ -143,6 +221,7 @@ void Upstream::start() {
 
 Upstream::~Upstream() {
     impl_->stopping = true;
+    release();
     {
         // Wake the blocking accept with a connection of our own.
         tcp::socket poke(impl_->ioc);

@@ -7,11 +7,18 @@
 //   /status/N        answers status N with {"status": N}
 //   /close           answers like /json with Connection: close
 //   /protected...    200 when Authorization, X-API-Key or ?api_key= equals expect_credential(), else 401
+//   /flaky?key=K&fails=N&status=S[&retry_after=V]
+//                    the first N requests with key K answer S (with Retry-After: V), later ones 200
+//                    {"attempt": n}; hits(K) counts them
+//   /redirect?to=URL[&status=S]  answers S (302) with Location: URL
+//   /hold            waits until release(), then answers like /json
+//   /big?bytes=N     answers N bytes of 'x'
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace testing {
 
@@ -33,6 +40,11 @@ public:
     int requests() const;
     int max_concurrent() const;  // most requests in progress at once so far
     void expect_credential(const std::string& value);
+    int hits(const std::string& key) const;
+    int held() const;  // requests waiting in /hold now
+    void release();    // lets every /hold request (present and future) answer
+    // The headers (lower-case names) of the requests seen so far, oldest first.
+    std::vector<std::vector<std::pair<std::string, std::string>>> seen_headers() const;
 
 private:
     void start();

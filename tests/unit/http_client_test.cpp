@@ -2,8 +2,12 @@
 #include "test_support.hpp"
 #include "upstream.hpp"
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+
+#include <thread>
 
 using namespace testing;
 using patchbay::Errc;
@@ -119,4 +123,76 @@ TEST_CASE("TLS: a server whose chain leads to a trusted CA is accepted; others a
     auto unknown = system_only.perform(r, Clock::now() + std::chrono::seconds(10));
     REQUIRE_FALSE(unknown.ok());
     CHECK(unknown.error().message.find("unable to get local issuer certificate") != std::string::npos);
+}
+
+TEST_CASE("TLS: expired and self-signed certificates are refused even when the CA is trusted", "[http][tls]") {
+    TestPki pki;
+    Upstream expired({pki.expired_cert, pki.expired_key});
+    Upstream self_signed({pki.self_signed_cert, pki.self_signed_key});
+    patchbay::http::ClientOptions trusting;
+    trusting.ca_file = pki.ca;
+    patchbay::http::Client client(trusting);
+    patchbay::host::OutboundRequest r;
+    r.url = expired.url("/json");
+    auto old = client.perform(r, Clock::now() + std::chrono::seconds(10));
+    REQUIRE_FALSE(old.ok());
+    CHECK(old.error().message.find("certificate has expired") != std::string::npos);
+    r.url = self_signed.url("/json");
+    auto self = client.perform(r, Clock::now() + std::chrono::seconds(10));
+    REQUIRE_FALSE(self.ok());
+    CHECK(self.error().message.find("self-signed certificate") != std::string::npos);
+    CHECK(expired.requests() == 0);
+    CHECK(self_signed.requests() == 0);
+}
+
+TEST_CASE("TLS: a request's own CA bundle (a connection's) is trusted for that request only", "[http][tls]") {
+    TestPki pki;
+    Upstream good({pki.server_cert, pki.server_key});
+    patchbay::http::Client client;  // system store only
+    patchbay::host::OutboundRequest r;
+    r.url = good.url("/json");
+    r.ca_pem = read_file(pki.ca);
+    auto ok = client.perform(r, Clock::now() + std::chrono::seconds(10));
+    REQUIRE(ok.ok());
+    CHECK(ok->status == 200);
+    // The same server without the bundle: not trusted, and the pooled connection is not reused.
+    r.ca_pem.clear();
+    auto refused = client.perform(r, Clock::now() + std::chrono::seconds(10));
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message.find("unable to get local issuer certificate") != std::string::npos);
+    // A bundle that is not PEM is the caller's mistake, said plainly.
+    r.ca_pem = "not a certificate";
+    auto bad = client.perform(r, Clock::now() + std::chrono::seconds(10));
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().code == Errc::invalid_input);
+    CHECK(bad.error().message.find("CA bundle") != std::string::npos);
+}
+
+TEST_CASE("TLS: servers offering less than TLS 1.2 are refused", "[http][tls]") {
+    TestPki pki;
+    // A server that speaks only TLS 1.1: the client's floor is 1.2, so no handshake completes.
+    boost::asio::io_context ioc;
+    boost::asio::ssl::context ctx(boost::asio::ssl::context::tls_server);
+    ctx.use_certificate_chain_file(pki.server_cert);
+    ctx.use_private_key_file(pki.server_key, boost::asio::ssl::context::pem);
+    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_1_VERSION);
+    SSL_CTX_set_max_proto_version(ctx.native_handle(), TLS1_1_VERSION);
+    SSL_CTX_set_security_level(ctx.native_handle(), 0);
+    boost::asio::ip::tcp::acceptor acceptor(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    std::thread t([&] {
+        boost::asio::ip::tcp::socket s(ioc);
+        acceptor.accept(s);
+        boost::asio::ssl::stream<boost::asio::ip::tcp::socket&> stream(s, ctx);
+        boost::system::error_code ec;
+        stream.handshake(boost::asio::ssl::stream_base::server, ec);
+    });
+    patchbay::http::ClientOptions trusting;
+    trusting.ca_file = pki.ca;
+    patchbay::http::Client client(trusting);
+    patchbay::host::OutboundRequest r;
+    r.url = "https://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/json";
+    auto res = client.perform(r, Clock::now() + std::chrono::seconds(10));
+    t.join();
+    REQUIRE_FALSE(res.ok());
+    CHECK(res.error().message.find("TLS handshake with 127.0.0.1 failed") != std::string::npos);
 }
