@@ -76,7 +76,12 @@ ApiResponse method_not_allowed(const ApiRequest& req, std::string allow) {
 ApiResponse error_response(const Error& error, const std::string& request_id) {
     json::object body{{"error", to_json(error)}};
     if (!request_id.empty()) body["request_id"] = request_id;
-    return json_response(http_status(error.code), body);
+    auto response = json_response(http_status(error.code), body);
+    // Rate limits and open circuits say when to come back, in the header HTTP clients know.
+    if (const auto* d = error.details.if_object())
+        if (const auto* ms = d->if_contains("retry_after_ms"); ms && ms->is_int64())
+            response.headers.emplace_back("Retry-After", std::to_string((ms->as_int64() + 999) / 1000));
+    return response;
 }
 
 json::object summarize(const catalog::Entry& e) {
