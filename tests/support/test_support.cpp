@@ -157,29 +157,25 @@ RunResult run(const std::vector<std::string>& argv, const std::string& stdin_tex
     return r;
 }
 
-Served::Served(const fs::path& manifests, std::vector<std::string> extra) {
-    std::vector<std::string> argv = {patchbay_bin(), "serve", "--manifests", manifests.string(), "--data", (dir_ / "data").string(),
-                                     "--listen", "127.0.0.1:0", "--poll-ms", "100"};
-    // The tests' upstreams listen on loopback, which the egress guard refuses unless allowed.
-    if (std::find(extra.begin(), extra.end(), "--no-test-egress-allow") == extra.end()) argv.insert(argv.end(), {"--egress-allow", "127.0.0.1"});
-    else std::erase(extra, std::string("--no-test-egress-allow"));
-    argv.insert(argv.end(), extra.begin(), extra.end());
+// Starts argv[0] (looked up in PATH) with stderr to `err`, and reads its stdout until a line
+// containing `marker` is complete (or 30 s pass). Throws when it cannot start.
+pid_t spawn_until(const std::vector<std::string>& argv, const fs::path& err, const std::string& marker, std::string& seen) {
     int out_pipe[2];
     if (::pipe(out_pipe) != 0) throw std::runtime_error("pipe failed");
-    fs::path err = dir_ / "stderr";
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
     posix_spawn_file_actions_addclose(&fa, out_pipe[0]);
     posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     auto args = c_argv(argv);
-    int rc = posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ);
+    pid_t pid = -1;
+    int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     ::close(out_pipe[1]);
-    if (rc != 0) throw std::runtime_error("cannot start patchbay serve");
-
-    // Read stdout until the "listening on" line gives the port.
-    std::string seen;
+    if (rc != 0) {
+        ::close(out_pipe[0]);
+        throw std::runtime_error("cannot start " + argv[0]);
+    }
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < until) {
         pollfd p{out_pipe[0], POLLIN, 0};
@@ -188,15 +184,25 @@ Served::Served(const fs::path& manifests, std::vector<std::string> extra) {
             ssize_t n = ::read(out_pipe[0], buf, sizeof buf);
             if (n <= 0) break;
             seen.append(buf, static_cast<size_t>(n));
-            auto at = seen.find("listening on http://127.0.0.1:");
-            if (at != std::string::npos && seen.find('\n', at) != std::string::npos) {
-                port_ = static_cast<unsigned short>(std::stoi(seen.substr(at + 30)));
-                break;
-            }
+            auto at = seen.find(marker);
+            if (at != std::string::npos && seen.find('\n', at) != std::string::npos) break;
         }
     }
     ::close(out_pipe[0]);
+    return pid;
+}
+
+Served::Served(const fs::path& manifests, std::vector<std::string> extra) {
+    std::vector<std::string> argv = {patchbay_bin(), "serve", "--manifests", manifests.string(), "--data", (dir_ / "data").string(),
+                                     "--listen", "127.0.0.1:0", "--poll-ms", "100"};
+    // The tests' upstreams listen on loopback, which the egress guard refuses unless allowed.
+    if (std::find(extra.begin(), extra.end(), "--no-test-egress-allow") == extra.end()) argv.insert(argv.end(), {"--egress-allow", "127.0.0.1"});
+    else std::erase(extra, std::string("--no-test-egress-allow"));
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    std::string seen;
+    pid_ = spawn_until(argv, dir_ / "stderr", "listening on http://127.0.0.1:", seen);
     stdout_ = seen;
+    if (auto at = seen.find("listening on http://127.0.0.1:"); at != std::string::npos) port_ = static_cast<unsigned short>(std::stoi(seen.substr(at + 30)));
     if (port_ == 0) {
         terminate(std::chrono::seconds(5));
         throw std::runtime_error("patchbay serve did not start: " + seen + " / " + stderr_text());
@@ -237,6 +243,38 @@ int Served::terminate(std::chrono::milliseconds limit) {
 std::string Served::stderr_text() const { return read_file(dir_ / "stderr"); }
 
 boost::json::value Response::json() const { return boost::json::parse(body); }
+
+OAuthProvider::OAuthProvider() {
+    std::string seen;
+    pid_ = spawn_until({"node", std::string(PATCHBAY_SOURCE_DIR) + "/tests/oauth/provider.mjs"}, dir_ / "stderr", "listening ", seen);
+    if (auto at = seen.find("listening "); at != std::string::npos) port_ = static_cast<unsigned short>(std::stoi(seen.substr(at + 10)));
+    if (port_ == 0) {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            wait_exit(pid_, std::chrono::seconds(5));
+        }
+        throw std::runtime_error("the OAuth2 test provider did not start (run scripts/setup for its npm packages): " + read_file(dir_ / "stderr"));
+    }
+}
+
+OAuthProvider::~OAuthProvider() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    wait_exit(pid_, std::chrono::seconds(10));
+}
+
+void OAuthProvider::configure(const std::string& json_text) const {
+    auto r = http("POST", url("/_test/config"), json_text, {{"Content-Type", "application/json"}});
+    if (r.status != 200) throw std::runtime_error("provider configuration failed: " + r.body);
+}
+
+boost::json::value OAuthProvider::stats() const { return http("GET", url("/_test/stats")).json(); }
+
+int OAuthProvider::grants(const std::string& type) const {
+    auto s = stats();
+    const auto* g = s.at("grants").as_object().if_contains(type);
+    return g ? static_cast<int>(g->to_number<int64_t>()) : 0;
+}
 
 namespace {
 struct ClientHolder {

@@ -95,6 +95,23 @@ private:
     std::string stdout_;
 };
 
+// A real OAuth2 provider (oauth2-mock-server, tests/oauth/provider.mjs) on 127.0.0.1 and an
+// ephemeral port, stopped by pid. See provider.mjs for its test endpoints.
+class OAuthProvider {
+public:
+    OAuthProvider();
+    ~OAuthProvider();
+    std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+    void configure(const std::string& json_text) const;  // POST /_test/config
+    boost::json::value stats() const;
+    int grants(const std::string& grant_type) const;  // token requests of that grant so far
+
+private:
+    TempDir dir_;
+    pid_t pid_ = -1;
+    unsigned short port_ = 0;
+};
+
 struct Response {
     int status = 0;
     std::map<std::string, std::string> headers;  // lower-case names

@@ -127,8 +127,9 @@ json::object describe(const catalog::Entry& e) {
     return o;
 }
 
-Api::Api(catalog::Catalog& catalog, invoker::Invoker& invoker, store::PrincipalStore& principals, control::ControlPlane& control)
-    : catalog_(catalog), invoker_(invoker), principals_(principals), control_(control) {}
+Api::Api(catalog::Catalog& catalog, invoker::Invoker& invoker, store::PrincipalStore& principals, control::ControlPlane& control,
+         std::shared_ptr<oauth::Manager> oauth)
+    : catalog_(catalog), invoker_(invoker), principals_(principals), control_(control), oauth_(std::move(oauth)) {}
 
 namespace {
 
@@ -264,6 +265,14 @@ void Api::invoke(ApiRequest req, const store::Principal& who, std::string integr
     });
 }
 
+const manifest::AuthType* Api::auth_type_of(const std::string& integration, const std::string& auth_name) const {
+    auto entry = catalog_.find(integration);
+    if (!entry || !entry->manifest) return nullptr;
+    for (const auto& a : entry->manifest->auth)
+        if (a.name == auth_name) return &a;
+    return nullptr;
+}
+
 void Api::attach_connection(invoker::InvokeRequest& ir, const control::ResolvedConnection& rc) const {
     auto entry = catalog_.find(ir.integration);
     const manifest::AuthType* auth = nullptr;
@@ -277,8 +286,52 @@ void Api::attach_connection(invoker::InvokeRequest& ir, const control::ResolvedC
     scope->connection_id = rc.id;
     scope->injection = control::credentials_for(rc, auth);
     if (const auto* ca = rc.settings.if_contains("ca_bundle"); ca && ca->is_string()) scope->ca_pem = ca->get_string();
+    if (auth && oauth_)
+        if (auto client = oauth::client_for(rc, *auth)) scope->tokens = oauth_->token_source(std::move(*client));
     ir.scope = std::move(scope);
     ir.context["connection"] = rc.plugin_view(raw);
+}
+
+ApiResponse Api::begin_authorization(const ApiRequest& req, const store::Principal& who, const std::string& id) {
+    auto rc = control_.resolve_for_edit(who, id);
+    if (!rc) return error_response(rc.error(), req.request_id);
+    const auto* auth = auth_type_of(rc->integration, rc->auth_type);
+    auto client = auth ? oauth::client_for(*rc, *auth) : std::nullopt;
+    if (!client || !oauth_)
+        return error_response(Error(Errc::conflict, "connection '" + id + "' uses auth type '" + rc->auth_type +
+                                                        "'; only OAuth2 authorization code connections are authorized at a provider's login page"),
+                              req.request_id);
+    auto r = oauth_->begin_authorization(*client, who.user);
+    if (!r) return error_response(r.error(), req.request_id);
+    return json_response(200, *r);
+}
+
+void Api::authorization_callback(const ApiRequest& req, std::function<void(ApiResponse)> respond) {
+    std::string_view target = req.target;
+    auto q = target.find('?');
+    std::string query(q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
+    auto finish = [oauth = oauth_, query, respond]() mutable {
+        oauth::CallbackOutcome outcome;
+        try {
+            outcome = oauth ? oauth->complete_authorization(query) : oauth::CallbackOutcome{false, "", "OAuth2 is not configured."};
+        } catch (const std::exception& e) {
+            log::error("authorization callback failed", {{"reason", e.what()}});
+            outcome.message = "The authorization could not be stored; retry shortly.";
+        }
+        ApiResponse r;
+        r.status = outcome.ok ? 200 : 400;
+        r.content_type = "text/html; charset=utf-8";
+        r.body = oauth::callback_page(outcome);
+        r.headers.emplace_back("Cache-Control", "no-store");
+        r.headers.emplace_back("Referrer-Policy", "no-referrer");
+        r.headers.emplace_back("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'");
+        respond(std::move(r));
+    };
+    // The code exchange is a request to the provider: off the network thread.
+    if (!invoker_.run_detached(finish)) {
+        ApiResponse r = error_response(Error(Errc::shutting_down, "the runtime is shutting down"), req.request_id);
+        respond(std::move(r));
+    }
 }
 
 void Api::test_connection(const ApiRequest& req, const store::Principal& who, std::string id, std::function<void(ApiResponse)> respond) {
@@ -314,6 +367,12 @@ void Api::handle(ApiRequest req, std::function<void(ApiResponse)> respond) {
     if (parts.size() == 1 && parts[0] == "healthz") {
         if (!get) return respond(method_not_allowed(req, "GET"));
         return respond(json_response(200, json::object{{"status", "ok"}}));
+    }
+    if (parts.size() == 2 && parts[0] == "oauth" && parts[1] == "callback") {
+        // Reached by the admin's browser from the provider's login page: authenticated by the
+        // single-use state it carries, not by an API token.
+        if (!get) return respond(method_not_allowed(req, "GET"));
+        return authorization_callback(req, std::move(respond));
     }
     if (parts.empty() || parts[0] != "v1")
         return respond(error_response(Error(Errc::route_not_found, "no route for " + std::string(path) + "; the API lives under /v1"),
@@ -423,6 +482,10 @@ void Api::route(const ApiRequest& req, const store::Principal& who, std::functio
         if (parts.size() == 4 && parts[3] == "usage") {
             if (!get) return respond(method_not_allowed(req, "GET"));
             return respond(from(control_.connection_usage(who, id), rid));
+        }
+        if (parts.size() == 4 && parts[3] == "authorize") {
+            if (m != "POST") return respond(method_not_allowed(req, "POST"));
+            return respond(begin_authorization(req, who, id));
         }
         if (parts.size() == 4 && parts[3] == "test") {
             if (m != "POST") return respond(method_not_allowed(req, "POST"));

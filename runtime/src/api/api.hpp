@@ -8,10 +8,12 @@
 #include "control/control_plane.hpp"
 #include "store/principals.hpp"
 #include "invoker/invoker.hpp"
+#include "oauth/oauth.hpp"
 
 #include <boost/asio/io_context.hpp>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,7 +40,8 @@ ApiResponse error_response(const Error& error, const std::string& request_id);
 
 class Api {
 public:
-    Api(catalog::Catalog& catalog, invoker::Invoker& invoker, store::PrincipalStore& principals, control::ControlPlane& control);
+    Api(catalog::Catalog& catalog, invoker::Invoker& invoker, store::PrincipalStore& principals, control::ControlPlane& control,
+        std::shared_ptr<oauth::Manager> oauth);
 
     void handle(ApiRequest request, std::function<void(ApiResponse)> respond);
 
@@ -50,12 +53,16 @@ private:
                 std::function<void(ApiResponse)> respond);
     // The connection's credentials for the host to inject, and its view in the plugin's context.
     void attach_connection(invoker::InvokeRequest& ir, const control::ResolvedConnection& rc) const;
+    void authorization_callback(const ApiRequest& req, std::function<void(ApiResponse)> respond);
+    ApiResponse begin_authorization(const ApiRequest& req, const store::Principal& who, const std::string& id);
+    const manifest::AuthType* auth_type_of(const std::string& integration, const std::string& auth_name) const;
     void test_connection(const ApiRequest& req, const store::Principal& who, std::string id, std::function<void(ApiResponse)> respond);
 
     catalog::Catalog& catalog_;
     invoker::Invoker& invoker_;
     store::PrincipalStore& principals_;
     control::ControlPlane& control_;
+    std::shared_ptr<oauth::Manager> oauth_;
 };
 
 // {"name", "title", "version", "status", "error"?, "actions": [...names], ...} for listings.

@@ -8,6 +8,7 @@
 #include "http/client.hpp"
 #include "http/outbound.hpp"
 #include "invoker/invoker.hpp"
+#include "oauth/oauth.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -61,6 +62,11 @@ Outbound requests (what plugins send; see docs/user-guide.md, "Outbound requests
   --breaker-failures N       consecutive failures that open a circuit (default: 5)
   --breaker-open-ms MS       how long an open circuit fails fast before a probe (default: 30000)
   --max-in-flight-per-host N requests in flight per integration and upstream host (default: 64)
+
+OAuth2:
+  --public-url URL           where admins' browsers reach this server; the provider redirects to
+                             URL/oauth/callback after login (default: http://LISTEN-ADDRESS)
+  --oauth-refresh-margin S   refresh access tokens this many seconds before they expire (default: 60)
 )";
 
 std::vector<std::string> split_list(const std::vector<std::string>& values) {
@@ -99,7 +105,8 @@ int run_serve(const std::vector<std::string>& argv) {
     Args args;
     if (auto err = parse_args(argv, {"manifests", "data", "listen", "threads", "max-body", "drain-timeout", "poll-ms", "log-level", "ca-file",
                                "egress-allow", "connect-timeout", "tls-timeout", "max-response-bytes", "retry-attempts",
-                               "breaker-failures", "breaker-open-ms", "max-in-flight-per-host"},
+                               "breaker-failures", "breaker-open-ms", "max-in-flight-per-host", "public-url",
+                               "oauth-refresh-margin"},
                               {"help"}, args)) {
         std::cerr << "patchbay serve: " << *err << "\n";
         return 2;
@@ -200,6 +207,7 @@ int run_serve(const std::vector<std::string>& argv) {
     }
     client_options.egress = std::move(egress).value();
     http::OutboundOptions outbound_options;
+    oauth::Options oauth_options;
     try {
         auto number = [&](const char* name, int64_t low, int64_t high) -> std::optional<int64_t> {
             auto v = args.get(name);
@@ -221,6 +229,7 @@ int run_serve(const std::vector<std::string>& argv) {
         if (auto n = number("breaker-failures", 1, 1000)) outbound_options.breaker_failures = static_cast<int>(*n);
         if (auto n = number("breaker-open-ms", 1, 3'600'000)) outbound_options.breaker_open = std::chrono::milliseconds(*n);
         if (auto n = number("max-in-flight-per-host", 1, 100'000)) outbound_options.max_in_flight_per_host = static_cast<size_t>(*n);
+        if (auto n = number("oauth-refresh-margin", 0, 86'400)) oauth_options.refresh_margin = std::chrono::seconds(*n);
     } catch (const std::exception& e) {
         std::cerr << "patchbay serve: --" << e.what()
                   << " takes a whole number in its range (see --help): timeouts 1-600000 ms, retry attempts 1-10\n";
@@ -230,18 +239,32 @@ int run_serve(const std::vector<std::string>& argv) {
     http::OutboundService outbound(client, outbound_options);
     invoker::Invoker invoker(catalog, pool, &outbound);
     control::ControlPlane control(*state->db, *state->principals, *state->vault, catalog);
-    api::Api api(catalog, invoker, *state->principals, control);
+    auto oauth = std::make_shared<oauth::Manager>(
+        *state->db, *state->vault, client, oauth_options, [&control, &catalog](std::string_view id) -> Result<oauth::ClientConfig> {
+            auto rc = control.open_connection(id);
+            if (!rc) return rc.error();
+            auto entry = catalog.find(rc->integration);
+            if (entry && entry->manifest)
+                for (const auto& a : entry->manifest->auth)
+                    if (a.name == rc->auth_type)
+                        if (auto c = oauth::client_for(*rc, a)) return *c;
+            return Error(Errc::conflict, "connection '" + std::string(id) + "' is not an OAuth2 connection of an integration in the catalog");
+        });
+    api::Api api(catalog, invoker, *state->principals, control, oauth);
     api::Server server(context_ptrs, sopts, api);
     auto ep = server.listen();
     if (!ep) {
         std::cerr << "patchbay serve: " << ep.error().message << "\n";
         return 1;
     }
+    std::string host = ep->address().is_v6() ? "[" + ep->address().to_string() + "]" : ep->address().to_string();
+    std::string public_url = args.get("public-url").value_or("http://" + host + ":" + std::to_string(ep->port()));
+    while (!public_url.empty() && public_url.back() == '/') public_url.pop_back();
+    oauth->set_redirect_uri(public_url + "/oauth/callback");
     server.start();
 
     size_t ready = 0, broken = 0;
     for (const auto& e : catalog.list()) (e->ready() ? ready : broken)++;
-    std::string host = ep->address().is_v6() ? "[" + ep->address().to_string() + "]" : ep->address().to_string();
     std::cout << "patchbay: listening on http://" << host << ":" << ep->port() << " (" << ready << " integrations ready, "
               << broken << " with errors; manifests: " << copts.manifests_dir.string() << ")" << std::endl;
     log::info("serving", {{"address", host}, {"port", ep->port()}, {"ready", ready}, {"error", broken}});

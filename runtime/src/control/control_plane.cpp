@@ -70,9 +70,16 @@ Status check_fields(const manifest::AuthType& auth, const json::object* settings
             if (f && f->secret)
                 return Error(Errc::invalid_input, "'" + std::string(k) + "' is a secret of auth type '" + auth.name + "'; send it under secrets",
                              "/settings/" + std::string(k));
-            if (!f && k != "base_url")
-                return Error(Errc::invalid_input, "auth type '" + auth.name + "' has no field '" + std::string(k) + "'; its fields: " + names,
+            // Settings the host itself reads: a CA bundle for any connection; for OAuth2, a
+            // provider URL or scopes of the connection's own (tenants, regions).
+            bool oauth2 = auth.type.rfind("oauth2_", 0) == 0;
+            bool host_setting = k == "base_url" || k == "ca_bundle" || (oauth2 && (k == "token_url" || k == "authorization_url" || k == "scopes"));
+            if (!f && !host_setting)
+                return Error(Errc::invalid_input, "auth type '" + auth.name + "' has no field '" + std::string(k) + "'; its fields: " + names +
+                                                      (oauth2 ? ", and token_url, authorization_url, scopes, ca_bundle" : ", and ca_bundle"),
                              "/settings/" + std::string(k));
+            if (host_setting && k != "base_url" && !v.is_string() && !v.is_null())
+                return Error(Errc::invalid_input, "'" + std::string(k) + "' is a string", "/settings/" + std::string(k));
             if (!(v.is_string() || v.is_number() || v.is_bool() || v.is_null()))
                 return Error(Errc::invalid_input, "settings values are strings, numbers or booleans", "/settings/" + std::string(k));
         }
@@ -172,10 +179,7 @@ host::Injection credentials_for(const ResolvedConnection& c, const manifest::Aut
     } else if (auth->type == "bearer") {
         std::string token = secret("token");
         if (!token.empty()) in.headers.emplace_back("Authorization", "Bearer " + token);
-    } else if (auth->type.rfind("oauth2_", 0) == 0) {
-        std::string token = secret("access_token");
-        if (!token.empty()) in.headers.emplace_back("Authorization", "Bearer " + token);
-    }
+    }  // OAuth2 types: the token comes from the connection's token source, fresh for each request
     return in;
 }
 
@@ -397,6 +401,18 @@ json::object ControlPlane::view(const Principal& p, std::string_view id) {
                          {"can_edit", may(p, f, ConnectionOp::edit)},
                          {"created_at", r->text(9)},
                          {"updated_at", r->text(10)}};
+        if (r->text(3).rfind("oauth2_", 0) == 0) {
+            // Where the connection's OAuth2 authorization stands: pending until the first token,
+            // reauthorization_required after the provider refused its grant.
+            json::object a{{"status", "pending"}};
+            if (auto t = tx.query_one("SELECT status, status_message, expires_at FROM oauth_tokens WHERE connection_id = ?", {std::string(id)})) {
+                a["status"] = t->text(0);
+                if (!t->text(1).empty()) a["message"] = t->text(1);
+                if (!t->is_null(2))
+                    a["expires_at"] = iso_time(std::chrono::system_clock::time_point(std::chrono::milliseconds(t->integer(2))));
+            }
+            o["authorization"] = std::move(a);
+        }
     });
     return o;
 }
@@ -669,10 +685,23 @@ Result<ResolvedConnection> ControlPlane::resolve_for_use(const Principal& p, std
     if (f->integration != integration)
         return Error(Errc::invalid_input, "connection '" + std::string(id) + "' belongs to '" + f->integration + "', not '" + std::string(integration) + "'",
                      "/connection");
+    return open_connection(id);
+}
+
+Result<ResolvedConnection> ControlPlane::resolve_for_edit(const Principal& p, std::string_view id) {
+    auto f = load_facts(p, id);
+    if (!f) return no_connection(id);
+    if (!may(p, f->facts, ConnectionOp::edit))
+        return forbidden("only the owner of connection '" + std::string(id) + "' may change its credentials");
+    return open_connection(id);
+}
+
+Result<ResolvedConnection> ControlPlane::open_connection(std::string_view id) {
     ResolvedConnection rc;
     std::vector<std::pair<std::string, store::Blob>> sealed;
     db_.read([&](Tx& tx) {
         auto r = tx.query_one("SELECT id, team_id, name, integration, auth_type, base_url, settings FROM connections WHERE id = ?", {std::string(id)});
+        if (!r) return;
         rc.id = r->text(0);
         rc.team_id = r->integer(1);
         rc.name = r->text(2);
@@ -685,6 +714,7 @@ Result<ResolvedConnection> ControlPlane::resolve_for_use(const Principal& p, std
         for (const auto& row : tx.query("SELECT field, sealed FROM connection_secrets WHERE connection_id = ?", {std::string(id)}))
             sealed.emplace_back(row.text(0), row.blob(1));
     });
+    if (rc.id.empty()) return no_connection(id);
     for (const auto& [field, blob] : sealed) {
         auto opened = vault_.open_secret(rc.team_id, rc.id, field, secrets::Sealed(blob.begin(), blob.end()));
         if (!opened) {

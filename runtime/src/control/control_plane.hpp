@@ -73,6 +73,10 @@ public:
     // For an invocation or a connection test: checks `use` permission and that the connection
     // belongs to `integration`, then opens its secrets.
     Result<ResolvedConnection> resolve_for_use(const store::Principal& p, std::string_view id, std::string_view integration);
+    // For changing its credentials (an OAuth2 authorization): the owner only.
+    Result<ResolvedConnection> resolve_for_edit(const store::Principal& p, std::string_view id);
+    // With no principal, for the host's own use (an OAuth2 callback names only the connection).
+    Result<ResolvedConnection> open_connection(std::string_view id);
     // Remembers that a workflow used a connection. Buffered in memory and written about once a
     // second: last use is advisory, and a write per call would cost an fsync per call.
     void record_use(std::string_view connection_id, std::string_view workflow_id);

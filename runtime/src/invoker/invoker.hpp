@@ -59,6 +59,10 @@ public:
     // worker thread with the plugin's result, or on the deadline thread with TIMEOUT.
     void invoke(InvokeRequest request, std::function<void(InvokeOutcome)> done);
 
+    // Runs `task` on the worker pool: host work that blocks (an OAuth2 code exchange). False when
+    // the pool no longer takes work.
+    bool run_detached(std::function<void()> task) { return pool_.submit(std::move(task)); }
+
     // Convenience for the CLI and tests: waits for the outcome.
     InvokeOutcome invoke_blocking(InvokeRequest request);
 

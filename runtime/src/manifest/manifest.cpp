@@ -349,7 +349,7 @@ private:
         for (const auto& a : n) {
             std::string where = "auth[" + std::to_string(i++) + "]: ";
             if (!a.IsMap()) { add(a.Mark(), where + "each auth type is a mapping with at least 'type'"); continue; }
-            check_keys(a, where, {"type", "name", "title", "in", "parameter", "prefix", "authorizationUrl", "tokenUrl", "scopes", "fields"});
+            check_keys(a, where, {"type", "name", "title", "in", "parameter", "prefix", "authorizationUrl", "tokenUrl", "scopes", "clientAuth", "fields"});
             AuthType t;
             t.type = string_field(a, "type", where, true, "api_key");
             if (t.type.empty()) continue;
@@ -389,6 +389,10 @@ private:
                     if (!s.IsSequence()) add(s.Mark(), where + "'scopes' must be a list of scope names");
                     else for (const auto& sc : s) if (sc.IsScalar()) t.scopes.push_back(sc.Scalar());
                 }
+                std::string ca = string_field(a, "clientAuth", where, false, "basic");
+                if (ca == "post") t.client_auth = "post";
+                else if (!ca.empty() && ca != "basic")
+                    add(a["clientAuth"].Mark(), where + "clientAuth '" + ca + "' is unknown; use basic (the default) or post");
                 t.fields.push_back({"client_id", "Client ID", "", false, true, {}});
                 t.fields.push_back({"client_secret", "Client secret", "", true, true, {}});
             }

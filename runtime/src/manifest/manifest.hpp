@@ -47,6 +47,7 @@ struct AuthType {
     std::string prefix;     // api_key: value prefix, e.g. "Token "
     std::string authorization_url, token_url;  // oauth2
     std::vector<std::string> scopes;           // oauth2
+    std::string client_auth = "basic";         // oauth2: client credentials in Basic auth, or "post" in the form
     std::vector<AuthField> fields;
 };
 

@@ -190,6 +190,7 @@ Result<std::vector<std::string>> Vault::prune(std::string_view actor) {
     std::set<std::string> used;
     db_.read([&](Tx& tx) {
         for (const auto& r : tx.query("SELECT DISTINCT key_id FROM connection_secrets")) used.insert(r.text(0));
+        for (const auto& r : tx.query("SELECT DISTINCT verifier_key_id FROM oauth_authorizations")) used.insert(r.text(0));
     });
     std::vector<std::string> unused;
     for (const auto& k : ring->keys())

@@ -110,12 +110,39 @@ CREATE TABLE key_checks (
 );
 )sql";
 
+// OAuth2: the token state of each OAuth2 connection (the tokens themselves are sealed in
+// connection_secrets as access_token and refresh_token, so key rotation covers them), and the
+// authorizations in progress (state -> PKCE verifier, single use, short-lived).
+constexpr const char* kV3Sqlite = R"sql(
+CREATE TABLE oauth_tokens (
+  connection_id TEXT PRIMARY KEY REFERENCES connections(id) ON DELETE CASCADE,
+  status TEXT NOT NULL,
+  status_message TEXT NOT NULL DEFAULT '',
+  expires_at INTEGER,
+  generation INTEGER NOT NULL DEFAULT 0,
+  lease_owner TEXT,
+  lease_until INTEGER,
+  updated_at TEXT NOT NULL
+);
+CREATE TABLE oauth_authorizations (
+  state_hash TEXT PRIMARY KEY,
+  connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+  team_id INTEGER NOT NULL,
+  started_by TEXT NOT NULL,
+  verifier_key_id TEXT NOT NULL,
+  verifier BLOB NOT NULL,
+  redirect_uri TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
     static const std::vector<Migration> all = {
         {1, "teams, users, memberships, tokens, audit", kV1Sqlite},
         {2, "installations, connections, secrets", kV2Sqlite},
+        {3, "oauth2 token state and authorizations", kV3Sqlite},
     };
     return all;
 }
