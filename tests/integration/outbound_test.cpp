@@ -84,3 +84,75 @@ TEST_CASE("an upstream's 429 past the deadline reaches the caller as RATE_LIMITE
     CHECK(r.json().at("error").at("details").at("retry_after_ms") == 3'600'000);
     CHECK(r.headers.at("retry-after") == "3600");
 }
+
+TEST_CASE("each auth type's credential lands where its manifest says, under the base URL only", "[outbound][injection]") {
+    TempDir folder;
+    write_file(folder / "kit.yaml", testkit_manifest("kit", "v1") + R"(auth:
+  - {type: api_key, name: header_key, in: header, parameter: X-Key, prefix: "Token "}
+  - {type: api_key, name: query_key, in: query, parameter: api_key}
+  - {type: api_key, name: cookie_key, in: cookie, parameter: sid}
+  - {type: basic}
+  - {type: bearer}
+)");
+    Upstream up, other;
+    Served server(folder.path());
+    server.install({"kit"});
+    auto connect = [&](const std::string& auth, json::object settings, json::object secrets) {
+        auto r = server.call("POST", "/v1/connections",
+                             json::serialize(json::object{{"integration", "kit"}, {"name", auth}, {"auth_type", auth}, {"base_url", up.url("/")},
+                                                          {"settings", std::move(settings)}, {"secrets", std::move(secrets)}}));
+        REQUIRE(r.status == 201);
+        return std::string(r.json().at("id").as_string());
+    };
+    auto echo = [&](const std::string& id, const std::string& url) {
+        auto r = server.call("POST", "/v1/integrations/kit/actions/fetch/invoke",
+                             json::serialize(json::object{{"input", json::object{{"url", url}}}, {"connection", id}}));
+        REQUIRE(r.status == 200);
+        return json::parse(r.json().at("output").at("body").as_string()).as_object();
+    };
+    auto header = [](const json::object& e, const char* name) {
+        const auto* h = e.at("headers").as_object().if_contains(name);
+        return h ? std::string(h->as_string()) : std::string();
+    };
+    auto h = echo(connect("header_key", {}, {{"api_key", "k1"}}), up.url("/echo"));
+    CHECK(header(h, "x-key") == "Token k1");
+    auto q = echo(connect("query_key", {}, {{"api_key", "k2"}}), up.url("/echo?page=2"));
+    CHECK(q.at("target") == "/echo?page=2&api_key=k2");
+    auto c = echo(connect("cookie_key", {}, {{"api_key", "k3"}}), up.url("/echo"));
+    CHECK(header(c, "cookie") == "sid=k3");
+    std::string basic_id = connect("basic", {{"username", "ada"}}, {{"password", "p4ss"}});
+    CHECK(header(echo(basic_id, up.url("/echo")), "authorization") == "Basic YWRhOnA0c3M=");
+    std::string bearer_id = connect("bearer", {}, {{"token", "t5"}});
+    CHECK(header(echo(bearer_id, up.url("/echo")), "authorization") == "Bearer t5");
+    // Another origin gets nothing.
+    auto away = echo(bearer_id, other.url("/echo"));
+    CHECK(header(away, "authorization").empty());
+}
+
+TEST_CASE("a connection's own CA bundle is trusted for its TLS upstream", "[outbound][tls]") {
+    TestPki pki;
+    Upstream secure({pki.server_cert, pki.server_key});
+    TempDir folder;
+    write_file(folder / "kit.yaml", testkit_manifest("kit", "v1") + "auth:\n  - {type: bearer}\n");
+    Served server(folder.path());
+    server.install({"kit"});
+    auto make = [&](const std::string& name, bool with_ca) {
+        json::object settings;
+        if (with_ca) settings["ca_bundle"] = read_file(pki.ca);
+        auto r = server.call("POST", "/v1/connections",
+                             json::serialize(json::object{{"integration", "kit"}, {"name", name}, {"base_url", secure.url("/")},
+                                                          {"settings", settings}, {"secrets", json::object{{"token", "t"}}}}));
+        REQUIRE(r.status == 201);
+        return std::string(r.json().at("id").as_string());
+    };
+    auto call = [&](const std::string& id) {
+        return server.call("POST", "/v1/integrations/kit/actions/fetch/invoke",
+                           json::serialize(json::object{{"input", json::object{{"url", secure.url("/json")}}}, {"connection", id}}));
+    };
+    auto trusted = call(make("private-ca", true));
+    INFO(trusted.body);
+    CHECK(trusted.status == 200);
+    auto untrusted = call(make("system-only", false));
+    CHECK(untrusted.status == 502);
+    CHECK(untrusted.body.find("unable to get local issuer certificate") != std::string::npos);
+}

@@ -6,6 +6,9 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <boost/asio/ip/tcp.hpp>
+
+#include <atomic>
 #include <future>
 #include <thread>
 
@@ -330,4 +333,36 @@ TEST_CASE("responses larger than the configured maximum are refused with the lim
     REQUIRE_FALSE(big.ok());
     CHECK(big.error().code == Errc::upstream_error);
     CHECK(big.error().message.find("larger than 4096 bytes") != std::string::npos);
+}
+
+TEST_CASE("connections that break before an answer are retried for idempotent requests only", "[outbound][retry]") {
+    // A server that accepts and hangs up at once: every attempt is a fresh connection it counts.
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::acceptor acceptor(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    std::atomic<int> accepted{0};
+    std::atomic<bool> stop{false};
+    std::thread hangup([&] {
+        while (!stop) {
+            boost::asio::ip::tcp::socket s(ioc);
+            boost::system::error_code ec;
+            acceptor.accept(s, ec);
+            if (stop || ec) break;
+            ++accepted;
+            s.close(ec);
+        }
+    });
+    std::string url = "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/json";
+    Rig rig;
+    auto get = rig.get(url);
+    REQUIRE_FALSE(get.ok());
+    CHECK(get.error().code == Errc::upstream_unavailable);
+    CHECK(accepted == rig.service.options().max_attempts);
+    auto posted = rig.send(post(url));
+    REQUIRE_FALSE(posted.ok());
+    CHECK(accepted == rig.service.options().max_attempts + 1);  // a POST is sent once
+    stop = true;
+    boost::asio::ip::tcp::socket poke(ioc);
+    boost::system::error_code ec;
+    poke.connect(acceptor.local_endpoint(), ec);
+    hangup.join();
 }
