@@ -13,12 +13,6 @@ namespace json = boost::json;
 
 namespace {
 
-std::string code(const Response& r) {
-    auto v = r.json();
-    if (!v.is_object() || !v.as_object().contains("error")) return "";
-    return std::string(v.at("error").at("code").as_string());
-}
-
 // Team "default" (bootstrap admin "admin" = the owner), plus: a second admin, a permitted and an
 // unpermitted member, and an admin of another team; each with their own token.
 struct World {
@@ -200,7 +194,7 @@ TEST_CASE("removal warns about workflows; uninstall refuses while connections ex
 
     auto refused = w.as("owner", "DELETE", "/v1/connections/" + a);
     CHECK(refused.status == 409);
-    CHECK(code(refused) == "CONFIRMATION_REQUIRED");
+    CHECK(refused.error_code() == "CONFIRMATION_REQUIRED");
     CHECK(refused.json().at("error").at("details").at("workflows").as_array().size() == 2);
     CHECK(w.as("owner", "GET", "/v1/connections/" + a).status == 200);  // still there
 

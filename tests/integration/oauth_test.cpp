@@ -9,17 +9,12 @@
 #include <catch2/catch.hpp>
 
 #include <future>
+#include <memory>
 
 using namespace testing;
 namespace json = boost::json;
 
 namespace {
-
-std::string code(const Response& r) {
-    auto v = r.json();
-    if (!v.is_object() || !v.as_object().contains("error")) return "";
-    return std::string(v.at("error").at("code").as_string());
-}
 
 // The testkit plugin with one OAuth2 auth type pointing at the provider.
 std::string manifest(const OAuthProvider& p, const std::string& type) {
@@ -58,22 +53,34 @@ Response authorize(const Served& s, const std::string& connection, std::string* 
     return http("GET", back);
 }
 
+// A provider, a runtime with the kit integration installed, and one OAuth2 connection.
+struct World {
+    OAuthProvider provider;
+    TempDir folder;
+    std::unique_ptr<Served> served;
+    std::string id;
+
+    explicit World(const std::string& type, std::vector<std::string> serve_args = {}) {
+        write_file(folder / "kit.yaml", manifest(provider, type));
+        served = std::make_unique<Served>(folder.path(), std::move(serve_args));
+        served->install({"kit"});
+        id = create_connection(*served, provider, "crm");
+    }
+};
+
 }  // namespace
 
 TEST_CASE("authorization code with PKCE: login redirect, callback page, tokens sealed and used", "[oauth]") {
-    OAuthProvider provider;
-    TempDir folder;
-    write_file(folder / "kit.yaml", manifest(provider, "oauth2_authorization_code"));
-    Served server(folder.path());
-    server.install({"kit"});
-    std::string id = create_connection(server, provider, "crm");
+    World w("oauth2_authorization_code");
+    auto& [provider, folder, served, id] = w;
+    Served& server = *served;
 
     // Not authorized yet: the status says so and calls are refused with what to do.
     auto before = server.call("GET", "/v1/connections/" + id);
     CHECK(before.json().at("authorization").at("status") == "pending");
     auto early = whoami(server, provider, id);
     CHECK(early.status == 409);
-    CHECK(code(early) == "REAUTHORIZATION_REQUIRED");
+    CHECK(early.error_code() == "REAUTHORIZATION_REQUIRED");
     CHECK(early.body.find("/authorize") != std::string::npos);
 
     std::string callback;
@@ -126,12 +133,9 @@ TEST_CASE("authorization code with PKCE: login redirect, callback page, tokens s
 }
 
 TEST_CASE("refresh: ahead of expiry, rotated refresh tokens, on a 401, and invalid_grant", "[oauth]") {
-    OAuthProvider provider;
-    TempDir folder;
-    write_file(folder / "kit.yaml", manifest(provider, "oauth2_authorization_code"));
-    Served server(folder.path(), {"--oauth-refresh-margin", "60"});
-    server.install({"kit"});
-    std::string id = create_connection(server, provider, "crm");
+    World w("oauth2_authorization_code", {"--oauth-refresh-margin", "60"});
+    auto& [provider, folder, served, id] = w;
+    Served& server = *served;
 
     // Tokens that live 30 s are always inside the 60 s margin: every call refreshes first, each
     // time with the refresh token the previous refresh returned (the provider accepts only the newest).
@@ -164,12 +168,12 @@ TEST_CASE("refresh: ahead of expiry, rotated refresh tokens, on a 401, and inval
     provider.configure(R"({"revoke_access": true, "fail_next": "invalid_grant"})");
     auto refused = whoami(server, provider, id);
     CHECK(refused.status == 409);
-    CHECK(code(refused) == "REAUTHORIZATION_REQUIRED");
+    CHECK(refused.error_code() == "REAUTHORIZATION_REQUIRED");
     auto status = server.call("GET", "/v1/connections/" + id).json().at("authorization");
     CHECK(status.at("status") == "reauthorization_required");
     CHECK(status.at("message").as_string().find("invalid_grant") != std::string::npos);
     int grants = provider.grants("refresh_token");
-    CHECK(code(whoami(server, provider, id)) == "REAUTHORIZATION_REQUIRED");  // fails fast
+    CHECK(whoami(server, provider, id).error_code() == "REAUTHORIZATION_REQUIRED");  // fails fast
     CHECK(provider.grants("refresh_token") == grants);
 
     // Authorizing again mends it.
@@ -179,12 +183,9 @@ TEST_CASE("refresh: ahead of expiry, rotated refresh tokens, on a 401, and inval
 }
 
 TEST_CASE("many concurrent calls on an expired token cause one refresh", "[oauth]") {
-    OAuthProvider provider;
-    TempDir folder;
-    write_file(folder / "kit.yaml", manifest(provider, "oauth2_authorization_code"));
-    Served server(folder.path());
-    server.install({"kit"});
-    std::string id = create_connection(server, provider, "crm");
+    World w("oauth2_authorization_code");
+    auto& [provider, folder, served, id] = w;
+    Served& server = *served;
     provider.configure(R"({"expires_in": 30})");  // inside the default 60 s margin: stale at once
     REQUIRE(authorize(server, id).status == 200);
     provider.configure(R"({"expires_in": 3600, "delay_ms": 300})");
@@ -201,12 +202,9 @@ TEST_CASE("many concurrent calls on an expired token cause one refresh", "[oauth
 }
 
 TEST_CASE("client credentials: one token for concurrent calls across two processes sharing a store", "[oauth]") {
-    OAuthProvider provider;
-    TempDir folder;
-    write_file(folder / "kit.yaml", manifest(provider, "oauth2_client_credentials"));
-    Served first(folder.path());
-    first.install({"kit"});
-    std::string id = create_connection(first, provider, "erp");
+    World w("oauth2_client_credentials");
+    auto& [provider, folder, served, id] = w;
+    Served& first = *served;
     CHECK(first.call("GET", "/v1/connections/" + id).json().at("authorization").at("status") == "pending");
     Served second(folder.path(), {"--data", first.data_dir().string()});
     auto on_second = [&] {
@@ -232,7 +230,7 @@ TEST_CASE("client credentials: one token for concurrent calls across two process
     // A wrong client secret is the admin's to fix, not a re-authorization.
     provider.configure(R"({"revoke_access": true, "client_secret": "rotated-at-the-provider"})");
     auto refused = whoami(first, provider, id);
-    CHECK(code(refused) == "UPSTREAM_AUTH_FAILED");
+    CHECK(refused.error_code() == "UPSTREAM_AUTH_FAILED");
     CHECK(refused.body.find("invalid_client") != std::string::npos);
     CHECK(refused.body.find("canary-client-secret") == std::string::npos);
 }

@@ -11,12 +11,6 @@ namespace json = boost::json;
 
 namespace {
 
-std::string code(const Response& r) {
-    auto v = r.json();
-    if (!v.is_object() || !v.as_object().contains("error")) return "";
-    return std::string(v.at("error").at("code").as_string());
-}
-
 std::string fetch(const std::string& url) { return json::serialize(json::object{{"input", json::object{{"url", url}}}}); }
 
 }  // namespace
@@ -33,7 +27,7 @@ TEST_CASE("the egress guard is on unless an admin allows a target", "[outbound][
             auto r = server.call("POST", "/v1/integrations/kit/actions/fetch/invoke", fetch(url));
             INFO(url << " -> " << r.body);
             CHECK(r.status == 403);
-            CHECK(code(r) == "EGRESS_DENIED");
+            CHECK(r.error_code() == "EGRESS_DENIED");
             CHECK(r.body.find("--egress-allow") != std::string::npos);
         }
         CHECK(up.connections() == 0);
@@ -63,7 +57,7 @@ TEST_CASE("a manifest's rate budget is applied before sending and answered with 
     auto limited = server.call("POST", "/v1/integrations/kit/actions/fetch/invoke", fetch(up.url("/json")));
     INFO(limited.body);
     CHECK(limited.status == 429);
-    CHECK(code(limited) == "RATE_LIMITED");
+    CHECK(limited.error_code() == "RATE_LIMITED");
     auto after = limited.json().at("error").at("details").at("retry_after_ms").to_number<int64_t>();
     CHECK(after > 0);
     REQUIRE(limited.headers.count("retry-after"));
@@ -80,7 +74,7 @@ TEST_CASE("an upstream's 429 past the deadline reaches the caller as RATE_LIMITE
     auto r = server.call("POST", "/v1/integrations/kit/actions/fetch/invoke", fetch(up.url("/status/429?retry_after=3600")));
     INFO(r.body);
     CHECK(r.status == 429);
-    CHECK(code(r) == "RATE_LIMITED");
+    CHECK(r.error_code() == "RATE_LIMITED");
     CHECK(r.json().at("error").at("details").at("retry_after_ms") == 3'600'000);
     CHECK(r.headers.at("retry-after") == "3600");
 }

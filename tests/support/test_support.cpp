@@ -244,6 +244,15 @@ std::string Served::stderr_text() const { return read_file(dir_ / "stderr"); }
 
 boost::json::value Response::json() const { return boost::json::parse(body); }
 
+std::string Response::error_code() const {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(body, ec);
+    if (ec || !v.is_object()) return "";
+    const auto* e = v.as_object().if_contains("error");
+    const auto* c = e && e->is_object() ? e->as_object().if_contains("code") : nullptr;
+    return c && c->is_string() ? std::string(c->as_string()) : "";
+}
+
 OAuthProvider::OAuthProvider() {
     std::string seen;
     pid_ = spawn_until({"node", std::string(PATCHBAY_SOURCE_DIR) + "/tests/oauth/provider.mjs"}, dir_ / "stderr", "listening ", seen);

@@ -117,6 +117,7 @@ struct Response {
     std::map<std::string, std::string> headers;  // lower-case names
     std::string body;
     boost::json::value json() const;
+    std::string error_code() const;  // the API error's code, or "" when the body carries none
 };
 
 // One HTTP client (pooled keep-alive) for the test process.
