@@ -60,8 +60,9 @@ pids+=($!)
 
 # --- Patchbay --------------------------------------------------------------------------------
 pb_port=$(free_port)
+# The upstream is on loopback, which the egress guard refuses unless allowed.
 build/runtime/patchbay serve --manifests build/manifests --data "$work/data" --listen "127.0.0.1:$pb_port" \
-  --log-level warn >"$work/patchbay.out" 2>"$work/patchbay.err" &
+  --egress-allow 127.0.0.1 --log-level warn >"$work/patchbay.out" 2>"$work/patchbay.err" &
 pb_pid=$!
 pids+=($pb_pid)
 
