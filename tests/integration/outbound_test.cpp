@@ -6,6 +6,8 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <future>
+
 using namespace testing;
 namespace json = boost::json;
 
@@ -149,4 +151,30 @@ TEST_CASE("a connection's own CA bundle is trusted for its TLS upstream", "[outb
     auto untrusted = call(make("system-only", false));
     CHECK(untrusted.status == 502);
     CHECK(untrusted.body.find("unable to get local issuer certificate") != std::string::npos);
+}
+
+TEST_CASE("cooperative plugins get the same retries and budgets, waiting without holding their thread", "[outbound][fiber]") {
+    TempDir folder;
+    write_file(folder / "coop.yaml", testkit_manifest("coop", "v1", "", "30s", "testkit-coop"));
+    write_file(folder / "paced.yaml", testkit_manifest("paced", "v1", "", "30s", "testkit-coop") +
+                                          "rateLimits:\n  - {requests: 1, per: 3s}\n");
+    Upstream up;
+    Served server(folder.path(), {"--threads", "1"});
+    server.install({"coop", "paced"});
+    auto flaky = server.call("POST", "/v1/integrations/coop/actions/fetch/invoke", fetch(up.url("/flaky?key=coop&fails=2&status=503")));
+    INFO(flaky.body);
+    CHECK(flaky.status == 200);
+    CHECK(flaky.json().at("output").at("status") == 200);
+    CHECK(up.hits("coop") == 3);
+
+    // The second paced call waits about 3 s for its slot, as a timer on the only network thread.
+    // Meanwhile that thread answers others: the wait suspends the call, not the thread.
+    REQUIRE(server.call("POST", "/v1/integrations/paced/actions/fetch/invoke", fetch(up.url("/json"))).status == 200);
+    auto waiting = std::async(std::launch::async, [&] {
+        return server.call("POST", "/v1/integrations/paced/actions/fetch/invoke", fetch(up.url("/json")));
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(server.call("GET", "/v1/health").status == 200);
+    CHECK(waiting.wait_for(std::chrono::seconds(0)) != std::future_status::ready);
+    CHECK(waiting.get().status == 200);
 }
