@@ -196,3 +196,17 @@ TEST_CASE("TLS: servers offering less than TLS 1.2 are refused", "[http][tls]") 
     REQUIRE_FALSE(res.ok());
     CHECK(res.error().message.find("TLS handshake with 127.0.0.1 failed") != std::string::npos);
 }
+
+TEST_CASE("a server that accepts but never completes the TLS handshake hits the handshake timeout", "[http][tls]") {
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::acceptor silent(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});  // the kernel accepts; nobody speaks
+    patchbay::http::ClientOptions o;
+    o.handshake_timeout = std::chrono::milliseconds(300);
+    patchbay::http::Client client(o);
+    patchbay::host::OutboundRequest r;
+    r.url = "https://127.0.0.1:" + std::to_string(silent.local_endpoint().port()) + "/json";
+    auto res = client.perform(r, Clock::now() + std::chrono::seconds(30));
+    REQUIRE_FALSE(res.ok());
+    CHECK(res.error().code == Errc::timeout);
+    CHECK(res.error().message.find("TLS handshake with 127.0.0.1 timed out") != std::string::npos);
+}
