@@ -328,13 +328,6 @@ Result<host::OutboundResponse> OutboundService::execute(host::OutboundRequest or
             pause_until(Clock::now() + wait);
             continue;
         }
-        if (res.status == 429) {
-            // Not retried here (not idempotent, or out of attempts): still say when to come back.
-            if (const auto* ra = header(res.headers, "Retry-After"))
-                if (auto told = parse_retry_after(*ra, std::chrono::system_clock::now()))
-                    call.host_error = rate_limited(origin + " is rate limiting; retry in " + human(*told), *told, "upstream");
-        }
-
         if (redirect_status(res.status) && hop.follow_redirects) {
             const auto* location = header(res.headers, "Location");
             if (!location) return result;
