@@ -108,7 +108,8 @@ TEST_CASE("authorization code with PKCE: login redirect, callback page, tokens s
     CHECK(provider.grants("authorization_code") == 1);
     // A provider's refusal lands on the page too.
     auto denied_start = server.call("POST", "/v1/connections/" + id + "/authorize");
-    auto state = boost::urls::url_view(denied_start.json().at("authorization_url").as_string()).params().find("state");
+    std::string login(denied_start.json().at("authorization_url").as_string());
+    auto state = boost::urls::url_view(login).params().find("state");
     auto denied = http("GET", server.url() + "/oauth/callback?state=" + std::string((*state).value) + "&error=access_denied");
     CHECK(denied.status == 400);
     CHECK(denied.body.find("access_denied") != std::string::npos);
