@@ -21,6 +21,7 @@ Commands:
   manifest validate PATH...          check manifests and their libraries
   admin teams|users|tokens|audit     manage teams, users and API tokens on a data directory
   keys status|rotate|prune           the master keys that seal connection secrets
+  openapi import SPEC --name NAME    make an integration from an OpenAPI or Swagger description
   version                            print the version and the plugin ABI it speaks
 
 Run `patchbay COMMAND --help` for a command's options.
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
         if (cmd == "manifest") return patchbay::cli::run_manifest(rest);
         if (cmd == "admin") return patchbay::cli::run_admin(rest);
         if (cmd == "keys") return patchbay::cli::run_keys(rest);
+        if (cmd == "openapi") return patchbay::cli::run_openapi(rest);
         if (cmd == "version" || cmd == "--version") {
             std::cout << "patchbay " PATCHBAY_VERSION " (plugin ABI " << PATCHBAY_ABI_MAJOR << "." << PATCHBAY_ABI_MINOR << ")\n";
             return 0;

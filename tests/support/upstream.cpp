@@ -92,7 +92,7 @@ struct Upstream::Impl {
             } else if (path == "/text") {
                 res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
                 res.body() = "plain text";
-            } else if (path == "/echo" || (path.size() > 5 && path.compare(path.size() - 5, 5, "/echo") == 0)) {
+            } else if (path == "/echo" || (path.size() > 5 && path.compare(path.size() - 5, 5, "/echo") == 0) || path.rfind("/any/", 0) == 0) {
                 boost::json::object headers;
                 for (const auto& f : req) {
                     std::string name(f.name_string());

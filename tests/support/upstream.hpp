@@ -2,7 +2,7 @@
 // connection, keep-alive. Routes:
 //   /json            {"hello": "world"} as application/json
 //   /text            "plain text" as text/plain
-//   .../echo         the request as JSON: method, target, headers (lower-case), body
+//   .../echo, /any/...  the request as JSON: method, target, headers (lower-case), body
 //   /slow?ms=N       waits N ms, then answers like /json
 //   /status/N        answers status N with {"status": N}
 //   /close           answers like /json with Connection: close

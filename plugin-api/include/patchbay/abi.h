@@ -166,6 +166,10 @@ typedef void (*pb_destroy_fn)(void* instance);
  * flight, which saves two thread hand-offs per call. A hook that breaks this promise stalls other
  * calls; leave the flag unset if in doubt (hooks then run on worker threads). */
 #define PB_PLUGIN_COOPERATIVE 0x1u
+/* (v1.1) The plugin's actions are not fixed: they come from the manifest that configures it (a
+ * generic plugin such as the OpenAPI one). The host does not check the manifest's actions against
+ * `actions`; the plugin's create hook refuses a config it cannot serve. */
+#define PB_PLUGIN_CONFIGURED_ACTIONS 0x2u
 
 /*
  * What a plugin is. Returned by the entry point; lives in the plugin's static storage.

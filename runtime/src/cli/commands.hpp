@@ -13,6 +13,7 @@ int run_invoke(const std::vector<std::string>& args);
 int run_manifest(const std::vector<std::string>& args);
 int run_admin(const std::vector<std::string>& args);
 int run_keys(const std::vector<std::string>& args);
+int run_openapi(const std::vector<std::string>& args);
 
 std::string default_manifests_dir();
 std::string default_data_dir();

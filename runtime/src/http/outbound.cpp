@@ -274,8 +274,10 @@ Result<host::OutboundResponse> OutboundService::execute(host::OutboundRequest or
         }
         std::string token;
         if (scope && scope->injection.applies_to(req.url)) {
+            req.ca_pem = scope->ca_pem;  // trust is not a credential: it applies either way
+        }
+        if (scope && req.with_credentials && scope->injection.applies_to(req.url)) {
             scope->injection.apply(req);
-            req.ca_pem = scope->ca_pem;
             if (scope->tokens) {
                 auto t = scope->tokens->access_token(refused_token, call.deadline);
                 if (!t) return t.error();

@@ -111,6 +111,7 @@ int32_t h_http_request(pb_call* call, pb_str request_json, pb_str body, pb_http_
     }
     out.body.assign(view(body));
     if (const auto* f = o.if_contains("follow_redirects"); f && f->is_bool()) out.follow_redirects = f->get_bool();
+    if (const auto* c = o.if_contains("credentials"); c && c->is_bool()) out.with_credentials = c->get_bool();
 
     auto result = call->http->execute(std::move(out), *call);
     if (!result) {
@@ -144,7 +145,7 @@ const pb_host_v1 kHost = {
 const pb_host_v1* host_table() { return &kHost; }
 
 Result<OutboundResponse> OutboundHttp::execute(OutboundRequest request, pb_call& call) {
-    if (call.scope) call.scope->injection.apply(request);
+    if (call.scope && request.with_credentials) call.scope->injection.apply(request);
     return call.on_fiber ? perform_suspending(request, call.deadline) : perform(request, call.deadline);
 }
 

@@ -33,6 +33,7 @@ struct OutboundRequest {
     // connection's own CA bundle for a tool behind a private CA.
     std::string ca_pem;
     bool follow_redirects = true;  // the host follows up to a few redirects, re-checking each hop
+    bool with_credentials = true;  // false: no connection credentials (an operation that needs none)
 };
 
 struct OutboundResponse {

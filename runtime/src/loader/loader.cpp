@@ -181,8 +181,9 @@ Result<std::shared_ptr<const Library>> Loader::load(const fs::path& path, const 
 
 Result<std::shared_ptr<Instance>> Loader::instantiate(std::shared_ptr<const Library> library, const manifest::Manifest& m) {
     std::vector<std::string> missing;
+    bool configured = (library->descriptor().flags & PB_PLUGIN_CONFIGURED_ACTIONS) != 0;
     for (const auto& a : m.actions)
-        if (!library->implements_action(a.name)) missing.push_back("action '" + a.name + "'");
+        if (!configured && !library->implements_action(a.name)) missing.push_back("action '" + a.name + "'");
     for (const auto& t : m.triggers)
         if (!library->implements_trigger(t.name)) missing.push_back("trigger '" + t.name + "'");
     if (!missing.empty()) {

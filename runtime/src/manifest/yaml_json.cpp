@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 
 namespace patchbay::manifest {
 
@@ -48,7 +49,11 @@ json::value plain_scalar(const std::string& s) {
 
 }  // namespace
 
-json::value yaml_to_json(const YAML::Node& node, MarkMap* marks, const std::string& base) {
+json::value yaml_to_json(const YAML::Node& node, MarkMap* marks, const std::string& base, size_t* budget) {
+    if (budget) {
+        if (*budget == 0) throw std::length_error("YAML node budget exhausted");
+        --*budget;
+    }
     if (marks) (*marks)[base] = node.Mark();
     switch (node.Type()) {
         case YAML::NodeType::Undefined:
@@ -62,14 +67,14 @@ json::value yaml_to_json(const YAML::Node& node, MarkMap* marks, const std::stri
             json::array a;
             a.reserve(node.size());
             size_t i = 0;
-            for (const auto& item : node) a.push_back(yaml_to_json(item, marks, base + "/" + std::to_string(i++)));
+            for (const auto& item : node) a.push_back(yaml_to_json(item, marks, marks ? base + "/" + std::to_string(i) : base, budget)), ++i;
             return a;
         }
         case YAML::NodeType::Map: {
             json::object o;
             for (const auto& kv : node) {
                 std::string key = kv.first.Scalar();
-                o[key] = yaml_to_json(kv.second, marks, base + "/" + schema::escape_pointer_token(key));
+                o[key] = yaml_to_json(kv.second, marks, marks ? base + "/" + schema::escape_pointer_token(key) : base, budget);
             }
             return o;
         }

@@ -14,6 +14,8 @@ namespace patchbay::manifest {
 
 using MarkMap = std::map<std::string, YAML::Mark>;
 
-boost::json::value yaml_to_json(const YAML::Node& node, MarkMap* marks = nullptr, const std::string& base = "");
+// `budget`, when given, is the most nodes to produce (YAML aliases can make a small file expand
+// enormously); each node takes one, and std::length_error is thrown when it runs out.
+boost::json::value yaml_to_json(const YAML::Node& node, MarkMap* marks = nullptr, const std::string& base = "", size_t* budget = nullptr);
 
 }  // namespace patchbay::manifest

@@ -122,6 +122,8 @@ struct HttpRequest {
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
     std::optional<int64_t> timeout_ms;
+    bool follow_redirects = true;  // false: 3xx answers come back as they are
+    bool credentials = true;       // false: the host adds no connection credentials (public endpoints)
 };
 
 struct HttpResponse {
@@ -191,6 +193,8 @@ public:
         for (const auto& [n, v] : request.headers) headers.push_back(json::array{n, v});
         req["headers"] = std::move(headers);
         if (request.timeout_ms) req["timeout_ms"] = *request.timeout_ms;
+        if (!request.follow_redirects) req["follow_redirects"] = false;
+        if (!request.credentials) req["credentials"] = false;
         std::string text = json::serialize(req);
 
         struct Sink {
@@ -240,6 +244,7 @@ using ContextHandler = std::function<Result(Call&)>;
 using RequestHandler = std::function<Result(Call&, const json::value& request)>;
 using WebhookHandler = std::function<Result(Call&, const WebhookRequest&)>;
 using CreateHandler = std::function<std::optional<Error>(const json::value& config)>;
+using ConfiguredActionHandler = std::function<Result(Call&, std::string_view action, const json::value& input)>;
 
 class Plugin {
 public:
@@ -262,6 +267,9 @@ public:
     // (no sleeps, blocking I/O of its own or long computations). The host may then run handlers
     // as fibers on its network threads, which is markedly faster. See PB_PLUGIN_COOPERATIVE.
     Plugin& cooperative(bool yes = true) { cooperative_ = yes; return *this; }
+    // For generic plugins whose actions come from the configuring manifest (the OpenAPI plugin):
+    // every action without a handler of its own goes here, by name. See PB_PLUGIN_CONFIGURED_ACTIONS.
+    Plugin& configured_actions(ConfiguredActionHandler h) { configured_ = std::move(h); return *this; }
     // Check the manifest's `config` when an instance is created; return an Error to refuse it.
     Plugin& on_create(CreateHandler h) { create_ = std::move(h); return *this; }
 
@@ -286,7 +294,7 @@ public:
         desc_.list_organizations = orgs_ ? &Plugin::c_orgs : nullptr;
         desc_.handle_webhook = webhooks_.empty() ? nullptr : &Plugin::c_webhook;
         desc_.poll_trigger = polls_.empty() ? nullptr : &Plugin::c_poll;
-        desc_.flags = cooperative_ ? PB_PLUGIN_COOPERATIVE : 0u;
+        desc_.flags = (cooperative_ ? PB_PLUGIN_COOPERATIVE : 0u) | (configured_ ? PB_PLUGIN_CONFIGURED_ACTIONS : 0u);
         self() = this;
         return &desc_;
     }
@@ -374,10 +382,11 @@ private:
         CallArena arena;  // outlives run(), which serializes the result
         return run(inst->plugin->host_, call, [&]() -> Result {
             auto it = inst->plugin->actions_.find(std::string(detail::from_pb(action)));
-            if (it == inst->plugin->actions_.end())
+            if (it == inst->plugin->actions_.end() && !inst->plugin->configured_)
                 return Error{ErrorCode::unsupported, "plugin has no action '" + std::string(detail::from_pb(action)) + "'", {}};
             Call c = make_call(inst, call, context);
             json::value in = parse_or_empty(input, &arena.resource);
+            if (it == inst->plugin->actions_.end()) return inst->plugin->configured_(c, detail::from_pb(action), in);
             return it->second(c, in);
         });
     }
@@ -431,6 +440,7 @@ private:
     RequestHandler orgs_;
     CreateHandler create_;
     bool cooperative_ = false;
+    ConfiguredActionHandler configured_;
     std::vector<pb_str> action_names_, trigger_names_;
     pb_plugin_v1 desc_{};
     const pb_host_v1* host_ = nullptr;

@@ -1,0 +1,354 @@
+// Stock plugin `openapi`: the generic plugin behind every integration imported from an OpenAPI
+// description (`patchbay openapi import`). Its actions come from the configuring manifest: for each
+// one, `config.operations.<action>` says the method, the path, how each parameter is serialized
+// (OpenAPI styles simple, label, matrix, form, spaceDelimited, pipeDelimited, deepObject, with
+// explode), the body's media type and the operation's security. The host adds the connection's
+// credentials, retries, limits and guards; this plugin only builds requests and reads answers.
+#include <patchbay/sdk/plugin.hpp>
+
+#include <cctype>
+#include <random>
+#include <string>
+
+namespace sdk = patchbay::sdk;
+namespace json = sdk::json;
+
+namespace {
+
+bool unreserved(unsigned char c) { return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~'; }
+bool reserved(unsigned char c) { return std::string_view(":/?#[]@!$&'()*+,;=").find(static_cast<char>(c)) != std::string_view::npos; }
+
+std::string encode(std::string_view s, bool allow_reserved = false) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : s) {
+        if (unreserved(c) || (allow_reserved && reserved(c))) {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+std::string text_of(const json::value& v) {
+    if (v.is_string()) return std::string(v.get_string());
+    if (v.is_bool()) return v.get_bool() ? "true" : "false";
+    if (v.is_null()) return "";
+    return json::serialize(v);
+}
+
+std::string get(const json::object& o, std::string_view k, std::string fallback = {}) {
+    const auto* v = o.if_contains(k);
+    return v && v->is_string() ? std::string(v->get_string()) : fallback;
+}
+
+bool flag(const json::object& o, std::string_view k) {
+    const auto* v = o.if_contains(k);
+    return v && v->is_bool() && v->get_bool();
+}
+
+struct Param {
+    std::string name, in, style, property;
+    bool explode = false, allow_reserved = false, json_content = false;
+};
+
+Param read_param(const json::object& p) {
+    Param x;
+    x.name = get(p, "name");
+    x.in = get(p, "in");
+    x.style = get(p, "style", x.in == "query" || x.in == "cookie" ? "form" : "simple");
+    x.property = get(p, "property", x.name);
+    x.explode = flag(p, "explode");
+    x.allow_reserved = flag(p, "allowReserved");
+    x.json_content = p.contains("content");
+    return x;
+}
+
+// Path, header and label/matrix values: "simple" joins with commas, objects as k,v or k=v.
+std::string path_value(const Param& p, const json::value& v) {
+    auto enc = [&](const std::string& s) { return p.in == "header" ? s : encode(s); };
+    std::string prefix, sep = ",", kv_sep = p.explode ? "=" : ",";
+    if (p.style == "label") {
+        prefix = ".";
+        if (p.explode) sep = ".";
+    } else if (p.style == "matrix") {
+        if (v.is_array() && p.explode) {
+            std::string out;
+            for (const auto& x : v.get_array()) out += ";" + p.name + "=" + enc(text_of(x));
+            return out;
+        }
+        if (v.is_object() && p.explode) {
+            std::string out;
+            for (const auto& [k, x] : v.get_object()) out += ";" + std::string(k) + "=" + enc(text_of(x));
+            return out;
+        }
+        prefix = ";" + p.name + "=";
+    }
+    if (p.json_content) return prefix + enc(json::serialize(v));
+    std::string out;
+    if (const auto* a = v.if_array()) {
+        for (const auto& x : *a) out += (out.empty() ? "" : sep) + enc(text_of(x));
+    } else if (const auto* o = v.if_object()) {
+        for (const auto& [k, x] : *o) out += (out.empty() ? "" : sep) + enc(std::string(k)) + kv_sep + enc(text_of(x));
+    } else {
+        out = enc(text_of(v));
+    }
+    return prefix + out;
+}
+
+// Query (and cookie) pairs, already encoded: "name=value" each.
+std::vector<std::string> query_pairs(const Param& p, const json::value& v) {
+    auto enc = [&](const std::string& s) { return encode(s, p.allow_reserved); };
+    std::vector<std::string> out;
+    std::string name = encode(p.name);
+    if (p.json_content) return {name + "=" + enc(json::serialize(v))};
+    if (p.style == "deepObject" && v.is_object()) {
+        for (const auto& [k, x] : v.get_object()) {
+            if (const auto* nested = x.if_object()) {
+                for (const auto& [k2, x2] : *nested)
+                    out.push_back(name + "%5B" + encode(std::string(k)) + "%5D%5B" + encode(std::string(k2)) + "%5D=" + enc(text_of(x2)));
+            } else if (const auto* list = x.if_array()) {
+                for (const auto& item : *list) out.push_back(name + "%5B" + encode(std::string(k)) + "%5D=" + enc(text_of(item)));
+            } else {
+                out.push_back(name + "%5B" + encode(std::string(k)) + "%5D=" + enc(text_of(x)));
+            }
+        }
+        return out;
+    }
+    if (const auto* a = v.if_array()) {
+        if (p.style == "form" && p.explode) {
+            for (const auto& x : *a) out.push_back(name + "=" + enc(text_of(x)));
+            return out;
+        }
+        std::string sep = p.style == "spaceDelimited" ? "%20" : p.style == "pipeDelimited" ? "|" : ",";
+        std::string joined;
+        for (const auto& x : *a) joined += (joined.empty() ? "" : sep) + enc(text_of(x));
+        return {name + "=" + joined};
+    }
+    if (const auto* o = v.if_object()) {
+        if (p.explode) {
+            for (const auto& [k, x] : *o) out.push_back(encode(std::string(k)) + "=" + enc(text_of(x)));
+            return out;
+        }
+        std::string joined;
+        for (const auto& [k, x] : *o) joined += (joined.empty() ? "" : ",") + enc(std::string(k)) + "," + enc(text_of(x));
+        return {name + "=" + joined};
+    }
+    return {name + "=" + enc(text_of(v))};
+}
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+bool json_type(const std::string& ct) {
+    std::string t = lower(ct.substr(0, ct.find(';')));
+    return t == "application/json" || (t.size() > 5 && t.compare(t.size() - 5, 5, "+json") == 0);
+}
+
+std::string base64(std::string_view in) {
+    static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+        uint32_t n = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) | uint8_t(in[i + 2]);
+        out += a[n >> 18], out += a[(n >> 12) & 63], out += a[(n >> 6) & 63], out += a[n & 63];
+    }
+    if (i + 1 == in.size()) {
+        uint32_t n = uint32_t(uint8_t(in[i])) << 16;
+        out += a[n >> 18], out += a[(n >> 12) & 63], out += "==";
+    } else if (i + 2 == in.size()) {
+        uint32_t n = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8);
+        out += a[n >> 18], out += a[(n >> 12) & 63], out += a[(n >> 6) & 63], out += '=';
+    }
+    return out;
+}
+
+// The request body in the operation's media type.
+std::string encode_body(const std::string& type, const json::value& v, std::string& content_type) {
+    std::string t = lower(type);
+    content_type = type;
+    if (t == "application/x-www-form-urlencoded") {
+        std::string out;
+        if (const auto* o = v.if_object())
+            for (const auto& [k, x] : *o) {
+                auto add = [&](const json::value& item) { out += (out.empty() ? "" : "&") + encode(std::string(k)) + "=" + encode(text_of(item)); };
+                if (x.is_array()) for (const auto& item : x.get_array()) add(item);
+                else add(x);
+            }
+        return out;
+    }
+    if (t == "multipart/form-data") {
+        thread_local std::mt19937_64 rng{std::random_device{}()};
+        std::string boundary = "patchbay-" + std::to_string(rng());
+        content_type = "multipart/form-data; boundary=" + boundary;
+        std::string out;
+        if (const auto* o = v.if_object())
+            for (const auto& [k, x] : *o) {
+                out += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + std::string(k) + "\"";
+                if (x.is_object() || x.is_array()) out += "\r\nContent-Type: application/json\r\n\r\n" + json::serialize(x) + "\r\n";
+                else out += "\r\n\r\n" + text_of(x) + "\r\n";
+            }
+        out += "--" + boundary + "--\r\n";
+        return out;
+    }
+    if (json_type(t)) return json::serialize(v);
+    return text_of(v);  // text/plain, octet streams given as text, XML written by the caller
+}
+
+sdk::Result call_operation(sdk::Call& call, std::string_view action, const json::value& input) {
+    const auto* ops = sdk::find(call.config(), "operations");
+    const auto* op_value = ops && ops->is_object() ? ops->get_object().if_contains(action) : nullptr;
+    if (!op_value || !op_value->is_object())
+        return sdk::Error{sdk::ErrorCode::unsupported, "this integration's config has no operation for action '" + std::string(action) + "'", {}};
+    const auto& op = op_value->get_object();
+    const json::object empty;
+    const auto& in = input.is_object() ? input.get_object() : empty;
+    const json::value* connection = sdk::find(call.context(), "connection");
+
+    // Where to send it: the connection's base URL, or the spec's first server with its variables
+    // filled from the connection's settings (or their defaults).
+    std::string base;
+    if (connection) {
+        if (const auto* b = sdk::find(*connection, "base_url"); b && b->is_string()) base = std::string(b->get_string());
+    }
+    if (base.empty()) {
+        const auto* servers = sdk::find(call.config(), "servers");
+        if (servers && servers->is_array() && !servers->get_array().empty()) base = text_of(servers->get_array()[0]);
+        const auto* defaults = sdk::find(call.config(), "variables");
+        const json::value* settings = connection ? sdk::find(*connection, "settings") : nullptr;
+        for (size_t open = base.find('{'); open != std::string::npos; open = base.find('{', open)) {
+            size_t close = base.find('}', open);
+            if (close == std::string::npos) break;
+            std::string var = base.substr(open + 1, close - open - 1);
+            const json::value* v = settings ? sdk::find(*settings, var) : nullptr;
+            if (!v && defaults) v = sdk::find(*defaults, var);
+            if (!v) return sdk::Error::invalid_input("the server URL needs '" + var + "'; set it in the connection's settings");
+            std::string value = text_of(*v);
+            base.replace(open, close - open + 1, value);
+            open += value.size();
+        }
+    }
+    if (base.rfind("http://", 0) != 0 && base.rfind("https://", 0) != 0)
+        return sdk::Error::invalid_input("this integration has no absolute server URL ('" + base +
+                                         "'); give the connection a base_url such as https://api.example.com");
+    while (!base.empty() && base.back() == '/') base.pop_back();
+
+    // Security: an operation that needs no credentials is sent without; one that needs a kind the
+    // connection does not have is refused before anything is sent.
+    bool credentials = true;
+    if (const auto* sec = op.if_contains("security"); sec && sec->is_array()) {
+        std::string auth = "none";
+        if (connection)
+            if (const auto* a = sdk::find(*connection, "auth_type"); a && a->is_string()) auth = std::string(a->get_string());
+        bool anonymous = sec->get_array().empty(), matches = false;
+        std::string wanted;
+        for (const auto& alt : sec->get_array()) {
+            if (!alt.is_array()) continue;
+            if (alt.get_array().empty()) anonymous = true;
+            for (const auto& n : alt.get_array()) {
+                wanted += (wanted.empty() ? "" : ", ") + text_of(n);
+                if (n.is_string() && n.get_string() == auth) matches = true;
+            }
+        }
+        if (sec->get_array().empty()) credentials = false;
+        if (!anonymous && !matches)
+            return sdk::Error::invalid_input("action '" + std::string(action) + "' needs a connection with auth type " + wanted +
+                                             (connection ? "; this connection uses '" + auth + "'" : "; call it with a connection"));
+    }
+
+    std::string path = get(op, "path");
+    std::vector<std::string> query;
+    std::vector<std::pair<std::string, std::string>> headers{{"Accept", "application/json, */*;q=0.5"}};
+    std::string cookies;
+    if (const auto* params = op.if_contains("parameters"); params && params->is_array()) {
+        for (const auto& pv : params->get_array()) {
+            if (!pv.is_object()) continue;
+            Param p = read_param(pv.get_object());
+            const json::value* v = in.if_contains(p.property);
+            if (!v || v->is_null()) {
+                if (p.in == "path") return sdk::Error::invalid_input("missing field '" + p.property + "' (a path parameter)");
+                continue;
+            }
+            if (p.in == "path") {
+                std::string token = "{" + p.name + "}";
+                for (size_t at = path.find(token); at != std::string::npos; at = path.find(token, at)) {
+                    std::string value = path_value(p, *v);
+                    path.replace(at, token.size(), value);
+                    at += value.size();
+                }
+            } else if (p.in == "query") {
+                for (auto& q : query_pairs(p, *v)) query.push_back(std::move(q));
+            } else if (p.in == "header") {
+                headers.emplace_back(p.name, path_value(p, *v));
+            } else if (p.in == "cookie") {
+                for (auto& c : query_pairs(p, *v)) cookies += (cookies.empty() ? "" : "; ") + c;
+            }
+        }
+    }
+    if (!cookies.empty()) headers.emplace_back("Cookie", cookies);
+
+    sdk::HttpRequest req;
+    req.method = get(op, "method", "GET");
+    req.url = base + path;
+    for (size_t i = 0; i < query.size(); ++i) req.url += (i == 0 ? "?" : "&") + query[i];
+    req.credentials = credentials;
+    if (const auto* body = op.if_contains("body"); body && body->is_object()) {
+        std::string property = get(body->get_object(), "property", "body");
+        if (const auto* v = in.if_contains(property); v && !v->is_null()) {
+            std::string content_type;
+            req.body = encode_body(get(body->get_object(), "contentType", "application/json"), *v, content_type);
+            headers.emplace_back("Content-Type", content_type);
+        }
+    }
+    req.headers = std::move(headers);
+
+    auto res = call.http(req);
+    std::string ct;
+    for (const auto& [k, v] : res.headers)
+        if (lower(k) == "content-type") ct = v;
+    json::value body;
+    if (res.body.empty()) {
+        body = nullptr;
+    } else if (json_type(ct)) {
+        boost::system::error_code ec;
+        body = json::parse(res.body, ec);
+        if (ec) body = json::string(res.body);
+    } else if (lower(ct).rfind("text/", 0) == 0 || lower(ct).find("xml") != std::string::npos || ct.empty()) {
+        body = json::string(res.body);
+    } else {
+        body = json::object{{"content_type", ct}, {"base64", base64(res.body)}};
+    }
+    if (res.status >= 200 && res.status < 300) return body;
+    json::object details{{"status", res.status}, {"body", body}};
+    std::string what = "the API answered " + std::to_string(res.status) + " to " + req.method + " " + path;
+    if (res.status == 401 || res.status == 403) return sdk::Error{sdk::ErrorCode::unauthorized, what, details};
+    if (res.status == 404) return sdk::Error{sdk::ErrorCode::not_found, what, details};
+    if (res.status == 429) return sdk::Error{sdk::ErrorCode::rate_limited, what, details};
+    if (res.status == 400 || res.status == 422) return sdk::Error{sdk::ErrorCode::invalid_input, what, details};
+    return sdk::Error::upstream(what, details);
+}
+
+sdk::Plugin make_plugin() {
+    sdk::Plugin plugin("openapi", "1.0.0");
+    plugin.on_create([](const json::value& config) -> std::optional<sdk::Error> {
+        // The plugin's own manifest has no operations; an imported one has them all.
+        const auto* ops = sdk::find(config, "operations");
+        if (ops && !ops->is_object())
+            return sdk::Error::invalid_input("config.operations must map action names to operations; re-run `patchbay openapi import`");
+        const auto* servers = sdk::find(config, "servers");
+        if (servers && !servers->is_array()) return sdk::Error::invalid_input("config.servers must be a list of URLs");
+        return std::nullopt;
+    });
+    plugin.configured_actions(&call_operation);
+    plugin.cooperative();
+    return plugin;
+}
+
+}  // namespace
+
+PATCHBAY_PLUGIN(make_plugin)

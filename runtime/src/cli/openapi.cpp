@@ -1,0 +1,166 @@
+// `patchbay openapi import`: an OpenAPI description in, a manifest for the generic plugin out.
+#include "cli/args.hpp"
+#include "cli/commands.hpp"
+#include "openapi/importer.hpp"
+
+#include <boost/json.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <unistd.h>
+
+namespace patchbay::cli {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace {
+
+const char* kImportHelp = R"(Usage: patchbay openapi import SPEC --name NAME [options]
+
+Reads an OpenAPI 3.0/3.1 or Swagger 2.0 description (JSON or YAML; $refs to files next to it are
+followed, never outside its folder and never over the network), writes NAME.yaml into the
+manifests folder (an integration on the generic `openapi` plugin, one action per operation), and
+prints an import report. A running server picks the new manifest up within seconds.
+
+Options:
+  --name NAME               the integration's name (lower-case letters, digits, - and _)
+  --title TITLE             its title (default: the spec's info.title)
+  --manifests DIR           where to write (default: $PATCHBAY_MANIFESTS or ./manifests)
+  --base-url URL            the API's base URL, instead of the spec's servers
+  --include-tag TAG         only operations with this tag (repeatable; also comma-separated)
+  --exclude-tag TAG         leave out operations with this tag
+  --include-path PREFIX     only operations under this path (a trailing * matches any suffix)
+  --exclude-path PREFIX     leave out operations under this path
+  --include-operation ID    only this operationId or action name
+  --exclude-operation ID    leave out this operationId or action name
+  --report FORMAT           text (default) or json
+  --dry-run                 print the report without writing the manifest
+  --force                   replace an existing NAME.yaml
+)";
+
+std::vector<std::string> list_of(const Args& a, const std::string& name) {
+    std::vector<std::string> out;
+    for (const auto& v : a.get_all(name)) {
+        size_t start = 0;
+        for (;;) {
+            size_t comma = v.find(',', start);
+            std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+            if (!item.empty()) out.push_back(item);
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+int run_openapi(const std::vector<std::string>& argv) {
+    if (argv.empty() || argv[0] != "import") {
+        std::cerr << (argv.empty() || argv[0] == "--help" ? "" : "patchbay openapi: unknown subcommand\n") << kImportHelp;
+        return argv.size() == 1 && argv[0] == "--help" ? 0 : 2;
+    }
+    Args args;
+    if (auto err = parse_args(std::vector<std::string>(argv.begin() + 1, argv.end()),
+                              {"name", "title", "manifests", "base-url", "include-tag", "exclude-tag", "include-path", "exclude-path",
+                               "include-operation", "exclude-operation", "report"},
+                              {"help", "dry-run", "force"}, args)) {
+        std::cerr << "patchbay openapi import: " << *err << "\n";
+        return 2;
+    }
+    if (args.has("help")) {
+        std::cout << kImportHelp;
+        return 0;
+    }
+    if (args.positional.size() != 1 || !args.get("name")) {
+        std::cerr << "patchbay openapi import: give one SPEC file and --name NAME\n\n" << kImportHelp;
+        return 2;
+    }
+    std::string format = args.get("report").value_or("text");
+    if (format != "text" && format != "json") {
+        std::cerr << "patchbay openapi import: --report is text or json\n";
+        return 2;
+    }
+    openapi::ImportOptions options;
+    options.name = *args.get("name");
+    options.title = args.get("title").value_or("");
+    options.base_url = args.get("base-url").value_or("");
+    options.include_tags = list_of(args, "include-tag");
+    options.exclude_tags = list_of(args, "exclude-tag");
+    options.include_paths = list_of(args, "include-path");
+    options.exclude_paths = list_of(args, "exclude-path");
+    options.include_operations = list_of(args, "include-operation");
+    options.exclude_operations = list_of(args, "exclude-operation");
+    fs::path spec = args.positional[0];
+    options.spec_reference = spec.filename().string();
+    bool terminal = ::isatty(2);
+    options.progress = [terminal, last = size_t(0)](size_t done, size_t total) mutable {
+        if (!terminal || total < 200) return;
+        size_t percent = total ? done * 100 / total : 100;
+        if (percent == last && done != total) return;
+        last = percent;
+        std::cerr << "\rimporting operations: " << done << "/" << total << " (" << percent << "%)" << (done == total ? "\n" : "") << std::flush;
+    };
+
+    auto docs = openapi::Documents::open(spec);
+    if (!docs) {
+        std::cerr << "patchbay openapi import: " << docs.error().message << "\n";
+        return 1;
+    }
+    auto result = openapi::import_spec(*docs, options);
+    if (!result) {
+        std::cerr << "patchbay openapi import: " << result.error().message << "\n";
+        return 1;
+    }
+    fs::path folder = args.get("manifests").value_or(default_manifests_dir());
+    fs::path target = folder / (options.name + ".yaml");
+    if (!args.has("dry-run")) {
+        std::error_code ec;
+        if (!fs::is_directory(folder, ec)) {
+            std::cerr << "patchbay openapi import: the manifests folder '" << folder.string() << "' does not exist; create it or pass --manifests DIR\n";
+            return 1;
+        }
+        if (fs::exists(target, ec) && !args.has("force")) {
+            std::cerr << "patchbay openapi import: " << target.string() << " exists; pass --force to replace it\n";
+            return 1;
+        }
+        // Written beside and renamed into place: a watching server never reads half a manifest.
+        fs::path tmp = folder / ("." + options.name + ".yaml.tmp");
+        {
+            std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+            out << "# Imported by `patchbay openapi import` from " << spec.filename().string() << " (" << result->spec_version
+                << "). Re-run the import to update it.\n"
+                << openapi::to_yaml(result->manifest);
+            if (!out) {
+                std::cerr << "patchbay openapi import: cannot write " << tmp.string() << "\n";
+                return 1;
+            }
+        }
+        fs::rename(tmp, target, ec);
+        if (ec) {
+            std::cerr << "patchbay openapi import: cannot move the manifest into place: " << ec.message() << "\n";
+            return 1;
+        }
+    }
+    if (format == "json") {
+        auto report = result->report();
+        report["manifest"] = args.has("dry-run") ? "" : target.string();
+        std::cout << json::serialize(report) << "\n";
+        return 0;
+    }
+    std::cout << (args.has("dry-run") ? "would import " : "imported ") << result->imported << " of " << result->operations
+              << " operations from " << spec.filename().string() << " (" << (result->spec_version == "2.0" ? "Swagger " : "OpenAPI ")
+              << result->spec_version << ")" << (args.has("dry-run") ? "" : " into " + target.string()) << "\n";
+    std::cout << "auth types:";
+    for (const auto& a : result->auth_types) std::cout << " " << a;
+    std::cout << "\n";
+    if (!result->skipped.empty()) {
+        std::cout << "skipped " << result->skipped.size() << ":\n";
+        for (const auto& s : result->skipped) std::cout << "  " << s.operation << ": " << s.reason << "\n";
+    }
+    for (const auto& w : result->warnings) std::cout << "warning: " << w << "\n";
+    return 0;
+}
+
+}  // namespace patchbay::cli

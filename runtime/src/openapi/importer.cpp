@@ -1,0 +1,827 @@
+#include "openapi/importer.hpp"
+
+#include "schema/json_schema.hpp"
+
+#include <boost/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <regex>
+#include <set>
+
+namespace patchbay::openapi {
+
+namespace json = boost::json;
+
+namespace {
+
+const char* kMethods[] = {"get", "put", "post", "delete", "options", "head", "patch", "trace"};
+
+std::string str(const json::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    return v && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
+const json::object* obj(const json::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    return v ? v->if_object() : nullptr;
+}
+
+const json::array* arr(const json::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    return v ? v->if_array() : nullptr;
+}
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+std::string upper(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+// Lower-case letters, digits, '-' and '_', starting with a letter: for integration and auth names.
+std::string slug(std::string_view text, std::string_view fallback) {
+    std::string out;
+    for (char c : text) {
+        unsigned char u = static_cast<unsigned char>(c);
+        if (std::isalnum(u)) out += static_cast<char>(std::tolower(u));
+        else if (!out.empty() && out.back() != '_') out += '_';
+    }
+    while (!out.empty() && out.back() == '_') out.pop_back();
+    if (out.empty() || !std::isalpha(static_cast<unsigned char>(out[0]))) out = std::string(fallback) + (out.empty() ? "" : "_" + out);
+    return out.substr(0, 63);
+}
+
+bool wildcard_prefix(std::string_view pattern, std::string_view text) {
+    if (!pattern.empty() && pattern.back() == '*') pattern.remove_suffix(1);
+    else return text == pattern || (text.substr(0, pattern.size()) == pattern && text.size() > pattern.size() && text[pattern.size()] == '/');
+    return text.substr(0, pattern.size()) == pattern;
+}
+
+// Keywords that describe or document rather than constrain; dropped to keep manifests small.
+bool documentation_only(std::string_view key) {
+    return key == "example" || key == "examples" || key == "xml" || key == "externalDocs" || key == "deprecated" ||
+           key == "readOnly" || key == "writeOnly" || key == "discriminator" || key.rfind("x-", 0) == 0;
+}
+
+// Converts OpenAPI schemas into JSON Schema the runtime validates, collecting what their $refs
+// name into `$defs` (each converted once, so cycles stay references).
+class SchemaConverter {
+public:
+    explicit SchemaConverter(Documents& docs) : docs_(docs) {}
+
+    Result<json::value> convert(size_t file, const json::value& node, int depth = 0) {
+        if (depth > 200) return Error(Errc::invalid_input, "a schema nests more than 200 levels deep");
+        if (node.is_bool()) return node.get_bool() ? json::value(json::object{}) : json::value(json::object{{"not", json::object{}}});
+        const auto* o = node.if_object();
+        if (!o) return json::value(json::object{});
+        if (const auto* r = o->if_contains("$ref"); r && r->is_string()) {
+            auto name = def_for(file, r->get_string());
+            if (!name) return name.error();
+            json::object ref{{"$ref", "#/$defs/" + schema::escape_pointer_token(*name)}};
+            if (auto d = str(*o, "description"); !d.empty()) ref["description"] = d;
+            return json::value(std::move(ref));
+        }
+        json::object out;
+        bool discriminated = o->contains("discriminator");
+        for (const auto& [k, v] : *o) {
+            std::string_view key = k;
+            if (documentation_only(key) && key != "x-nullable") continue;
+            if (key == "x-nullable") {
+                if (v.is_bool() && v.get_bool()) out["nullable"] = true;
+            } else if (key == "properties" || key == "patternProperties" || key == "$defs" || key == "definitions" ||
+                       key == "dependentSchemas") {
+                json::object m;
+                if (const auto* props = v.if_object())
+                    for (const auto& [pk, pv] : *props) {
+                        auto c = convert(file, pv, depth + 1);
+                        if (!c) return c.error();
+                        m[pk] = std::move(*c);
+                    }
+                out[key] = std::move(m);
+            } else if (key == "allOf" || key == "anyOf" || key == "oneOf" || key == "prefixItems") {
+                json::array a;
+                if (const auto* items = v.if_array())
+                    for (const auto& x : *items) {
+                        auto c = convert(file, x, depth + 1);
+                        if (!c) return c.error();
+                        a.push_back(std::move(*c));
+                    }
+                // With a discriminator the branches may overlap; the discriminator picks one, so
+                // validate "any of them" rather than "exactly one".
+                out[(key == "oneOf" && discriminated) ? "anyOf" : key] = std::move(a);
+            } else if (key == "items" || key == "additionalProperties" || key == "not" || key == "contains" || key == "propertyNames" ||
+                       key == "additionalItems" || key == "if" || key == "then" || key == "else" || key == "unevaluatedProperties" ||
+                       key == "unevaluatedItems") {
+                if (v.is_array()) {  // tuple items (draft 4-2019)
+                    json::array a;
+                    for (const auto& x : v.get_array()) {
+                        auto c = convert(file, x, depth + 1);
+                        if (!c) return c.error();
+                        a.push_back(std::move(*c));
+                    }
+                    out[key] = std::move(a);
+                } else if (v.is_object() || v.is_bool()) {
+                    if (v.is_bool() && key == "additionalProperties") {
+                        out[key] = v;
+                    } else {
+                        auto c = convert(file, v, depth + 1);
+                        if (!c) return c.error();
+                        out[key] = std::move(*c);
+                    }
+                }
+            } else if (key == "type" && v.is_string() && v.get_string() == "file") {
+                out["type"] = "string";  // Swagger 2.0 uploads: the caller sends the content
+            } else {
+                out[key] = v;
+            }
+        }
+        return json::value(std::move(out));
+    }
+
+    Result<std::string> def_for(size_t file, std::string_view ref) {
+        auto at = docs_.resolve(file, ref);
+        if (!at) return at.error();
+        if (auto it = names_.find(at->key); it != names_.end()) return it->second;
+        std::string pointer = at->key.substr(at->key.find('#') + 1);
+        std::string base = pointer.substr(pointer.rfind('/') + 1);
+        if (base.empty()) base = "schema";
+        std::string name = base;
+        for (int n = 2; used_.count(name); ++n) name = base + "_" + std::to_string(n);
+        used_.insert(name);
+        names_[at->key] = name;
+        pending_.emplace_back(name, *at);
+        return name;
+    }
+
+    // Converts every schema queued so far (and what those refer to).
+    Result<json::object> defs() {
+        json::object out;
+        for (size_t i = 0; i < pending_.size(); ++i) {
+            auto [name, at] = pending_[i];
+            // A definition that is itself only a $ref: follow it (a loop of those is an error,
+            // not a schema that validates forever).
+            auto target = docs_.deref(at.file, *at.node, at.key);
+            if (!target) return target.error();
+            auto c = convert(target->file, *target->node);
+            if (!c) return c.error();
+            out[name] = std::move(*c);
+        }
+        return out;
+    }
+
+    void reset() {
+        names_.clear();
+        used_.clear();
+        pending_.clear();
+    }
+
+private:
+    Documents& docs_;
+    std::map<std::string, std::string> names_;
+    std::set<std::string> used_;
+    std::vector<std::pair<std::string, Located>> pending_;
+};
+
+struct Param {
+    std::string name, in, style, property;
+    bool explode = false, required = false, allow_reserved = false, json_content = false;
+    json::value schema;
+    std::string description;
+};
+
+std::string default_style(const std::string& in) { return (in == "query" || in == "cookie") ? "form" : "simple"; }
+
+// A Swagger 2.0 non-body parameter's type keywords, as a schema.
+json::object swagger2_schema(const json::object& p) {
+    json::object s;
+    for (const auto& [k, v] : p) {
+        std::string_view key = k;
+        if (key == "name" || key == "in" || key == "required" || key == "description" || key == "collectionFormat" ||
+            key == "allowEmptyValue" || key.rfind("x-", 0) == 0)
+            continue;
+        s[k] = v;
+    }
+    return s;
+}
+
+struct AuthEntry {
+    std::string scheme;  // the spec's name
+    json::object manifest;
+};
+
+}  // namespace
+
+std::string action_name(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        unsigned char u = static_cast<unsigned char>(c);
+        if (std::isalnum(u) || c == '_' || c == '-' || c == '.') out += c;
+        else if (c == '{' || c == '}') continue;  // path variables read as their names
+        else if (c == '/') out += '.';
+        else if (!out.empty() && out.back() != '_') out += '_';
+    }
+    while (!out.empty() && (out.back() == '_' || out.back() == '.' || out.back() == '-')) out.pop_back();
+    while (!out.empty() && (out.front() == '.' || out.front() == '_' || out.front() == '-')) out.erase(0, 1);
+    if (out.empty() || !std::isalpha(static_cast<unsigned char>(out[0]))) out = "op_" + out;
+    return out.substr(0, 128);
+}
+
+json::object ImportResult::report() const {
+    json::array skip;
+    for (const auto& s : skipped) skip.push_back(json::object{{"operation", s.operation}, {"reason", s.reason}});
+    json::array auth;
+    for (const auto& a : auth_types) auth.push_back(json::string(a));
+    json::array warn;
+    for (const auto& w : warnings) warn.push_back(json::string(w));
+    return json::object{{"spec_version", spec_version}, {"operations", operations}, {"imported", imported},
+                        {"skipped", std::move(skip)}, {"auth_types", std::move(auth)}, {"warnings", std::move(warn)}};
+}
+
+Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) {
+    ImportResult result;
+    const auto* root = docs.root().if_object();
+    if (!root) return Error(Errc::invalid_input, "the spec is not an object; expected an OpenAPI 3.x or Swagger 2.0 description");
+    bool v2 = false;
+    if (str(*root, "swagger") == "2.0") {
+        v2 = true;
+        result.spec_version = "2.0";
+    } else if (auto v = str(*root, "openapi"); v.rfind("3.0", 0) == 0 || v.rfind("3.1", 0) == 0) {
+        result.spec_version = v;
+    } else if (root->contains("openapi") || root->contains("swagger")) {
+        return Error(Errc::invalid_input, "unsupported version '" + (str(*root, "openapi") + str(*root, "swagger")) +
+                                              "'; Patchbay imports Swagger 2.0 and OpenAPI 3.0 and 3.1");
+    } else {
+        return Error(Errc::invalid_input, "no 'openapi' or 'swagger' field: this is not an OpenAPI 3.x or Swagger 2.0 description");
+    }
+    if (options.name.empty() || !std::regex_match(options.name, std::regex("^[a-z][a-z0-9_-]{0,62}$")))
+        return Error(Errc::invalid_input, "the integration name '" + options.name +
+                                              "' is not valid: lower-case letters, digits, '-' and '_', starting with a letter");
+
+    const json::object empty;
+    const json::object& info = obj(*root, "info") ? *obj(*root, "info") : empty;
+
+    // --- servers and their variables --------------------------------------------------------
+    json::array servers;
+    json::array variable_fields;
+    json::object variable_defaults;
+    if (!options.base_url.empty()) {
+        servers.push_back(json::string(options.base_url));
+    } else if (v2) {
+        std::string host = str(*root, "host"), base = str(*root, "basePath");
+        std::string scheme = "https";
+        if (const auto* schemes = arr(*root, "schemes"); schemes && !schemes->empty() && (*schemes)[0].is_string()) {
+            scheme = std::string((*schemes)[0].get_string());
+            for (const auto& s : *schemes)
+                if (s.is_string() && s.get_string() == "https") scheme = "https";
+        }
+        servers.push_back(json::string(host.empty() ? base : scheme + "://" + host + base));
+    } else if (const auto* list = arr(*root, "servers")) {
+        std::set<std::string> seen;
+        for (const auto& s : *list) {
+            const auto* so = s.if_object();
+            if (!so || str(*so, "url").empty()) continue;
+            servers.push_back(json::string(str(*so, "url")));
+            if (const auto* vars = obj(*so, "variables"))
+                for (const auto& [vn, vv] : *vars) {
+                    if (!seen.insert(std::string(vn)).second) continue;
+                    json::object field{{"name", std::string(vn)}, {"title", std::string(vn)}, {"required", false}};
+                    if (const auto* vo = vv.if_object()) {
+                        if (const auto* d = vo->if_contains("default")) {
+                            field["default"] = *d;
+                            variable_defaults[vn] = *d;
+                        }
+                        if (auto desc = str(*vo, "description"); !desc.empty()) field["description"] = desc;
+                    }
+                    variable_fields.push_back(std::move(field));
+                }
+        }
+    }
+    if (servers.empty()) servers.push_back(json::string(""));
+
+    // --- security schemes → auth types ------------------------------------------------------
+    std::vector<AuthEntry> auths;
+    std::map<std::string, std::vector<std::string>> auth_names_of;  // spec scheme -> manifest auth names
+    const json::object* schemes = v2 ? obj(*root, "securityDefinitions")
+                                     : (obj(*root, "components") ? obj(*obj(*root, "components"), "securitySchemes") : nullptr);
+    std::set<std::string> taken;
+    auto unique_auth = [&](std::string base) {
+        std::string n = base;
+        for (int i = 2; taken.count(n); ++i) n = base.substr(0, 58) + "_" + std::to_string(i);
+        taken.insert(n);
+        return n;
+    };
+    if (schemes) {
+        for (const auto& [sname, sv] : *schemes) {
+            auto located = docs.deref(0, sv, "#/securitySchemes/" + std::string(sname));
+            if (!located || !located->node->is_object()) {
+                result.warnings.push_back("security scheme '" + std::string(sname) + "' could not be read; left out");
+                continue;
+            }
+            const auto& s = located->node->get_object();
+            std::string type = str(s, "type");
+            auto add = [&](json::object m, const std::string& suffix = "") {
+                std::string n = unique_auth(slug(std::string(sname) + suffix, "auth"));
+                m["name"] = n;
+                if (str(s, "description").size()) m["title"] = str(s, "description").substr(0, 200);
+                else m["title"] = std::string(sname);
+                auths.push_back({std::string(sname), std::move(m)});
+                auth_names_of[std::string(sname)].push_back(n);
+            };
+            if (type == "apiKey") {
+                std::string in = str(s, "in");
+                if (in != "header" && in != "query" && in != "cookie") {
+                    result.warnings.push_back("security scheme '" + std::string(sname) + "': apiKey in '" + in + "' is not supported; left out");
+                    continue;
+                }
+                add(json::object{{"type", "api_key"}, {"in", in}, {"parameter", str(s, "name")}});
+            } else if (type == "basic" || (type == "http" && lower(str(s, "scheme")) == "basic")) {
+                add(json::object{{"type", "basic"}});
+            } else if (type == "http" && lower(str(s, "scheme")) == "bearer") {
+                add(json::object{{"type", "bearer"}});
+            } else if (type == "oauth2") {
+                auto scopes_of = [](const json::object& flow) {
+                    json::array sc;
+                    if (const auto* m = obj(flow, "scopes"))
+                        for (const auto& [k, v] : *m) sc.push_back(json::string(k));
+                    return sc;
+                };
+                auto absolute = [](const std::string& u) { return u.rfind("https://", 0) == 0 || u.rfind("http://", 0) == 0; };
+                std::vector<std::pair<std::string, const json::object*>> flows;
+                if (v2) {
+                    std::string flow = str(s, "flow");
+                    if (flow == "accessCode") flows.emplace_back("authorizationCode", &s);
+                    else if (flow == "application") flows.emplace_back("clientCredentials", &s);
+                    else result.warnings.push_back("security scheme '" + std::string(sname) + "': OAuth2 flow '" + flow + "' is not supported; left out");
+                } else if (const auto* f = obj(s, "flows")) {
+                    for (const auto& [fname, fv] : *f) {
+                        if ((fname == "authorizationCode" || fname == "clientCredentials") && fv.is_object())
+                            flows.emplace_back(std::string(fname), &fv.get_object());
+                        else
+                            result.warnings.push_back("security scheme '" + std::string(sname) + "': OAuth2 flow '" + std::string(fname) +
+                                                      "' is not supported; left out");
+                    }
+                }
+                for (const auto& [fname, flow] : flows) {
+                    std::string token = str(*flow, "tokenUrl"), authorize = str(*flow, "authorizationUrl");
+                    bool code = fname == "authorizationCode";
+                    if (!absolute(token) || (code && !absolute(authorize))) {
+                        result.warnings.push_back("security scheme '" + std::string(sname) + "': its OAuth2 URLs are not absolute; left out");
+                        continue;
+                    }
+                    json::object m{{"type", code ? "oauth2_authorization_code" : "oauth2_client_credentials"}, {"tokenUrl", token},
+                                   {"scopes", scopes_of(*flow)}};
+                    if (code) m["authorizationUrl"] = authorize;
+                    add(std::move(m), flows.size() > 1 ? (code ? "_code" : "_client") : "");
+                }
+            } else {
+                result.warnings.push_back("security scheme '" + std::string(sname) + "' of type '" + type + "' is not supported; left out");
+            }
+        }
+    }
+    bool anonymous_ok = auths.empty();
+    // Requirements: top-level ones apply to operations that say nothing.
+    const json::array* top_security = arr(*root, "security");
+    for (const auto* req_list : {top_security}) {
+        if (req_list && req_list->empty()) anonymous_ok = true;
+        if (req_list)
+            for (const auto& r : *req_list)
+                if (r.is_object() && r.get_object().empty()) anonymous_ok = true;
+    }
+    json::array auth_list;
+    if (anonymous_ok || auths.empty()) auth_list.push_back(json::object{{"type", "none"}, {"name", "none"}, {"title", "No authentication"}});
+    for (auto& a : auths) auth_list.push_back(a.manifest);
+    for (auto& a : auth_list) {
+        if (!variable_fields.empty()) a.as_object()["fields"] = variable_fields;
+        result.auth_types.push_back(std::string(a.at("name").as_string()));
+    }
+
+    // --- operations -------------------------------------------------------------------------
+    struct Op {
+        std::string method, path, id;
+        const json::object* node;
+        const json::object* item;
+        size_t file;
+    };
+    std::vector<Op> ops;
+    if (const auto* paths = obj(*root, "paths")) {
+        for (const auto& [path, pv] : *paths) {
+            auto item = docs.deref(0, pv, "#/paths");
+            if (!item || !item->node->is_object()) {
+                result.skipped.push_back({std::string(path), item ? "the path item is not an object" : item.error().message});
+                continue;
+            }
+            const auto& io = item->node->get_object();
+            for (const char* m : kMethods) {
+                const auto* op = obj(io, m);
+                if (!op) continue;
+                ops.push_back({m, std::string(path), str(*op, "operationId"), op, &io, item->file});
+            }
+        }
+    }
+    auto excluded = [&](const Op& op, std::string& why) {
+        std::vector<std::string> tags;
+        if (const auto* t = arr(*op.node, "tags"))
+            for (const auto& x : *t)
+                if (x.is_string()) tags.emplace_back(x.get_string());
+        auto any_tag = [&](const std::vector<std::string>& wanted) {
+            for (const auto& t : tags)
+                if (std::find(wanted.begin(), wanted.end(), t) != wanted.end()) return true;
+            return false;
+        };
+        auto any_path = [&](const std::vector<std::string>& patterns) {
+            for (const auto& p : patterns)
+                if (wildcard_prefix(p, op.path)) return true;
+            return false;
+        };
+        auto any_op = [&](const std::vector<std::string>& ids) {
+            std::string name = action_name(op.id.empty() ? op.method + op.path : op.id);
+            return std::find(ids.begin(), ids.end(), op.id) != ids.end() || std::find(ids.begin(), ids.end(), name) != ids.end();
+        };
+        if (!options.include_tags.empty() && !any_tag(options.include_tags)) return why = "not in an included tag", true;
+        if (any_tag(options.exclude_tags)) return why = "in an excluded tag", true;
+        if (!options.include_paths.empty() && !any_path(options.include_paths)) return why = "not under an included path", true;
+        if (any_path(options.exclude_paths)) return why = "under an excluded path", true;
+        if (!options.include_operations.empty() && !any_op(options.include_operations)) return why = "not an included operation", true;
+        if (any_op(options.exclude_operations)) return why = "an excluded operation", true;
+        return false;
+    };
+
+    SchemaConverter converter(docs);
+    std::set<std::string> action_names;
+    json::array actions;
+    json::object operations;
+    size_t done = 0;
+    for (const auto& op : ops) {
+        if (options.progress) options.progress(done++, ops.size());
+        std::string label = upper(op.method) + " " + op.path;
+        std::string why;
+        if (excluded(op, why)) continue;
+        ++result.operations;
+        converter.reset();
+        auto skip = [&](std::string reason) { result.skipped.push_back({op.id.empty() ? label : op.id + " (" + label + ")", std::move(reason)}); };
+
+        // Parameters: the path item's, overridden by the operation's (same name and place).
+        std::vector<Param> params;
+        std::optional<std::string> failure;
+        json::value body_schema;
+        std::string body_type;
+        bool body_required = false;
+        std::vector<Param> form_fields;  // Swagger 2.0 formData
+        auto take_params = [&](const json::array* list, size_t file) {
+            if (!list) return;
+            for (const auto& pv : *list) {
+                auto at = docs.deref(file, pv, "#/parameters");
+                if (!at || !at->node->is_object()) {
+                    failure = at ? "a parameter is not an object" : at.error().message;
+                    return;
+                }
+                const auto& p = at->node->get_object();
+                Param x;
+                x.name = str(p, "name");
+                x.in = str(p, "in");
+                x.description = str(p, "description");
+                x.required = x.in == "path" || (p.contains("required") && p.at("required").is_bool() && p.at("required").get_bool());
+                if (v2 && x.in == "body") {
+                    auto c = converter.convert(at->file, p.contains("schema") ? p.at("schema") : json::value(json::object{}));
+                    if (!c) {
+                        failure = c.error().message;
+                        return;
+                    }
+                    body_schema = std::move(*c);
+                    body_type = "application/json";
+                    body_required = x.required;
+                    continue;
+                }
+                if (v2) {
+                    auto c = converter.convert(at->file, json::value(swagger2_schema(p)));
+                    if (!c) {
+                        failure = c.error().message;
+                        return;
+                    }
+                    x.schema = std::move(*c);
+                    std::string cf = str(p, "collectionFormat");
+                    x.style = default_style(x.in);
+                    x.explode = false;
+                    if (cf == "multi") x.explode = true;
+                    else if (cf == "ssv") x.style = "spaceDelimited";
+                    else if (cf == "pipes") x.style = "pipeDelimited";
+                    if (x.in == "formData") {
+                        form_fields.push_back(std::move(x));
+                        continue;
+                    }
+                } else {
+                    x.style = p.contains("style") ? str(p, "style") : default_style(x.in);
+                    x.explode = p.contains("explode") && p.at("explode").is_bool() ? p.at("explode").get_bool() : x.style == "form";
+                    x.allow_reserved = p.contains("allowReserved") && p.at("allowReserved").is_bool() && p.at("allowReserved").get_bool();
+                    const json::value* schema_node = p.if_contains("schema");
+                    if (!schema_node)
+                        if (const auto* content = obj(p, "content"); content && !content->empty()) {
+                            schema_node = content->begin()->value().is_object() ? content->begin()->value().get_object().if_contains("schema") : nullptr;
+                            x.json_content = true;
+                        }
+                    auto c = converter.convert(at->file, schema_node ? *schema_node : json::value(json::object{}));
+                    if (!c) {
+                        failure = c.error().message;
+                        return;
+                    }
+                    x.schema = std::move(*c);
+                }
+                if (x.name.empty() || (x.in != "path" && x.in != "query" && x.in != "header" && x.in != "cookie")) {
+                    failure = "parameter '" + x.name + "' is in '" + x.in + "', which is not path, query, header or cookie";
+                    return;
+                }
+                auto same = std::find_if(params.begin(), params.end(), [&](const Param& q) { return q.name == x.name && q.in == x.in; });
+                if (same != params.end()) *same = std::move(x);
+                else params.push_back(std::move(x));
+            }
+        };
+        take_params(arr(*op.item, "parameters"), op.file);
+        take_params(arr(*op.node, "parameters"), op.file);
+        if (failure) {
+            skip(*failure);
+            continue;
+        }
+        // A {name} in the path without a parameter cannot be filled in.
+        {
+            std::regex var("\\{([^}]+)\\}");
+            for (auto it = std::sregex_iterator(op.path.begin(), op.path.end(), var); it != std::sregex_iterator(); ++it) {
+                std::string n = (*it)[1];
+                if (std::none_of(params.begin(), params.end(), [&](const Param& p) { return p.in == "path" && p.name == n; })) {
+                    params.push_back(Param{n, "path", "simple", "", false, true, false, false, json::object{{"type", "string"}}, ""});
+                    result.warnings.push_back(label + ": path variable '" + n + "' has no parameter; imported as a required string");
+                }
+            }
+        }
+
+        // Request body (3.x).
+        if (!v2) {
+            if (const auto* rb = op.node->if_contains("requestBody")) {
+                auto at = docs.deref(op.file, *rb, "#/requestBody");
+                if (!at || !at->node->is_object()) {
+                    skip(at ? "the request body is not an object" : at.error().message);
+                    continue;
+                }
+                const auto& b = at->node->get_object();
+                body_required = b.contains("required") && b.at("required").is_bool() && b.at("required").get_bool();
+                if (const auto* content = obj(b, "content")) {
+                    static const char* preferred[] = {"application/json", "application/x-www-form-urlencoded", "multipart/form-data", "text/plain"};
+                    const json::value* chosen = nullptr;
+                    for (const char* want : preferred)
+                        if (const auto* c = content->if_contains(want)) {
+                            chosen = c;
+                            body_type = want;
+                            break;
+                        }
+                    if (!chosen)
+                        for (const auto& [ct, cv] : *content)
+                            if (lower(std::string(ct)).find("json") != std::string::npos) {
+                                chosen = &cv;
+                                body_type = std::string(ct);
+                                break;
+                            }
+                    if (!chosen && !content->empty()) {
+                        chosen = &content->begin()->value();
+                        body_type = std::string(content->begin()->key());
+                    }
+                    const json::value* s = chosen && chosen->is_object() ? chosen->get_object().if_contains("schema") : nullptr;
+                    auto c = converter.convert(at->file, s ? *s : json::value(json::object{}));
+                    if (!c) {
+                        skip(c.error().message);
+                        continue;
+                    }
+                    body_schema = std::move(*c);
+                }
+            }
+        } else if (!form_fields.empty()) {
+            bool multipart = false;
+            if (const auto* consumes = arr(*op.node, "consumes"))
+                for (const auto& c : *consumes)
+                    if (c.is_string() && c.get_string() == "multipart/form-data") multipart = true;
+            json::object props;
+            json::array req;
+            for (auto& f : form_fields) {
+                props[f.name] = f.schema;
+                if (f.required) req.push_back(json::string(f.name));
+            }
+            body_schema = json::object{{"type", "object"}, {"properties", std::move(props)}, {"required", std::move(req)}};
+            body_type = multipart ? "multipart/form-data" : "application/x-www-form-urlencoded";
+            body_required = true;
+        }
+
+        // Input: one property per parameter (prefixed by its place when names clash), plus "body".
+        json::object properties;
+        json::array required;
+        std::map<std::string, int> name_count;
+        for (const auto& p : params) name_count[p.name]++;
+        json::array param_config;
+        for (auto& p : params) {
+            p.property = name_count[p.name] > 1 ? p.in + "_" + p.name : p.name;
+            json::value s = p.schema;
+            if (!p.description.empty() && s.is_object() && !s.get_object().contains("description")) s.as_object()["description"] = p.description;
+            properties[p.property] = std::move(s);
+            if (p.required) required.push_back(json::string(p.property));
+            json::object pc{{"name", p.name}, {"in", p.in}, {"style", p.style}, {"explode", p.explode}};
+            if (p.property != p.name) pc["property"] = p.property;
+            if (p.allow_reserved) pc["allowReserved"] = true;
+            if (p.json_content) pc["content"] = "application/json";
+            param_config.push_back(std::move(pc));
+        }
+        json::object op_config{{"method", upper(op.method)}, {"path", op.path}, {"parameters", std::move(param_config)}};
+        if (!body_type.empty()) {
+            std::string prop = properties.contains("body") ? "request_body" : "body";
+            properties[prop] = body_schema.is_null() ? json::value(json::object{}) : body_schema;
+            if (body_required) required.push_back(json::string(prop));
+            op_config["body"] = json::object{{"property", prop}, {"contentType", body_type}};
+        }
+
+        // Output: the first success response's schema.
+        json::value output;
+        if (const auto* responses = obj(*op.node, "responses")) {
+            const json::value* success = nullptr;
+            for (const auto& [code, rv] : *responses)
+                if (!code.empty() && code[0] == '2') {
+                    success = &rv;
+                    break;
+                }
+            if (success) {
+                auto at = docs.deref(op.file, *success, "#/responses");
+                if (at && at->node->is_object()) {
+                    const auto& r = at->node->get_object();
+                    const json::value* s = nullptr;
+                    if (v2) {
+                        s = r.if_contains("schema");
+                    } else if (const auto* content = obj(r, "content")) {
+                        for (const auto& [ct, cv] : *content)
+                            if (lower(std::string(ct)).find("json") != std::string::npos && cv.is_object()) {
+                                s = cv.get_object().if_contains("schema");
+                                break;
+                            }
+                    }
+                    if (s) {
+                        auto c = converter.convert(at->file, *s);
+                        if (c) output = std::move(*c);
+                    }
+                }
+            }
+        }
+
+        // Security: the operation's own requirements, or the document's.
+        const json::array* security = arr(*op.node, "security");
+        if (!security) security = top_security;
+        if (security) {
+            json::array alternatives;
+            for (const auto& r : *security) {
+                json::array names;
+                bool usable = true;
+                if (const auto* ro = r.if_object())
+                    for (const auto& [sn, sv] : *ro) {
+                        auto it = auth_names_of.find(std::string(sn));
+                        if (it == auth_names_of.end()) usable = false;
+                        else
+                            for (const auto& n : it->second) names.push_back(json::string(n));
+                    }
+                if (usable) alternatives.push_back(std::move(names));
+            }
+            op_config["security"] = std::move(alternatives);
+        }
+
+        auto defs = converter.defs();
+        if (!defs) {
+            skip(defs.error().message);
+            continue;
+        }
+        json::object input{{"type", "object"}, {"properties", std::move(properties)}, {"additionalProperties", false}};
+        if (!required.empty()) input["required"] = std::move(required);
+        if (!defs->empty()) input["$defs"] = *defs;
+        if (output.is_object() && !defs->empty()) output.as_object()["$defs"] = std::move(*defs);
+
+        // Schemas must compile for the runtime; patterns written for another regex dialect are
+        // the usual reason. Drop patterns rather than the operation, and say so.
+        auto compiles = [](const json::value& s) { return schema::Schema::compile(s).ok(); };
+        auto strip_patterns = [](json::value& v, auto& self) -> void {
+            if (auto* o = v.if_object()) {
+                if (o->contains("pattern") && o->at("pattern").is_string()) o->erase("pattern");
+                for (auto& kv : *o) self(kv.value(), self);
+            } else if (auto* a = v.if_array()) {
+                for (auto& x : *a) self(x, self);
+            }
+        };
+        json::value input_value = std::move(input);
+        if (!compiles(input_value)) {
+            strip_patterns(input_value, strip_patterns);
+            if (!compiles(input_value)) {
+                skip("its input schema cannot be compiled: " + schema::Schema::compile(input_value).error().message);
+                continue;
+            }
+            result.warnings.push_back(label + ": regular expression patterns the runtime cannot compile were dropped from its input schema");
+        }
+        if (!output.is_null() && !compiles(output)) {
+            strip_patterns(output, strip_patterns);
+            if (!compiles(output)) output = nullptr;
+        }
+
+        std::string name = action_name(op.id.empty() ? op.method + op.path : op.id);  // "get/orders/{id}" -> get.orders.id
+        std::string base = name;
+        for (int n = 2; action_names.count(name); ++n) name = base.substr(0, 120) + "_" + std::to_string(n);
+        action_names.insert(name);
+        std::string title = str(*op.node, "summary");
+        if (title.empty()) title = op.id.empty() ? label : op.id;
+        std::string description = str(*op.node, "description");
+        if (op.node->contains("deprecated") && op.node->at("deprecated") == true) description = "Deprecated. " + description;
+        json::object action{{"name", name}, {"title", title.substr(0, 300)}, {"input", std::move(input_value)}};
+        if (!description.empty()) action["description"] = description;
+        if (!output.is_null()) action["output"] = std::move(output);
+        std::string m = upper(op.method);
+        action["idempotent"] = m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS";
+        actions.push_back(std::move(action));
+        operations[name] = std::move(op_config);
+        ++result.imported;
+    }
+    if (options.progress) options.progress(ops.size(), ops.size());
+
+    std::string version = str(info, "version");
+    static const std::regex semver("^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)$");
+    json::object manifest{{"apiVersion", "patchbay/v1"}, {"name", options.name}};
+    manifest["version"] = std::regex_match(version, semver) ? version : "1.0.0";
+    std::string title = options.title.empty() ? str(info, "title") : options.title;
+    manifest["title"] = title.empty() ? options.name : title.substr(0, 200);
+    if (auto d = str(info, "description"); !d.empty()) manifest["description"] = d.substr(0, 2000);
+    manifest["plugin"] = "openapi";
+    json::object config{{"servers", std::move(servers)}, {"operations", std::move(operations)}};
+    if (!variable_defaults.empty()) config["variables"] = std::move(variable_defaults);
+    if (!options.spec_reference.empty()) config["spec"] = options.spec_reference;
+    config["specVersion"] = result.spec_version;
+    if (!version.empty()) config["apiVersion"] = version;
+    manifest["config"] = std::move(config);
+    manifest["auth"] = std::move(auth_list);
+    manifest["actions"] = std::move(actions);
+    result.manifest = std::move(manifest);
+    return result;
+}
+
+namespace {
+
+bool needs_quotes(const std::string& s) {
+    if (s.empty()) return true;
+    static const std::set<std::string> words = {"~", "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE",
+                                                ".inf", ".Inf", "+.inf", "-.inf", "-.Inf", ".nan", ".NaN", "y", "n", "yes", "no",
+                                                "on", "off", "Y", "N", "Yes", "No", "On", "Off"};
+    if (words.count(s)) return true;
+    const char* b = s.data();
+    const char* e = b + s.size();
+    if (*b == '+') ++b;
+    double d;
+    auto [p, ec] = std::from_chars(b, e, d);
+    if (ec == std::errc() && p == e) return true;
+    return s.front() == ' ' || s.back() == ' ' || s.find('\n') != std::string::npos;
+}
+
+void emit(YAML::Emitter& out, const json::value& v) {
+    switch (v.kind()) {
+        case json::kind::null: out << YAML::Null; break;
+        case json::kind::bool_: out << v.get_bool(); break;
+        case json::kind::int64: out << v.get_int64(); break;
+        case json::kind::uint64: out << v.get_uint64(); break;
+        case json::kind::double_: out << v.get_double(); break;
+        case json::kind::string: {
+            std::string s(v.get_string());
+            if (needs_quotes(s)) out << YAML::DoubleQuoted << s;
+            else out << s;
+            break;
+        }
+        case json::kind::array:
+            out << YAML::BeginSeq;
+            for (const auto& x : v.get_array()) emit(out, x);
+            out << YAML::EndSeq;
+            break;
+        case json::kind::object:
+            out << YAML::BeginMap;
+            for (const auto& [k, x] : v.get_object()) {
+                std::string key(k);
+                out << YAML::Key;
+                if (needs_quotes(key)) out << YAML::DoubleQuoted << key;
+                else out << key;
+                out << YAML::Value;
+                emit(out, x);
+            }
+            out << YAML::EndMap;
+            break;
+    }
+}
+
+}  // namespace
+
+std::string to_yaml(const json::value& value) {
+    YAML::Emitter out;
+    out.SetIndent(2);
+    emit(out, value);
+    return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace patchbay::openapi

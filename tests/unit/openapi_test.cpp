@@ -1,0 +1,185 @@
+// OpenAPI import: operations to actions, parameters and bodies to input schemas, security schemes
+// to auth types, both spec generations, and hostile descriptions refused with a clear error.
+#include "openapi/importer.hpp"
+#include "manifest/manifest.hpp"
+#include "test_support.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+using namespace testing;
+namespace json = boost::json;
+namespace oa = patchbay::openapi;
+
+namespace {
+
+fs::path fixture(const std::string& name) { return fs::path(PATCHBAY_SOURCE_DIR) / "tests/fixtures/openapi" / name; }
+
+oa::ImportResult import_file(const fs::path& spec, const std::string& name, oa::ImportOptions o = {}) {
+    auto docs = oa::Documents::open(spec);
+    REQUIRE(docs.ok());
+    o.name = name;
+    auto r = oa::import_spec(*docs, o);
+    INFO((r ? "" : r.error().message));
+    REQUIRE(r.ok());
+    return std::move(r).value();
+}
+
+const json::object& action(const oa::ImportResult& r, std::string_view name) {
+    for (const auto& a : r.manifest.at("actions").as_array())
+        if (a.at("name").as_string() == name) return a.as_object();
+    FAIL("no action " << name);
+    throw std::logic_error("unreachable");
+}
+
+patchbay::Error import_error(const std::string& text, const std::string& file = "spec.yaml", oa::Limits limits = {}) {
+    TempDir dir;
+    write_file(dir / file, text);
+    auto docs = oa::Documents::open(dir / file, limits);
+    if (!docs) return docs.error();
+    oa::ImportOptions o;
+    o.name = "hostile";
+    auto r = oa::import_spec(*docs, o);
+    if (!r) return r.error();
+    // Import "succeeded": the problem must then be in the report, with the operation skipped.
+    REQUIRE_FALSE(r->skipped.empty());
+    return patchbay::Error(patchbay::Errc::invalid_input, r->skipped.front().reason);
+}
+
+}  // namespace
+
+TEST_CASE("an OpenAPI 3.0 description becomes actions, auth types and operation configs", "[openapi]") {
+    auto r = import_file(fixture("petstore.yaml"), "pets");
+    CHECK(r.spec_version == "3.0.3");
+    CHECK(r.imported == 9);
+    CHECK(r.skipped.empty());
+    CHECK(r.auth_types == std::vector<std::string>{"api_key", "bearer", "basic_auth", "oauth"});
+    CHECK(r.warnings.front().find("implicit") != std::string::npos);
+    const auto& m = r.manifest;
+    CHECK(m.at("plugin") == "openapi");
+    CHECK(m.at("version") == "2.1.0");
+    CHECK(m.at("title") == "Test Pet Store");
+
+    // Parameters, merged from path item and operation, and the body, in one input schema.
+    const auto& get = action(r, "getPet");
+    CHECK(get.at("input").at("required").as_array() == json::array{"petId"});
+    CHECK(get.at("input").at("properties").at("petId").at("type") == "integer");
+    const auto& create = action(r, "createPet");
+    CHECK(create.at("input").at("required").as_array() == json::array{"body"});
+    CHECK(create.at("input").at("properties").at("body").at("$ref") == "#/$defs/NewPet");
+    // Recursive schemas stay references (Pet -> NewPet -> Pet).
+    CHECK(create.at("input").at("$defs").as_object().contains("Pet"));
+    CHECK(create.at("output").at("$ref") == "#/$defs/Pet");
+    // A schema from another file comes along too.
+    CHECK(action(r, "searchOwners").at("output").at("$defs").as_object().contains("Owner"));
+    // Without an operationId: method and path.
+    CHECK(action(r, "get.orders").at("input").at("properties").as_object().contains("page"));
+    CHECK(action(r, "listPets").at("idempotent") == true);
+    CHECK(create.at("idempotent") == false);
+
+    const auto& ops = m.at("config").at("operations");
+    CHECK(ops.at("listPets").at("parameters").at(2).at("style") == "deepObject");
+    CHECK(ops.at("uploadPhoto").at("body").at("contentType") == "multipart/form-data");
+    CHECK(ops.at("searchOwners").at("body").at("contentType") == "application/x-www-form-urlencoded");
+    CHECK(ops.at("health").at("security").as_array().empty());
+    CHECK(ops.at("deletePet").at("security") == json::parse(R"([["bearer"]])"));
+    CHECK(m.at("config").at("variables").at("region") == "eu");
+
+    // Server variables are connection settings with their defaults.
+    const auto& auth = m.at("auth").as_array();
+    CHECK(auth.at(0).at("type") == "api_key");
+    CHECK(auth.at(0).at("parameter") == "X-API-Key");
+    CHECK(auth.at(0).at("fields").at(0).at("name") == "region");
+    CHECK(auth.at(3).at("type") == "oauth2_client_credentials");
+    CHECK(auth.at(3).at("scopes") == json::parse(R"(["read","write"])"));
+
+    // The manifest it writes is one the runtime reads without complaint.
+    TempDir dir;
+    write_file(dir / "pets.yaml", oa::to_yaml(m));
+    auto parsed = patchbay::manifest::parse_manifest_file(dir / "pets.yaml");
+    INFO((parsed.diagnostics.empty() ? "" : parsed.diagnostics.front().to_string()));
+    REQUIRE(parsed.manifest);
+    CHECK(parsed.manifest->actions.size() == 9);
+    auto v = parsed.manifest->find_action("createPet")->input.validate(json::parse(R"({"body": {"name": ""}})"));
+    REQUIRE_FALSE(v.empty());  // minLength 1, through the $ref
+    CHECK(parsed.manifest->find_action("createPet")->input.validate(json::parse(R"({"body": {"name": "Rex", "tag": null}})")).empty());
+}
+
+TEST_CASE("Swagger 2.0: body and formData parameters, collection formats, x-nullable, security definitions", "[openapi]") {
+    auto r = import_file(fixture("swagger2.json"), "legacy");
+    CHECK(r.spec_version == "2.0");
+    CHECK(r.imported == 3);
+    CHECK(r.manifest.at("config").at("servers").at(0) == "https://inventory.example.com/api");
+    CHECK(r.auth_types == std::vector<std::string>{"basic", "token", "oauth"});
+    CHECK(r.manifest.at("auth").at(2).at("type") == "oauth2_authorization_code");
+    const auto& ops = r.manifest.at("config").at("operations");
+    CHECK(ops.at("items.list").at("parameters").at(0).at("explode") == true);   // multi
+    CHECK(ops.at("items.list").at("parameters").at(1).at("explode") == false);  // csv
+    CHECK(ops.at("items.label").at("body").at("contentType") == "application/x-www-form-urlencoded");
+    CHECK(action(r, "items.create").at("input").at("$defs").at("Item").at("properties").at("qty").at("nullable") == true);
+}
+
+TEST_CASE("import filters by tag, path and operation", "[openapi]") {
+    oa::ImportOptions o;
+    o.include_tags = {"pets"};
+    o.exclude_operations = {"deletePet"};
+    auto r = import_file(fixture("petstore.yaml"), "pets", o);
+    CHECK(r.imported == 4);  // listPets, createPet, getPet, uploadPhoto
+    oa::ImportOptions p;
+    p.include_paths = {"/owners*"};
+    CHECK(import_file(fixture("petstore.yaml"), "pets", p).imported == 2);
+    oa::ImportOptions base;
+    base.base_url = "https://pets.internal.example";
+    CHECK(import_file(fixture("petstore.yaml"), "pets", base).manifest.at("config").at("servers").at(0) == "https://pets.internal.example");
+}
+
+TEST_CASE("action names are valid and unique", "[openapi]") {
+    CHECK(oa::action_name("repos/get-content") == "repos.get-content");
+    CHECK(oa::action_name("get/pets/{petId}") == "get.pets.petId");
+    CHECK(oa::action_name("123 start") == "op_123_start");
+    CHECK(oa::action_name("Ümlaut op") == "mlaut_op");
+    CHECK(oa::action_name(std::string(300, 'a')).size() == 128);
+}
+
+TEST_CASE("hostile and malformed descriptions get clear errors, never a crash or a read outside the folder", "[openapi][hostile]") {
+    const std::string head = "openapi: 3.0.0\ninfo: {title: t, version: '1'}\n";
+    auto op_with = [&](const std::string& schema) {
+        return head + "paths:\n  /x:\n    post:\n      operationId: x\n      requestBody:\n        content:\n          application/json:\n            schema: " +
+               schema + "\n      responses: {'200': {description: ok}}\n";
+    };
+    CHECK(import_error(op_with("{$ref: '../../etc/passwd'}")).message.find("leaves the spec's folder") != std::string::npos);
+    CHECK(import_error(op_with("{$ref: '/etc/passwd'}")).message.find("absolute path") != std::string::npos);
+    CHECK(import_error(op_with("{$ref: 'https://evil.example/schema.json'}")).message.find("never the network") != std::string::npos);
+    CHECK(import_error(op_with("{$ref: 'missing.yaml#/A'}")).message.find("no such file") != std::string::npos);
+    CHECK(import_error(op_with("{$ref: '#/nowhere'}")).message.find("names nothing") != std::string::npos);
+    // A schema that is only a reference to itself, and a chain of path items referring in a loop.
+    auto self = head + "paths:\n  /x:\n    post:\n      operationId: x\n      requestBody:\n        content:\n          application/json:\n"
+                       "            schema: {$ref: '#/components/schemas/A'}\n      responses: {'200': {description: ok}}\n"
+                       "components:\n  schemas:\n    A: {$ref: '#/components/schemas/A'}\n";
+    CHECK(import_error(self).message.find("longer than 64 hops") != std::string::npos);
+    auto loop = head + "paths:\n  /x: {$ref: '#/paths/~1y'}\n  /y: {$ref: '#/paths/~1x'}\n";
+    CHECK(import_error(loop).message.find("64 hops") != std::string::npos);
+
+    CHECK(import_error("{\"openapi\": \"3.0.0\", \"paths\": {").message.find("truncated") != std::string::npos);
+    CHECK(import_error(std::string(100000, '[') + std::string(100000, ']'), "deep.json").message.find("levels deep") != std::string::npos);
+    CHECK(import_error("a: " + std::string(20000, '[') + std::string(20000, ']')).message.find("levels deep") != std::string::npos);
+    CHECK(import_error("title: not a spec\n").message.find("not an OpenAPI") != std::string::npos);
+    CHECK(import_error("openapi: 4.0.0\n").message.find("unsupported version") != std::string::npos);
+    CHECK(import_error("").message.find("empty") != std::string::npos);
+    CHECK(import_error("a: [unclosed\n").message.find("nor valid YAML: line 2") != std::string::npos);
+
+    // A billion laughs: aliases that expand exponentially.
+    std::string laughs = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+    char prev = 'a';
+    for (char c = 'b'; c <= 'j'; ++c, ++prev)
+        laughs += std::string(1, c) + ": &" + c + " [*" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev +
+                  ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + "]\n";
+    oa::Limits small;
+    small.max_yaml_nodes = 100'000;
+    CHECK(import_error(laughs, "laughs.yaml", small).message.find("expands to more than") != std::string::npos);
+
+    // Over the size limit.
+    oa::Limits tiny;
+    tiny.max_file_bytes = 64;
+    CHECK(import_error(head + "paths: {}\n# " + std::string(100, 'x') + "\n", "big.yaml", tiny).message.find("over the") != std::string::npos);
+}
