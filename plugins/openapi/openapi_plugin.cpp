@@ -123,7 +123,7 @@ std::vector<std::string> query_pairs(const Param& p, const json::value& v) {
             for (const auto& x : *a) out.push_back(name + "=" + enc(text_of(x)));
             return out;
         }
-        std::string sep = p.style == "spaceDelimited" ? "%20" : p.style == "pipeDelimited" ? "|" : ",";
+        std::string sep = p.style == "spaceDelimited" ? "%20" : p.style == "pipeDelimited" ? "%7C" : ",";
         std::string joined;
         for (const auto& x : *a) joined += (joined.empty() ? "" : sep) + enc(text_of(x));
         return {name + "=" + joined};
