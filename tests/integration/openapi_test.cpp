@@ -128,3 +128,149 @@ TEST_CASE("an imported Swagger 2.0 integration: collection formats, body and for
     CHECK(refused.status == 400);
     CHECK(refused.body.find("auth type basic") != std::string::npos);
 }
+
+TEST_CASE("Prism, validating every request against the petstore spec, accepts what the plugin sends", "[openapi][prism]") {
+    Prism prism(fixture("petstore.yaml"));
+    OAuthProvider provider;
+    TempDir folder;
+    fs::copy(staged_manifests(), folder.path(), fs::copy_options::recursive);
+    auto imported = run({patchbay_bin(), "openapi", "import", fixture("petstore.yaml").string(), "--name", "pets", "--manifests", folder.path().string()});
+    REQUIRE(imported.exit_code == 0);
+    Served server(folder.path());
+    server.install({"pets", "http"});
+
+    // Prism is strict: a request the spec does not allow is a 422, not a mock answer.
+    auto bad = server.call("POST", "/v1/integrations/http/actions/request/invoke",
+                           json::serialize(json::object{{"input", json::object{{"url", prism.url() + "/pets/not-a-number"},
+                                                                               {"headers", json::object{{"X-API-Key", "k"}}}}}}));
+    REQUIRE(bad.status == 200);
+    CHECK(bad.json().at("output").at("status") == 422);
+
+    auto connect = [&](const std::string& name, const std::string& auth, json::object settings, json::object secrets) {
+        auto c = server.call("POST", "/v1/connections",
+                             json::serialize(json::object{{"integration", "pets"}, {"name", name}, {"auth_type", auth}, {"base_url", prism.url()},
+                                                          {"settings", std::move(settings)}, {"secrets", std::move(secrets)}}));
+        INFO(c.body);
+        REQUIRE(c.status == 201);
+        return std::string(c.json().at("id").as_string());
+    };
+    std::string key = connect("key", "api_key", {}, {{"api_key", "k-1"}});
+    std::string bearer = connect("bearer", "bearer", {}, {{"token", "t-1"}});
+    std::string basic = connect("basic", "basic_auth", {{"username", "ada"}}, {{"password", "pw"}});
+    std::string oauth = connect("oauth", "oauth", {{"client_id", "pets-app"}, {"token_url", provider.url("/token")}},
+                                {{"client_secret", "s"}});
+
+    // Prism's own mock answers can break the spec (it cannot generate the recursive Pet), which it
+    // reports as response violations; the request is what is under test here.
+    auto call = [&](const std::string& connection, const std::string& action, const std::string& input) {
+        auto r = server.call("POST", "/v1/integrations/pets/actions/" + action + "/invoke",
+                             R"({"connection": ")" + connection + R"(", "input": )" + input + "}");
+        INFO(action << " -> " << r.body);
+        if (r.status == 200) return;
+        REQUIRE(r.error_code() == "UPSTREAM_ERROR");
+        auto doc = r.json();
+        const auto& problem = doc.at("error").at("details").at("body");
+        CHECK(problem.at("type").as_string().ends_with("#VIOLATIONS"));
+        for (const auto& v : problem.at("validation").as_array()) CHECK(v.at("location").at(0) == "response");
+    };
+    call(key, "listPets", R"({"tags": ["a b", "c"], "limit": 5, "filter": {"color": "red", "age": 2}, "X-Request-Id": "r-1"})");
+    call(key, "getPet", R"({"petId": 42})");
+    call(key, "createPet", R"({"body": {"name": "Rex", "tag": "dog"}})");
+    call(key, "searchOwners", R"({"body": {"q": "ann smith", "page": 2}})");
+    call(key, "uploadPhoto", R"({"petId": 7, "body": {"caption": "hi"}})");
+    call(key, "get.orders", R"({"page": 3})");
+    call(key, "health", "{}");
+    call(bearer, "deletePet", R"({"petId": 1})");
+    call(basic, "adminStats", "{}");
+    call(oauth, "listVaccinations", R"({"petId": 1})");
+    CHECK(provider.grants("client_credentials") == 1);
+    // Prism checked every request: only the deliberately bad one failed its rules.
+    std::string log = prism.log();
+    auto count = [&](const std::string& what) {
+        size_t n = 0;
+        for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
+        return n;
+    };
+    CHECK(count("Request did not pass the validation rules") == 1);
+    CHECK(count("The request passed the validation rules") == 10);
+}
+
+TEST_CASE("GitHub's real description: imported, and representative requests pass Prism or match as recorded", "[openapi][prism][github]") {
+    fs::path spec = fs::path(PATCHBAY_SOURCE_DIR) / "node_modules/@octokit/openapi/generated/api.github.com.json";
+    REQUIRE(fs::exists(spec));
+    TempDir folder;
+    fs::copy(staged_manifests(), folder.path(), fs::copy_options::recursive);
+    const std::string ops =
+        "meta/root,repos/get,repos/update,repos/list-for-org,issues/list-for-repo,issues/create,issues/update,search/repos,gists/create,"
+        "markdown/render-raw,reactions/create-for-issue,activity/list-notifications-for-authenticated-user";
+    auto imported = run({patchbay_bin(), "openapi", "import", spec.string(), "--name", "github", "--manifests", folder.path().string(),
+                         "--include-operation", ops, "--report", "json"});
+    INFO(imported.err);
+    REQUIRE(imported.exit_code == 0);
+    auto report = json::parse(imported.out);
+    CHECK(report.at("imported") == 12);
+    CHECK(report.at("skipped").as_array().empty());
+
+    Prism prism(spec);
+    Upstream recorder;
+    Served server(folder.path());
+    server.install({"github"});
+    auto connect = [&](const std::string& name, const std::string& base) {
+        auto c = server.call("POST", "/v1/connections",
+                             json::serialize(json::object{{"integration", "github"}, {"name", name}, {"base_url", base}}));
+        REQUIRE(c.status == 201);
+        return std::string(c.json().at("id").as_string());
+    };
+    std::string mock = connect("prism", prism.url()), recorded = connect("recorder", recorder.url("/any"));
+    auto invoke = [&](const std::string& connection, const std::string& action, const std::string& input) {
+        return server.call("POST", "/v1/integrations/github/actions/" + action + "/invoke",
+                           R"({"connection": ")" + connection + R"(", "input": )" + input + "}");
+    };
+    const std::vector<std::pair<std::string, std::string>> calls = {
+        {"meta.root", "{}"},
+        {"repos.get", R"({"owner": "octocat", "repo": "hello-world"})"},
+        {"repos.update", R"({"owner": "octocat", "repo": "hello-world", "body": {"description": "new", "private": false}})"},
+        {"repos.list-for-org", R"({"org": "github", "type": "public", "sort": "updated", "per_page": 50})"},
+        {"issues.list-for-repo", R"({"owner": "octocat", "repo": "hello-world", "state": "open", "labels": "bug,ui", "per_page": 10})"},
+        {"issues.update", R"({"owner": "octocat", "repo": "hello-world", "issue_number": 7, "body": {"state": "closed"}})"},
+        {"search.repos", R"({"q": "tetris language:assembly", "sort": "stars", "order": "desc"})"},
+        {"gists.create", R"({"body": {"files": {"a.txt": {"content": "hello"}}, "public": false}})"},
+        {"markdown.render-raw", R"({"body": "# Title"})"},
+        {"reactions.create-for-issue", R"({"owner": "octocat", "repo": "hello-world", "issue_number": 7, "body": {"content": "heart"}})"},
+        {"activity.list-notifications-for-authenticated-user", R"({"all": true, "since": "2026-01-01T00:00:00Z"})"},
+    };
+    for (const auto& [action, input] : calls) {
+        auto r = invoke(mock, action, input);
+        INFO(action << " -> " << r.body.substr(0, 600));
+        if (r.status != 200) {
+            REQUIRE(r.error_code() == "UPSTREAM_ERROR");
+            auto doc = r.json();
+            for (const auto& v : doc.at("error").at("details").at("body").at("validation").as_array())
+                CHECK(v.at("location").at(0) == "response");
+        }
+    }
+    std::string log = prism.log();
+    CHECK(log.find("Request did not pass the validation rules") == std::string::npos);
+    size_t passed = 0;
+    for (size_t at = log.find("The request passed the validation rules"); at != std::string::npos;
+         at = log.find("The request passed the validation rules", at + 1))
+        ++passed;
+    CHECK(passed == calls.size());
+
+    // Prism cannot compile create-issue's schema and accepts anything there: check that request
+    // as sent instead.
+    auto sent = invoke(recorded, "issues.create",
+                       R"({"owner": "octo cat", "repo": "hello", "body": {"title": "Found a bug", "labels": ["bug"], "assignees": ["ada"]}})");
+    INFO(sent.body);
+    REQUIRE(sent.status == 200);
+    auto echo = sent.json().at("output");
+    CHECK(echo.at("method") == "POST");
+    CHECK(echo.at("target") == "/any/repos/octo%20cat/hello/issues");
+    CHECK(json::parse(echo.at("body").as_string()) == json::parse(R"({"title": "Found a bug", "labels": ["bug"], "assignees": ["ada"]})"));
+    CHECK(echo.at("headers").at("content-type") == "application/json");
+    // And the spec's own schema refuses an issue without a title before anything is sent.
+    int before = recorder.requests();
+    auto untitled = invoke(recorded, "issues.create", R"({"owner": "o", "repo": "r", "body": {"labels": ["bug"]}})");
+    CHECK(untitled.error_code() == "INVALID_INPUT");
+    CHECK(recorder.requests() == before);
+}

@@ -157,38 +157,30 @@ RunResult run(const std::vector<std::string>& argv, const std::string& stdin_tex
     return r;
 }
 
-// Starts argv[0] (looked up in PATH) with stderr to `err`, and reads its stdout until a line
-// containing `marker` is complete (or 30 s pass). Throws when it cannot start.
-pid_t spawn_until(const std::vector<std::string>& argv, const fs::path& err, const std::string& marker, std::string& seen) {
-    int out_pipe[2];
-    if (::pipe(out_pipe) != 0) throw std::runtime_error("pipe failed");
+// Starts argv[0] (looked up in PATH) with stdout to `out` and stderr to `err`, and waits until a
+// line containing `marker` is complete in `out` (or `limit` passes). Output goes to files, not
+// pipes, so a chatty child never blocks on (or dies of) a pipe nobody reads. Throws when it
+// cannot start.
+pid_t spawn_until(const std::vector<std::string>& argv, const fs::path& out, const fs::path& err, const std::string& marker,
+                  std::string& seen, std::chrono::seconds limit = std::chrono::seconds(30)) {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-    posix_spawn_file_actions_addclose(&fa, out_pipe[0]);
+    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     auto args = c_argv(argv);
     pid_t pid = -1;
     int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
-    ::close(out_pipe[1]);
-    if (rc != 0) {
-        ::close(out_pipe[0]);
-        throw std::runtime_error("cannot start " + argv[0]);
-    }
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
+    auto until = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < until) {
-        pollfd p{out_pipe[0], POLLIN, 0};
-        if (::poll(&p, 1, 100) > 0) {
-            char buf[512];
-            ssize_t n = ::read(out_pipe[0], buf, sizeof buf);
-            if (n <= 0) break;
-            seen.append(buf, static_cast<size_t>(n));
-            auto at = seen.find(marker);
-            if (at != std::string::npos && seen.find('\n', at) != std::string::npos) break;
-        }
+        seen = fs::exists(out) ? read_file(out) : std::string();
+        auto at = seen.find(marker);
+        if (at != std::string::npos && seen.find('\n', at) != std::string::npos) break;
+        int status = 0;
+        if (::waitpid(pid, &status, WNOHANG) == pid) break;  // it exited: no point waiting
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    ::close(out_pipe[0]);
     return pid;
 }
 
@@ -200,7 +192,7 @@ Served::Served(const fs::path& manifests, std::vector<std::string> extra) {
     else std::erase(extra, std::string("--no-test-egress-allow"));
     argv.insert(argv.end(), extra.begin(), extra.end());
     std::string seen;
-    pid_ = spawn_until(argv, dir_ / "stderr", "listening on http://127.0.0.1:", seen);
+    pid_ = spawn_until(argv, dir_ / "stdout", dir_ / "stderr", "listening on http://127.0.0.1:", seen);
     stdout_ = seen;
     if (auto at = seen.find("listening on http://127.0.0.1:"); at != std::string::npos) port_ = static_cast<unsigned short>(std::stoi(seen.substr(at + 30)));
     if (port_ == 0) {
@@ -242,6 +234,52 @@ int Served::terminate(std::chrono::milliseconds limit) {
 
 std::string Served::stderr_text() const { return read_file(dir_ / "stderr"); }
 
+std::string Served::stdout_text() const { return fs::exists(dir_ / "stdout") ? read_file(dir_ / "stdout") : stdout_; }
+
+namespace {
+
+unsigned short free_port() {
+    // Bound and released at once; Prism takes no port 0, so this is the best it can get.
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+}  // namespace
+
+Prism::Prism(const fs::path& spec) {
+    std::string seen;
+    for (int attempt = 0; attempt < 3 && port_ == 0; ++attempt) {
+        unsigned short port = free_port();
+        pid_ = spawn_until({"node", std::string(PATCHBAY_SOURCE_DIR) + "/node_modules/@stoplight/prism-cli/dist/index.js", "mock", spec.string(),
+                            "-h", "127.0.0.1", "-p", std::to_string(port), "--errors"},
+                           dir_ / "stdout", dir_ / "stderr", "Prism is listening", seen, std::chrono::seconds(120));
+        if (seen.find("Prism is listening") != std::string::npos) {
+            port_ = port;
+            break;
+        }
+        ::kill(pid_, SIGKILL);
+        wait_exit(pid_, std::chrono::seconds(5));
+        pid_ = -1;
+    }
+    if (port_ == 0)
+        throw std::runtime_error("Prism did not start (run scripts/setup for its npm packages): " + seen + read_file(dir_ / "stderr"));
+}
+
+Prism::~Prism() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    wait_exit(pid_, std::chrono::seconds(10));
+}
+
+std::string Prism::log() const { return read_file(dir_ / "stdout"); }
+
 boost::json::value Response::json() const { return boost::json::parse(body); }
 
 std::string Response::error_code() const {
@@ -255,7 +293,8 @@ std::string Response::error_code() const {
 
 OAuthProvider::OAuthProvider() {
     std::string seen;
-    pid_ = spawn_until({"node", std::string(PATCHBAY_SOURCE_DIR) + "/tests/oauth/provider.mjs"}, dir_ / "stderr", "listening ", seen);
+    pid_ = spawn_until({"node", std::string(PATCHBAY_SOURCE_DIR) + "/tests/oauth/provider.mjs"}, dir_ / "stdout", dir_ / "stderr",
+                       "listening ", seen);
     if (auto at = seen.find("listening "); at != std::string::npos) port_ = static_cast<unsigned short>(std::stoi(seen.substr(at + 10)));
     if (port_ == 0) {
         if (pid_ > 0) {

@@ -77,7 +77,7 @@ public:
     // Sends SIGTERM and waits for the exit status (bounded).
     int terminate(std::chrono::milliseconds limit = std::chrono::seconds(30));
     std::string stderr_text() const;
-    std::string stdout_text() const { return stdout_; }
+    std::string stdout_text() const;
     fs::path data_dir() const { return dir_ / "data"; }
     // The bootstrap admin's API token (team "default"), read from DATA/bootstrap-token.
     const std::string& admin_token() const { return admin_token_; }
@@ -105,6 +105,21 @@ public:
     void configure(const std::string& json_text) const;  // POST /_test/config
     boost::json::value stats() const;
     int grants(const std::string& grant_type) const;  // token requests of that grant so far
+
+private:
+    TempDir dir_;
+    pid_t pid_ = -1;
+    unsigned short port_ = 0;
+};
+
+// Prism (@stoplight/prism-cli) mocking `spec` on 127.0.0.1 with request validation errors on:
+// a request that does not match the spec is answered 422 with what was wrong. Stopped by pid.
+class Prism {
+public:
+    explicit Prism(const fs::path& spec);
+    ~Prism();
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+    std::string log() const;  // what Prism printed: one line per request it saw
 
 private:
     TempDir dir_;

@@ -51,7 +51,7 @@ patchbay::Error import_error(const std::string& text, const std::string& file = 
 TEST_CASE("an OpenAPI 3.0 description becomes actions, auth types and operation configs", "[openapi]") {
     auto r = import_file(fixture("petstore.yaml"), "pets");
     CHECK(r.spec_version == "3.0.3");
-    CHECK(r.imported == 9);
+    CHECK(r.imported == 11);
     CHECK(r.skipped.empty());
     CHECK(r.auth_types == std::vector<std::string>{"api_key", "bearer", "basic_auth", "oauth"});
     CHECK(r.warnings.front().find("implicit") != std::string::npos);
@@ -99,7 +99,7 @@ TEST_CASE("an OpenAPI 3.0 description becomes actions, auth types and operation 
     auto parsed = patchbay::manifest::parse_manifest_file(dir / "pets.yaml");
     INFO((parsed.diagnostics.empty() ? "" : parsed.diagnostics.front().to_string()));
     REQUIRE(parsed.manifest);
-    CHECK(parsed.manifest->actions.size() == 9);
+    CHECK(parsed.manifest->actions.size() == 11);
     auto v = parsed.manifest->find_action("createPet")->input.validate(json::parse(R"({"body": {"name": ""}})"));
     REQUIRE_FALSE(v.empty());  // minLength 1, through the $ref
     CHECK(parsed.manifest->find_action("createPet")->input.validate(json::parse(R"({"body": {"name": "Rex", "tag": null}})")).empty());

@@ -137,8 +137,8 @@ void Catalog::refresh() {
         size_t h = std::hash<std::string>{}(text);
         rec.manifest_stamp = ms;
         if (rec.entry && h == rec.content_hash && ls == rec.library_stamp) continue;  // touched, not changed
-        if (text.size() > 16 * 1024 * 1024) {
-            rec.entry = error_entry(file.stem().string(), file, file.string() + ": manifest is larger than 16 MiB");
+        if (text.size() > 256 * 1024 * 1024) {
+            rec.entry = error_entry(file.stem().string(), file, file.string() + ": manifest is larger than 256 MiB");
         } else {
             rec.entry = build_entry(file, text);
         }

@@ -536,9 +536,9 @@ ParseResult parse_manifest_file(const fs::path& file) {
     std::ostringstream ss;
     ss << in.rdbuf();
     std::string text = ss.str();
-    if (text.size() > 16 * 1024 * 1024) {
+    if (text.size() > 256 * 1024 * 1024) {
         ParseResult r;
-        r.diagnostics.push_back({file.string(), 0, 0, "manifest is larger than 16 MiB; put large specs in a separate file the config points to"});
+        r.diagnostics.push_back({file.string(), 0, 0, "manifest is larger than 256 MiB; put large specs in a separate file the config points to"});
         return r;
     }
     return Parser(fs::absolute(file)).run(text);
