@@ -9,6 +9,7 @@
 #include <cctype>
 #include <random>
 #include <string>
+#include <variant>
 
 namespace sdk = patchbay::sdk;
 namespace json = sdk::json;
@@ -200,12 +201,32 @@ std::string encode_body(const std::string& type, const json::value& v, std::stri
     return text_of(v);  // text/plain, octet streams given as text, XML written by the caller
 }
 
-sdk::Result call_operation(sdk::Call& call, std::string_view action, const json::value& input) {
+// The operation's config, or nullptr.
+const json::object* operation(const sdk::Call& call, std::string_view action) {
     const auto* ops = sdk::find(call.config(), "operations");
-    const auto* op_value = ops && ops->is_object() ? ops->get_object().if_contains(action) : nullptr;
-    if (!op_value || !op_value->is_object())
-        return sdk::Error{sdk::ErrorCode::unsupported, "this integration's config has no operation for action '" + std::string(action) + "'", {}};
-    const auto& op = op_value->get_object();
+    const auto* op = ops && ops->is_object() ? ops->get_object().if_contains(action) : nullptr;
+    return op ? op->if_object() : nullptr;
+}
+
+// A request ready to send; `query` stays separate so paging can replace one parameter.
+struct Prepared {
+    sdk::HttpRequest req;
+    std::string url_base;  // scheme, host and path
+    std::vector<std::string> query;  // "name=value", encoded
+    std::string label;               // "GET /pets/{id}" for messages
+    void finish() {
+        req.url = url_base;
+        for (size_t i = 0; i < query.size(); ++i) req.url += (i == 0 ? "?" : "&") + query[i];
+    }
+    void set_query(const std::string& name, const std::string& value) {
+        std::string key = encode(name) + "=";
+        std::erase_if(query, [&](const std::string& q) { return q.rfind(key, 0) == 0; });
+        query.push_back(key + encode(value));
+        finish();
+    }
+};
+
+std::variant<Prepared, sdk::Error> prepare(sdk::Call& call, std::string_view action, const json::object& op, const json::value& input) {
     const json::object empty;
     const auto& in = input.is_object() ? input.get_object() : empty;
     const json::value* connection = sdk::find(call.context(), "connection");
@@ -294,8 +315,6 @@ sdk::Result call_operation(sdk::Call& call, std::string_view action, const json:
 
     sdk::HttpRequest req;
     req.method = get(op, "method", "GET");
-    req.url = base + path;
-    for (size_t i = 0; i < query.size(); ++i) req.url += (i == 0 ? "?" : "&") + query[i];
     req.credentials = credentials;
     if (const auto* body = op.if_contains("body"); body && body->is_object()) {
         std::string property = get(body->get_object(), "property", "body");
@@ -306,31 +325,223 @@ sdk::Result call_operation(sdk::Call& call, std::string_view action, const json:
         }
     }
     req.headers = std::move(headers);
+    Prepared out{std::move(req), base + path, std::move(query), get(op, "method", "GET") + " " + get(op, "path")};
+    out.finish();
+    return out;
+}
 
+// One answer, decoded: JSON when the content type says so, text for text, base64 otherwise.
+struct Answer {
+    int status = 0;
+    std::vector<std::pair<std::string, std::string>> headers;
+    json::value body;
+};
+
+Answer fetch(sdk::Call& call, const sdk::HttpRequest& req) {
     auto res = call.http(req);
+    Answer a;
+    a.status = res.status;
     std::string ct;
     for (const auto& [k, v] : res.headers)
         if (lower(k) == "content-type") ct = v;
-    json::value body;
     if (res.body.empty()) {
-        body = nullptr;
+        a.body = nullptr;
     } else if (json_type(ct)) {
         boost::system::error_code ec;
-        body = json::parse(res.body, ec);
-        if (ec) body = json::string(res.body);
+        a.body = json::parse(res.body, ec);
+        if (ec) a.body = json::string(res.body);
     } else if (lower(ct).rfind("text/", 0) == 0 || lower(ct).find("xml") != std::string::npos || ct.empty()) {
-        body = json::string(res.body);
+        a.body = json::string(res.body);
     } else {
-        body = json::object{{"content_type", ct}, {"base64", base64(res.body)}};
+        a.body = json::object{{"content_type", ct}, {"base64", base64(res.body)}};
     }
-    if (res.status >= 200 && res.status < 300) return body;
-    json::object details{{"status", res.status}, {"body", body}};
-    std::string what = "the API answered " + std::to_string(res.status) + " to " + req.method + " " + path;
-    if (res.status == 401 || res.status == 403) return sdk::Error{sdk::ErrorCode::unauthorized, what, details};
-    if (res.status == 404) return sdk::Error{sdk::ErrorCode::not_found, what, details};
-    if (res.status == 429) return sdk::Error{sdk::ErrorCode::rate_limited, what, details};
-    if (res.status == 400 || res.status == 422) return sdk::Error{sdk::ErrorCode::invalid_input, what, details};
+    a.headers = std::move(res.headers);
+    return a;
+}
+
+std::optional<sdk::Error> failure(const Answer& a, const Prepared& p) {
+    if (a.status >= 200 && a.status < 300) return std::nullopt;
+    json::object details{{"status", a.status}, {"body", a.body}};
+    std::string what = "the API answered " + std::to_string(a.status) + " to " + p.label;
+    if (a.status == 401 || a.status == 403) return sdk::Error{sdk::ErrorCode::unauthorized, what, details};
+    if (a.status == 404) return sdk::Error{sdk::ErrorCode::not_found, what, details};
+    if (a.status == 429) return sdk::Error{sdk::ErrorCode::rate_limited, what, details};
+    if (a.status == 400 || a.status == 422) return sdk::Error{sdk::ErrorCode::invalid_input, what, details};
     return sdk::Error::upstream(what, details);
+}
+
+// ---- pagination ------------------------------------------------------------------------------
+// config.operations.<action>.pagination:
+//   {style: cursor, cursorParam: cursor, nextCursor: /meta/next, items: /data}
+//   {style: link}                        (Link: <...>; rel="next"), or {style: link, nextField: /next}
+//   {style: offset, offsetParam: offset, limitParam: limit, pageSize: 100, items: /items}
+//   {style: page, pageParam: page, sizeParam: per_page, pageSize: 100, start: 1}
+
+const json::value* pointer(const json::value& v, const std::string& p) {
+    if (p.empty() || p == "/") return &v;
+    boost::system::error_code ec;
+    const json::value* r = v.find_pointer(p[0] == '/' ? p : "/" + p, ec);
+    return ec ? nullptr : r;
+}
+
+const json::array* items_of(const json::object& pg, const json::value& body) {
+    std::string where = get(pg, "items");
+    const json::value* v = where.empty() ? &body : pointer(body, where);
+    return v ? v->if_array() : nullptr;
+}
+
+int64_t number(const json::object& o, std::string_view k, int64_t fallback) {
+    const auto* v = o.if_contains(k);
+    return v && v->is_number() ? v->to_number<int64_t>() : fallback;
+}
+
+std::string next_link(const Answer& a) {
+    for (const auto& [k, v] : a.headers) {
+        if (lower(k) != "link") continue;
+        // <https://api.example.com/items?page=2>; rel="next", <...>; rel="last"
+        size_t pos = 0;
+        while ((pos = v.find('<', pos)) != std::string::npos) {
+            size_t close = v.find('>', pos);
+            if (close == std::string::npos) break;
+            std::string url = v.substr(pos + 1, close - pos - 1);
+            size_t end = v.find(',', close);
+            std::string params = v.substr(close + 1, end == std::string::npos ? std::string::npos : end - close - 1);
+            if (params.find("rel=\"next\"") != std::string::npos || params.find("rel=next") != std::string::npos) return url;
+            pos = close;
+        }
+    }
+    return {};
+}
+
+// Points `p` at the page `cursor` names (what next_cursor returned).
+void apply_cursor(const json::object& pg, Prepared& p, const std::string& cursor) {
+    std::string style = get(pg, "style");
+    if (style == "link") {
+        if (cursor.rfind("http://", 0) == 0 || cursor.rfind("https://", 0) == 0) {
+            p.req.url = cursor;
+        } else {
+            auto scheme = p.url_base.find("://");
+            auto root = p.url_base.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+            p.req.url = (cursor.rfind("/", 0) == 0 ? p.url_base.substr(0, root) : p.url_base + "/") + cursor;
+        }
+    } else if (style == "cursor") {
+        p.set_query(get(pg, "cursorParam", "cursor"), cursor);
+    } else if (style == "offset") {
+        p.set_query(get(pg, "offsetParam", "offset"), cursor);
+    } else if (style == "page") {
+        p.set_query(get(pg, "pageParam", "page"), cursor);
+    }
+}
+
+// The cursor of the page after `a`, or "" when `a` was the last.
+std::string next_cursor(const json::object& pg, const Answer& a, const std::string& cursor, size_t items) {
+    std::string style = get(pg, "style");
+    int64_t size = number(pg, "pageSize", 0);
+    if (style == "link") {
+        if (auto field = get(pg, "nextField"); !field.empty()) {
+            const json::value* v = pointer(a.body, field);
+            return v && v->is_string() ? std::string(v->get_string()) : std::string();
+        }
+        return next_link(a);
+    }
+    if (style == "cursor") {
+        const json::value* v = pointer(a.body, get(pg, "nextCursor", "/next_cursor"));
+        if (!v || v->is_null() || (v->is_string() && v->get_string().empty()) || v == &a.body) return {};
+        return text_of(*v);
+    }
+    if (items == 0 || (size > 0 && static_cast<int64_t>(items) < size)) return {};
+    if (style == "offset") return std::to_string((cursor.empty() ? 0 : std::stoll(cursor)) + static_cast<int64_t>(items));
+    if (style == "page") return std::to_string((cursor.empty() ? number(pg, "start", 1) : std::stoll(cursor)) + 1);
+    return {};
+}
+
+void first_page(const json::object& pg, Prepared& p) {
+    std::string style = get(pg, "style");
+    int64_t size = number(pg, "pageSize", 0);
+    if (style == "offset" && size > 0) p.set_query(get(pg, "limitParam", "limit"), std::to_string(size));
+    if (style == "page" && size > 0 && !get(pg, "sizeParam").empty()) p.set_query(get(pg, "sizeParam"), std::to_string(size));
+}
+
+sdk::Result call_operation(sdk::Call& call, std::string_view action, const json::value& input) {
+    const json::object* op = operation(call, action);
+    if (!op)
+        return sdk::Error{sdk::ErrorCode::unsupported, "this integration's config has no operation for action '" + std::string(action) + "'", {}};
+    auto prepared = prepare(call, action, *op, input);
+    if (auto* e = std::get_if<sdk::Error>(&prepared)) return *e;
+    Prepared& p = std::get<Prepared>(prepared);
+
+    // Every page, when the caller asks for them ({"all_pages": true} in the invocation) and the
+    // manifest says how this operation pages.
+    const json::value* all = sdk::find(call.context(), "all_pages");
+    const json::object* pg = op->if_contains("pagination") ? op->at("pagination").if_object() : nullptr;
+    if (!pg || !all || !all->is_bool() || !all->get_bool()) {
+        Answer a = fetch(call, p.req);
+        if (auto e = failure(a, p)) return *e;
+        return std::move(a.body);
+    }
+    int64_t cap = number(*pg, "maxPages", 100);
+    if (const auto* asked = sdk::find(call.context(), "max_pages"); asked && asked->is_number())
+        cap = std::min(cap, asked->to_number<int64_t>());
+    first_page(*pg, p);
+    json::array collected;
+    std::string cursor;
+    int64_t pages = 0;
+    bool complete = false;
+    while (pages < cap) {
+        Answer a = fetch(call, p.req);
+        if (auto e = failure(a, p)) return *e;
+        ++pages;
+        const json::array* items = items_of(*pg, a.body);
+        if (!items) return sdk::Error::upstream("page " + std::to_string(pages) + " of " + p.label + " has no item list at '" + get(*pg, "items") + "'");
+        for (const auto& item : *items) collected.push_back(item);
+        cursor = next_cursor(*pg, a, cursor, items->size());
+        if (cursor.empty()) {
+            complete = true;
+            break;
+        }
+        apply_cursor(*pg, p, cursor);
+    }
+    return json::object{{"items", std::move(collected)}, {"pages", pages}, {"complete", complete}};
+}
+
+// The organization-listing hook: the manifest's `organizations` mapping names the operation that
+// lists the tool's companies or tenants and where each one's id and name are.
+sdk::Result list_organizations(sdk::Call& call, const json::value& request) {
+    const json::value* mapping = sdk::find(call.config(), "organizations");
+    if (!mapping || !mapping->is_object())
+        return sdk::Error{sdk::ErrorCode::unsupported, "this integration's manifest names no operation that lists organizations", {}};
+    const auto& m = mapping->get_object();
+    std::string action = get(m, "operation");
+    const json::object* op = operation(call, action);
+    if (!op) return sdk::Error::invalid_input("organizations.operation '" + action + "' is not an action of this integration");
+    // Fixed input for the listing operation (say, a filter for active companies only).
+    const json::value* fixed = m.if_contains("input");
+    auto prepared = prepare(call, action, *op, fixed && fixed->is_object() ? *fixed : json::value(json::object{}));
+    if (auto* e = std::get_if<sdk::Error>(&prepared)) return *e;
+    Prepared& p = std::get<Prepared>(prepared);
+    const json::object no_paging;
+    const json::object& pg = op->if_contains("pagination") && op->at("pagination").is_object() ? op->at("pagination").get_object() : no_paging;
+    first_page(pg, p);
+    std::string cursor;
+    if (const auto* c = sdk::find(request, "cursor"); c && c->is_string() && !c->get_string().empty()) {
+        cursor = std::string(c->get_string());
+        apply_cursor(pg, p, cursor);
+    }
+    Answer a = fetch(call, p.req);
+    if (auto e = failure(a, p)) return *e;
+    const json::array* items = items_of(pg, a.body);
+    if (!items && !m.contains("items")) items = a.body.if_array();
+    if (!items) return sdk::Error::upstream("the answer of " + p.label + " has no list of organizations");
+    std::string id = get(m, "id", "/id"), name = get(m, "name", "/name");
+    json::array out;
+    for (const auto& item : *items) {
+        const json::value* i = pointer(item, id);
+        const json::value* n = pointer(item, name);
+        if (!i || i->is_null()) continue;
+        out.push_back(json::object{{"id", text_of(*i)}, {"name", n ? text_of(*n) : text_of(*i)}});
+    }
+    std::string next = pg.empty() ? std::string() : next_cursor(pg, a, cursor, items->size());
+    return json::object{{"items", std::move(out)}, {"next_cursor", next.empty() ? json::value(nullptr) : json::value(next)}};
 }
 
 sdk::Plugin make_plugin() {
@@ -345,6 +556,7 @@ sdk::Plugin make_plugin() {
         return std::nullopt;
     });
     plugin.configured_actions(&call_operation);
+    plugin.list_organizations(&list_organizations);
     plugin.cooperative();
     return plugin;
 }

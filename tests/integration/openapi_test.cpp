@@ -274,3 +274,49 @@ TEST_CASE("GitHub's real description: imported, and representative requests pass
     CHECK(untitled.error_code() == "INVALID_INPUT");
     CHECK(recorder.requests() == before);
 }
+
+TEST_CASE("pagination declared per operation: cursor, offset, page number and Link header, with a page cap", "[openapi][paging]") {
+    TempDir folder;
+    fs::copy(staged_manifests(), folder.path(), fs::copy_options::recursive);
+    auto imported = run({patchbay_bin(), "openapi", "import", fixture("paging.yaml").string(), "--name", "paging", "--manifests", folder.path().string()});
+    REQUIRE(imported.exit_code == 0);
+    Upstream up;
+    Served server(folder.path());
+    server.install({"paging"});
+    auto c = server.call("POST", "/v1/connections", json::serialize(json::object{{"integration", "paging"}, {"name", "c"}, {"base_url", up.url("")}}));
+    REQUIRE(c.status == 201);
+    std::string id(c.json().at("id").as_string());
+    auto all = [&](const std::string& action, const std::string& input, const std::string& extra = R"("all_pages": true)") {
+        auto r = server.call("POST", "/v1/integrations/paging/actions/" + action + "/invoke",
+                             R"({"connection": ")" + id + R"(", "input": )" + input + ", " + extra + "}");
+        INFO(action << " -> " << r.body.substr(0, 400));
+        REQUIRE(r.status == 200);
+        return r.json().at("output");
+    };
+    auto ids = [](const json::value& out) {
+        std::vector<int64_t> v;
+        for (const auto& i : out.at("items").as_array()) v.push_back(i.at("id").as_int64());
+        return v;
+    };
+    std::vector<int64_t> all25(25);
+    for (int i = 0; i < 25; ++i) all25[static_cast<size_t>(i)] = i;
+
+    auto cursor = all("companies.cursor", R"({"style": "cursor", "total": 25, "per_page": 10})");
+    CHECK(ids(cursor) == all25);
+    CHECK(cursor.at("pages") == 3);
+    CHECK(cursor.at("complete") == true);
+    CHECK(ids(all("companies.offset", R"({"style": "offset", "total": 25})")) == all25);
+    auto page = all("companies.page", R"({"style": "page", "total": 25})");
+    CHECK(ids(page) == all25);
+    CHECK(page.at("pages") == 3);
+    CHECK(ids(all("companies.link", R"({"style": "link", "total": 25, "per_page": 10})")) == all25);
+
+    // The cap: fewer pages than there are, and the answer says it is incomplete.
+    auto capped = all("companies.cursor", R"({"style": "cursor", "total": 95, "per_page": 10})", R"("all_pages": true, "max_pages": 2)");
+    CHECK(capped.at("items").as_array().size() == 20);
+    CHECK(capped.at("complete") == false);
+    // Without all_pages: one page, the body as the API sent it.
+    auto one = all("companies.cursor", R"({"style": "cursor", "total": 25, "per_page": 10})", R"("workflow_id": "wf")");
+    CHECK(one.at("data").as_array().size() == 10);
+    CHECK(one.at("meta").at("next") == "10");
+}

@@ -148,6 +148,30 @@ struct Upstream::Impl {
                 hold_cv.wait(lock, [this] { return released || stopping.load(); });
                 --holding;
                 res.body() = R"({"hello":"held"})";
+            } else if (path.rfind("/paged", 0) == 0) {
+                // TOTAL items {"id", "name"} served K at a time, in the paging style asked for.
+                std::string style = param(target, "style");
+                int total = std::stoi(param(target, "total").empty() ? "25" : param(target, "total"));
+                auto num = [&](const std::string& k, int fallback) { auto v = param(target, k); return v.empty() ? fallback : std::stoi(v); };
+                int size = num(style == "offset" ? "limit" : "per_page", 10), from = 0;
+                if (style == "cursor") from = num("cursor", 0);
+                else if (style == "offset") from = num("offset", 0);
+                else from = (num("page", 1) - 1) * size;
+                boost::json::array items;
+                for (int i = from; i < std::min(total, from + size); ++i)
+                    items.push_back(boost::json::object{{"id", i}, {"name", "Org " + std::to_string(i)}});
+                bool more = from + size < total;
+                if (style == "cursor") {
+                    res.body() = boost::json::serialize(boost::json::object{
+                        {"data", items}, {"meta", boost::json::object{{"next", more ? boost::json::value(std::to_string(from + size)) : nullptr}}}});
+                } else if (style == "offset") {
+                    res.body() = boost::json::serialize(boost::json::object{{"items", items}});
+                } else {
+                    if (style == "link" && more)
+                        res.set(bhttp::field::link, "</paged?style=link&total=" + std::to_string(total) + "&per_page=" + std::to_string(size) +
+                                                        "&page=" + std::to_string(num("page", 1) + 1) + ">; rel=\"next\", </paged>; rel=\"first\"");
+                    res.body() = boost::json::serialize(items);
+                }
             } else if (path == "/big") {
                 res.body() = std::string(static_cast<size_t>(std::stoll(param(target, "bytes"))), 'x');
             } else {

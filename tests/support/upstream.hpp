@@ -13,6 +13,9 @@
 //   /redirect?to=URL[&status=S]  answers S (302) with Location: URL
 //   /hold            waits until release(), then answers like /json
 //   /big?bytes=N     answers N bytes of 'x'
+//   /paged?style=cursor|offset|page|link&total=N  N items {"id", "name"} a page at a time: cursor
+//                    (?cursor=, body {data, meta.next}), offset (?offset=&limit=, body {items}), page
+//                    (?page=&per_page=, body [...]), link (page, plus a Link rel="next" header)
 #pragma once
 
 #include <atomic>

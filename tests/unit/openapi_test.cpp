@@ -1,8 +1,11 @@
 // OpenAPI import: operations to actions, parameters and bodies to input schemas, security schemes
 // to auth types, both spec generations, and hostile descriptions refused with a clear error.
-#include "openapi/importer.hpp"
+#include "catalog/catalog.hpp"
+#include "http/client.hpp"
 #include "manifest/manifest.hpp"
+#include "openapi/importer.hpp"
 #include "test_support.hpp"
+#include "upstream.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
@@ -182,4 +185,44 @@ TEST_CASE("hostile and malformed descriptions get clear errors, never a crash or
     oa::Limits tiny;
     tiny.max_file_bytes = 64;
     CHECK(import_error(head + "paths: {}\n# " + std::string(100, 'x') + "\n", "big.yaml", tiny).message.find("over the") != std::string::npos);
+}
+
+TEST_CASE("the openapi plugin lists organizations through the operation its manifest names, page by page", "[openapi][organizations]") {
+    auto r = import_file(fixture("paging.yaml"), "paging");
+    CHECK(r.spec_version == "3.1.0");
+    CHECK(r.manifest.at("organizations").at("operation") == "companies.cursor");
+    CHECK(r.manifest.at("config").at("operations").at("companies.link").at("pagination").at("style") == "link");
+
+    TempDir dir;
+    fs::copy(staged_manifests(), dir / "m", fs::copy_options::recursive);
+    write_file(dir / "m" / "paging.yaml", oa::to_yaml(r.manifest));
+    patchbay::catalog::Catalog catalog({dir / "m", dir / "cache", std::chrono::milliseconds(100)});
+    catalog.refresh();
+    auto entry = catalog.find("paging");
+    REQUIRE(entry);
+    INFO(entry->error);
+    REQUIRE(entry->ready());
+    Upstream up;
+    patchbay::http::Client client;
+    auto page = [&](const std::string& cursor) {
+        pb_call call;
+        call.integration = "paging";
+        call.http = &client;
+        call.set_deadline(std::chrono::seconds(10));
+        json::object request{{"page_size", 10}};
+        if (!cursor.empty()) request["cursor"] = cursor;
+        std::string req = json::serialize(request);
+        std::string ctx = json::serialize(json::object{{"connection", json::object{{"base_url", up.url("")}, {"auth_type", "none"}}}});
+        const auto& d = entry->instance->descriptor();
+        d.list_organizations(entry->instance->handle(), &call, pb_str{req.data(), req.size()}, pb_str{ctx.data(), ctx.size()});
+        INFO(call.error_message);
+        REQUIRE(call.output);
+        return json::parse(*call.output);
+    };
+    auto first = page("");
+    REQUIRE(first.at("items").as_array().size() == 10);
+    CHECK(first.at("items").at(0) == json::parse(R"({"id": "0", "name": "Org 0"})"));
+    CHECK(first.at("next_cursor") == "10");
+    auto second = page("10");
+    CHECK(second.at("items").at(0).at("id") == "10");
 }

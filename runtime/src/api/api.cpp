@@ -214,9 +214,10 @@ void Api::invoke(ApiRequest req, const store::Principal& who, std::string integr
                                           req.request_id));
         auto& o = body.get_object();
         for (const auto& [k, v] : o) {
-            if (k != "input" && k != "workflow_id" && k != "timeout_ms" && k != "connection")
+            if (k != "input" && k != "workflow_id" && k != "timeout_ms" && k != "connection" && k != "all_pages" && k != "max_pages")
                 return respond(error_response(Error(Errc::invalid_input, "unknown field '" + std::string(k) +
-                                                                             "' in the request body; allowed: input, connection, workflow_id, timeout_ms",
+                                                                             "' in the request body; allowed: input, connection, workflow_id, "
+                                                                             "timeout_ms, all_pages, max_pages",
                                                     "/" + std::string(k)),
                                               req.request_id));
         }
@@ -231,6 +232,16 @@ void Api::invoke(ApiRequest req, const store::Principal& who, std::string integr
             if (!c->is_string())
                 return respond(error_response(Error(Errc::invalid_input, "connection must be a connection id string", "/connection"), req.request_id));
             connection_id = c->get_string();
+        }
+        // Paging requests, for plugins whose actions page (the OpenAPI plugin): handed on as is.
+        if (auto* a = o.if_contains("all_pages")) {
+            if (!a->is_bool()) return respond(error_response(Error(Errc::invalid_input, "all_pages must be true or false", "/all_pages"), req.request_id));
+            ir.context["all_pages"] = *a;
+        }
+        if (auto* m = o.if_contains("max_pages")) {
+            if (!m->is_int64() || m->get_int64() <= 0)
+                return respond(error_response(Error(Errc::invalid_input, "max_pages must be a positive integer", "/max_pages"), req.request_id));
+            ir.context["max_pages"] = *m;
         }
         if (auto* t = o.if_contains("timeout_ms")) {
             if (!t->is_int64() || t->get_int64() <= 0)

@@ -201,7 +201,16 @@ Result<std::shared_ptr<Instance>> Loader::instantiate(std::shared_ptr<const Libr
     call.integration = m.name;
     call.operation = "create";
     call.set_deadline(std::chrono::seconds(10));
-    std::string config = json::serialize(m.config);
+    // The manifest's `organizations` mapping (which operation lists them, where id and name are)
+    // reaches the plugin in its config, unless the config already says.
+    std::string config;
+    if (m.organizations_config.is_object() && m.config.is_object() && !m.config.as_object().contains("organizations")) {
+        json::object merged = m.config.as_object();
+        merged["organizations"] = m.organizations_config;
+        config = json::serialize(merged);
+    } else {
+        config = json::serialize(m.config);
+    }
     void* handle = library->descriptor().create(&call, pb_str{config.data(), config.size()});
     if (!handle) {
         std::string why = call.has_error ? call.error_message : "create returned no instance";

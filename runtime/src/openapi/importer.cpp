@@ -633,6 +633,9 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
             param_config.push_back(std::move(pc));
         }
         json::object op_config{{"method", upper(op.method)}, {"path", op.path}, {"parameters", std::move(param_config)}};
+        // How the operation pages, when the spec says so in our extension (admins may also
+        // write it into the manifest by hand).
+        if (const auto* pg = op.node->if_contains("x-patchbay-pagination"); pg && pg->is_object()) op_config["pagination"] = *pg;
         if (!body_type.empty()) {
             std::string prop = properties.contains("body") ? "request_body" : "body";
             properties[prop] = body_schema.is_null() ? json::value(json::object{}) : body_schema;
@@ -761,6 +764,13 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
     manifest["config"] = std::move(config);
     manifest["auth"] = std::move(auth_list);
     manifest["actions"] = std::move(actions);
+    if (const auto* orgs = root->if_contains("x-patchbay-organizations"); orgs && orgs->is_object()) {
+        json::object mapping = orgs->get_object();
+        mapping["supported"] = true;
+        // The operation is named as in the spec; the manifest knows it by its action name.
+        if (auto id = str(mapping, "operation"); !id.empty()) mapping["operation"] = action_name(id);
+        manifest["organizations"] = std::move(mapping);
+    }
     result.manifest = std::move(manifest);
     return result;
 }
