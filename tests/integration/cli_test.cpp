@@ -81,7 +81,7 @@ TEST_CASE("patchbay integrations list and --help", "[cli]") {
     CHECK(list.out.find("http") != std::string::npos);
     CHECK(list.out.find("ready") != std::string::npos);
     auto as_json = run({patchbay_bin(), "integrations", "list", "--json", "--manifests", staged_manifests().string()});
-    CHECK(json::parse(as_json.out).at("integrations").as_array().size() == 1);
+    CHECK(json::parse(as_json.out).at("integrations").as_array().size() == 2);  // http and openapi
     Served server(staged_manifests());
     ::setenv("PATCHBAY_TOKEN", server.admin_token().c_str(), 1);
     auto remote = run({patchbay_bin(), "integrations", "list", "--server", server.url()});

@@ -320,3 +320,44 @@ TEST_CASE("pagination declared per operation: cursor, offset, page number and Li
     CHECK(one.at("data").as_array().size() == 10);
     CHECK(one.at("meta").at("next") == "10");
 }
+
+TEST_CASE("POST /v1/openapi/import: admins import a description over the API and the catalog picks it up", "[openapi][api]") {
+    TempDir folder;
+    fs::copy(staged_manifests(), folder.path(), fs::copy_options::recursive);
+    Served server(folder.path());
+    json::object body{{"name", "legacy"}, {"spec", json::parse(read_file(fixture("swagger2.json")))}, {"base_url", "https://inv.example.com/api"}};
+
+    auto dry = body;
+    dry["dry_run"] = true;
+    auto preview = server.call("POST", "/v1/openapi/import", json::serialize(dry));
+    REQUIRE(preview.status == 200);
+    CHECK(preview.json().at("imported") == 3);
+    CHECK_FALSE(fs::exists(folder / "legacy.yaml"));
+
+    auto r = server.call("POST", "/v1/openapi/import", json::serialize(body));
+    INFO(r.body);
+    REQUIRE(r.status == 201);
+    CHECK(fs::exists(folder / "legacy.yaml"));
+    CHECK(eventually([&] {
+        auto i = server.call("GET", "/v1/integrations/legacy");
+        return i.status == 200 && i.json().at("status") == "ready";
+    }));
+    auto again = server.call("POST", "/v1/openapi/import", json::serialize(body));
+    CHECK(again.status == 409);
+    body["force"] = true;
+    CHECK(server.call("POST", "/v1/openapi/import", json::serialize(body)).status == 201);
+    CHECK(server.call("GET", "/v1/audit").body.find("integration.import") != std::string::npos);
+
+    auto broken = server.call("POST", "/v1/openapi/import", R"({"name": "x", "spec": "title: not a spec"})");
+    CHECK(broken.status == 400);
+    CHECK(broken.body.find("not an OpenAPI") != std::string::npos);
+    auto escape = server.call("POST", "/v1/openapi/import",
+                              R"({"name": "x", "spec": {"openapi": "3.0.0", "info": {"title": "t", "version": "1"}, "paths": {"/a": {"$ref": "../../etc/passwd"}}}})");
+    CHECK(escape.status == 400);  // its only operation refused, and said why
+    CHECK(escape.body.find("names a file, but this spec was not read from a folder") != std::string::npos);
+
+    auto member = run({patchbay_bin(), "admin", "--data", server.data_dir().string(), "users", "add", "mel", "--team", "default", "--role", "member"});
+    REQUIRE(member.exit_code == 0);
+    auto token = run({patchbay_bin(), "admin", "--data", server.data_dir().string(), "tokens", "create", "--team", "default", "--user", "mel"});
+    CHECK(server.call_as(token.out.substr(0, token.out.find('\n')), "POST", "/v1/openapi/import", json::serialize(body)).status == 403);
+}

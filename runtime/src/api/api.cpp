@@ -2,8 +2,11 @@
 
 #include "common/clock.hpp"
 #include "common/log.hpp"
+#include "openapi/importer.hpp"
 
 #include <boost/json.hpp>
+
+#include <set>
 
 #include <algorithm>
 #include <map>
@@ -345,6 +348,65 @@ void Api::authorization_callback(const ApiRequest& req, std::function<void(ApiRe
     }
 }
 
+namespace fs = std::filesystem;
+
+void Api::import_openapi(const ApiRequest& req, const store::Principal& who, std::function<void(ApiResponse)> respond) {
+    if (!who.admin())
+        return respond(error_response(Error(Errc::forbidden, "only admins import integrations"), req.request_id));
+    auto body = body_object(req);
+    if (!body) return respond(error_response(body.error(), req.request_id));
+    const json::object& b = *body;
+    static const std::set<std::string_view> known = {"name", "spec", "title", "base_url", "include_tags", "exclude_tags", "include_paths",
+                                                     "exclude_paths", "include_operations", "exclude_operations", "dry_run", "force"};
+    for (const auto& [k, v] : b)
+        if (!known.count(k))
+            return respond(error_response(Error(Errc::invalid_input, "unknown field '" + std::string(k) + "'", "/" + std::string(k)), req.request_id));
+    openapi::ImportOptions o;
+    std::string spec_text;
+    try {
+        o.name = std::string(b.at("name").as_string());
+        const auto& spec = b.at("spec");
+        spec_text = spec.is_string() ? std::string(spec.get_string()) : json::serialize(spec);
+        if (const auto* t = b.if_contains("title")) o.title = std::string(t->as_string());
+        if (const auto* u = b.if_contains("base_url")) o.base_url = std::string(u->as_string());
+        auto list = [&](const char* key, std::vector<std::string>& out) {
+            if (const auto* l = b.if_contains(key))
+                for (const auto& x : l->as_array()) out.emplace_back(x.as_string());
+        };
+        list("include_tags", o.include_tags);
+        list("exclude_tags", o.exclude_tags);
+        list("include_paths", o.include_paths);
+        list("exclude_paths", o.exclude_paths);
+        list("include_operations", o.include_operations);
+        list("exclude_operations", o.exclude_operations);
+    } catch (const std::exception&) {
+        return respond(error_response(Error(Errc::invalid_input, "send {\"name\": \"NAME\", \"spec\": SPEC} where SPEC is the description "
+                                                                   "(a JSON object, or JSON or YAML text); lists are arrays of strings"),
+                                      req.request_id));
+    }
+    bool dry_run = b.contains("dry_run") && b.at("dry_run").is_bool() && b.at("dry_run").get_bool();
+    bool force = b.contains("force") && b.at("force").is_bool() && b.at("force").get_bool();
+    fs::path folder = catalog_.options().manifests_dir;
+    std::string rid = req.request_id;
+    store::Principal principal = who;
+    // Large descriptions take seconds: off the network thread.
+    bool queued = invoker_.run_detached([=, this, o = std::move(o), spec_text = std::move(spec_text)]() mutable {
+        auto docs = openapi::Documents::from_text(spec_text, "the spec");
+        if (!docs) return respond(error_response(docs.error(), rid));
+        auto result = openapi::import_spec(*docs, o);
+        if (!result) return respond(error_response(result.error(), rid));
+        auto report = result->report();
+        if (!dry_run) {
+            if (auto e = openapi::write_manifest(folder, *result, "the API", force)) return respond(error_response(*e, rid));
+            report["manifest"] = (folder / (o.name + ".yaml")).string();
+            control_.record(principal, "integration.import", "integration", o.name,
+                            json::object{{"imported", result->imported}, {"spec_version", result->spec_version}});
+        }
+        respond(json_response(dry_run ? 200 : 201, report));
+    });
+    if (!queued) respond(error_response(Error(Errc::shutting_down, "the runtime is shutting down"), req.request_id));
+}
+
 void Api::test_connection(const ApiRequest& req, const store::Principal& who, std::string id, std::function<void(ApiResponse)> respond) {
     auto conn = control_.get_connection(who, id);
     if (!conn) return respond(error_response(conn.error(), req.request_id));
@@ -536,6 +598,10 @@ void Api::route(const ApiRequest& req, const store::Principal& who, std::functio
             }
             return respond(from(control_.revoke_token(who, id), rid));
         }
+    }
+    if (parts.size() == 3 && parts[1] == "openapi" && parts[2] == "import") {
+        if (m != "POST") return respond(method_not_allowed(req, "POST"));
+        return import_openapi(req, who, std::move(respond));
     }
     if (parts.size() == 2 && parts[1] == "audit") {
         if (!get) return respond(method_not_allowed(req, "GET"));

@@ -5,7 +5,6 @@
 
 #include <boost/json.hpp>
 
-#include <fstream>
 #include <iostream>
 #include <unistd.h>
 
@@ -116,30 +115,8 @@ int run_openapi(const std::vector<std::string>& argv) {
     fs::path folder = args.get("manifests").value_or(default_manifests_dir());
     fs::path target = folder / (options.name + ".yaml");
     if (!args.has("dry-run")) {
-        std::error_code ec;
-        if (!fs::is_directory(folder, ec)) {
-            std::cerr << "patchbay openapi import: the manifests folder '" << folder.string() << "' does not exist; create it or pass --manifests DIR\n";
-            return 1;
-        }
-        if (fs::exists(target, ec) && !args.has("force")) {
-            std::cerr << "patchbay openapi import: " << target.string() << " exists; pass --force to replace it\n";
-            return 1;
-        }
-        // Written beside and renamed into place: a watching server never reads half a manifest.
-        fs::path tmp = folder / ("." + options.name + ".yaml.tmp");
-        {
-            std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-            out << "# Imported by `patchbay openapi import` from " << spec.filename().string() << " (" << result->spec_version
-                << "). Re-run the import to update it.\n"
-                << openapi::to_yaml(result->manifest);
-            if (!out) {
-                std::cerr << "patchbay openapi import: cannot write " << tmp.string() << "\n";
-                return 1;
-            }
-        }
-        fs::rename(tmp, target, ec);
-        if (ec) {
-            std::cerr << "patchbay openapi import: cannot move the manifest into place: " << ec.message() << "\n";
+        if (auto e = openapi::write_manifest(folder, *result, spec.filename().string(), args.has("force"))) {
+            std::cerr << "patchbay openapi import: " << e->message << "\n";
             return 1;
         }
     }

@@ -862,4 +862,9 @@ Result<json::object> ControlPlane::audit(const Principal& p, const ListOptions& 
     return out;
 }
 
+void ControlPlane::record(const Principal& p, std::string_view action, std::string_view object_type, std::string_view object_id,
+                          const json::object& details) {
+    db_.write([&](Tx& tx) { store::record_audit(tx, p.team_id, p.user, action, object_type, object_id, details); });
+}
+
 }  // namespace patchbay::control

@@ -91,6 +91,9 @@ public:
     Result<boost::json::object> revoke_token(const store::Principal& p, int64_t token_id);
 
     Result<boost::json::object> audit(const store::Principal& p, const ListOptions& page);
+    // Records something done outside the control plane (an OpenAPI import) in the team's audit log.
+    void record(const store::Principal& p, std::string_view action, std::string_view object_type, std::string_view object_id,
+                const boost::json::object& details);
 
 private:
     struct Facts;

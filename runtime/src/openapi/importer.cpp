@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
@@ -747,6 +748,14 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
         ++result.imported;
     }
     if (options.progress) options.progress(ops.size(), ops.size());
+    if (result.imported == 0) {
+        if (!result.skipped.empty())
+            return Error(Errc::invalid_input, "none of the description's operations could be imported; the first refusal: " +
+                                                  result.skipped.front().operation + ": " + result.skipped.front().reason);
+        return Error(Errc::invalid_input, result.operations == 0 && !ops.empty()
+                                              ? "the filters leave no operation to import"
+                                              : "the description has no operations (its 'paths' is empty)");
+    }
 
     std::string version = str(info, "version");
     static const std::regex semver("^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)$");
@@ -826,6 +835,28 @@ void emit(YAML::Emitter& out, const json::value& v) {
 }
 
 }  // namespace
+
+Status write_manifest(const std::filesystem::path& folder, const ImportResult& result, const std::string& spec_label, bool replace) {
+    namespace fs = std::filesystem;
+    std::string name(result.manifest.at("name").as_string());
+    std::error_code ec;
+    if (!fs::is_directory(folder, ec))
+        return Error(Errc::internal, "the manifests folder '" + folder.string() + "' does not exist; create it or pass --manifests DIR");
+    fs::path target = folder / (name + ".yaml");
+    if (fs::exists(target, ec) && !replace)
+        return Error(Errc::conflict, target.filename().string() + " exists in the manifests folder; import with force (--force) to replace it");
+    fs::path tmp = folder / ("." + name + ".yaml.tmp");
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        out << "# Imported by `patchbay openapi import` from " << spec_label << " (" << result.spec_version
+            << "). Re-run the import to update it.\n"
+            << to_yaml(result.manifest);
+        if (!out) return Error(Errc::internal, "cannot write " + tmp.string());
+    }
+    fs::rename(tmp, target, ec);
+    if (ec) return Error(Errc::internal, "cannot move the manifest into place: " + ec.message());
+    return std::nullopt;
+}
 
 std::string to_yaml(const json::value& value) {
     YAML::Emitter out;

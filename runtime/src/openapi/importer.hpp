@@ -51,6 +51,10 @@ struct ImportResult {
 
 Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options);
 
+// Writes the manifest as FOLDER/NAME.yaml, beside and renamed into place so a watching server
+// never reads half of it. Refuses to replace an existing file unless `replace`.
+Status write_manifest(const std::filesystem::path& folder, const ImportResult& result, const std::string& spec_label, bool replace);
+
 // Block-style YAML for a JSON value (what import writes as the manifest).
 std::string to_yaml(const boost::json::value& value);
 
