@@ -3,6 +3,7 @@
 #include "catalog/catalog.hpp"
 #include "http/client.hpp"
 #include "manifest/manifest.hpp"
+#include "manifest/yaml_json.hpp"
 #include "openapi/importer.hpp"
 #include "test_support.hpp"
 #include "upstream.hpp"
@@ -223,4 +224,19 @@ TEST_CASE("the openapi plugin lists organizations through the operation its mani
     CHECK(first.at("next_cursor") == "10");
     auto second = page("10");
     CHECK(second.at("items").at(0).at("id") == "10");
+}
+
+TEST_CASE("the manifest writer's YAML reads back as the same JSON", "[openapi]") {
+    auto value = json::parse(R"({
+        "plain": "hello world", "colon": "a: b", "trailing colon": "x:", "hash": "a #b", "dash": "- item", "quote": "say \"hi\"",
+        "single": "it's", "newline": "a\nb", "tab": "a\tb", "control": "a\u0001b", "empty": "", "yes": "yes", "number": "1.0",
+        "int": "12", "null": "null", "bool": "true", "space": " padded ", "unicode": "Grüße ✓", "backslash": "a\\b",
+        "brace": "{x}", "star": "*alias", "percent": "%x", "at": "@x", "tilde": "~",
+        "numbers": [1, -2, 3.5, 18446744073709551615], "flags": [true, false, null], "nested": [{"a": [1, [2, {"b": {}}]], "c": []}],
+        "": "empty key", "key: with colon": 1, "- dash key": 2
+    })");
+    std::string yaml = oa::to_yaml(value);
+    auto back = patchbay::manifest::yaml_to_json(YAML::Load(yaml));
+    INFO(yaml);
+    CHECK(back == value);
 }

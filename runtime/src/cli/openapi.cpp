@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 
+#include <chrono>
+#include <cstdio>
 #include <iostream>
 #include <unistd.h>
 
@@ -16,6 +18,7 @@ namespace json = boost::json;
 namespace {
 
 const char* kImportHelp = R"(Usage: patchbay openapi import SPEC --name NAME [options]
+       patchbay openapi check SPEC...   (see patchbay openapi check --help)
 
 Reads an OpenAPI 3.0/3.1 or Swagger 2.0 description (JSON or YAML; $refs to files next to it are
 followed, never outside its folder and never over the network), writes NAME.yaml into the
@@ -55,7 +58,65 @@ std::vector<std::string> list_of(const Args& a, const std::string& name) {
 
 }  // namespace
 
+namespace {
+
+const char* kCheckHelp = R"(Usage: patchbay openapi check SPEC... [--report text|json]
+
+Imports each description without writing anything and says which would not import, and why:
+one line per failure, then a summary. Exit status 1 when any failed.
+)";
+
+int run_check(const std::vector<std::string>& argv) {
+    Args args;
+    if (auto err = parse_args(argv, {"report"}, {"help"}, args)) {
+        std::cerr << "patchbay openapi check: " << *err << "\n";
+        return 2;
+    }
+    if (args.has("help") || args.positional.empty()) {
+        std::cout << kCheckHelp;
+        return args.has("help") ? 0 : 2;
+    }
+    bool as_json = args.get("report").value_or("text") == "json";
+    size_t ok = 0, failed = 0, operations = 0, imported = 0;
+    json::array failures, skipped;
+    auto started = std::chrono::steady_clock::now();
+    for (const auto& path : args.positional) {
+        openapi::ImportOptions o;
+        o.name = "check";
+        auto docs = openapi::Documents::open(path);
+        Result<openapi::ImportResult> r = docs ? openapi::import_spec(*docs, o) : Result<openapi::ImportResult>(docs.error());
+        if (r) {
+            ++ok;
+            operations += r->operations;
+            imported += r->imported;
+            for (const auto& sk : r->skipped) {
+                if (as_json) skipped.push_back(json::object{{"spec", path}, {"operation", sk.operation}, {"reason", sk.reason}});
+                else std::cout << path << ": skipped " << sk.operation << ": " << sk.reason << "\n";
+            }
+        } else {
+            ++failed;
+            if (as_json) failures.push_back(json::object{{"spec", path}, {"error", r.error().message}});
+            else std::cout << path << ": " << r.error().message << "\n";
+        }
+    }
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    size_t total = ok + failed;
+    double rate = total ? 100.0 * static_cast<double>(ok) / static_cast<double>(total) : 0;
+    if (as_json) {
+        std::cout << json::serialize(json::object{{"specs", total}, {"imported", ok}, {"failed", failed}, {"percent", rate},
+                                                  {"operations", operations}, {"operations_imported", imported}, {"seconds", seconds},
+                                                  {"failures", std::move(failures)}, {"skipped", std::move(skipped)}})
+                  << "\n";
+    } else {
+        std::printf("%zu of %zu descriptions import (%.2f%%); %zu of %zu operations; %.1f s\n", ok, total, rate, imported, operations, seconds);
+    }
+    return failed ? 1 : 0;
+}
+
+}  // namespace
+
 int run_openapi(const std::vector<std::string>& argv) {
+    if (!argv.empty() && argv[0] == "check") return run_check(std::vector<std::string>(argv.begin() + 1, argv.end()));
     if (argv.empty() || argv[0] != "import") {
         std::cerr << (argv.empty() || argv[0] == "--help" ? "" : "patchbay openapi: unknown subcommand\n") << kImportHelp;
         return argv.size() == 1 && argv[0] == "--help" ? 0 : 2;

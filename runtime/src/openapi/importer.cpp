@@ -3,7 +3,6 @@
 #include "schema/json_schema.hpp"
 
 #include <boost/json.hpp>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <charconv>
@@ -195,6 +194,49 @@ struct Param {
     json::value schema;
     std::string description;
 };
+
+std::string unescape_token(std::string_view t) {
+    std::string out;
+    for (size_t i = 0; i < t.size(); ++i) {
+        if (t[i] == '~' && i + 1 < t.size() && (t[i + 1] == '0' || t[i + 1] == '1')) out += t[++i] == '0' ? '~' : '/';
+        else out += t[i];
+    }
+    return out;
+}
+
+// Removes, one by one, the pieces of `schema` the runtime refuses to compile (at most 100),
+// noting each one's pointer. False when it still does not compile.
+bool make_compilable(json::value& schema, std::vector<std::string>& removed) {
+    for (int i = 0; i < 100; ++i) {
+        auto compiled = schema::Schema::compile(schema);
+        if (compiled) return true;
+        const std::string& ptr = compiled.error().pointer;
+        boost::system::error_code ec;
+        json::value* at = ptr.empty() ? &schema : schema.find_pointer(ptr, ec);
+        if (at && at->is_object() && at->get_object().contains("pattern") && compiled.error().message.find("pattern") != std::string::npos) {
+            at->get_object().erase("pattern");
+            removed.push_back(ptr + "/pattern");
+            continue;
+        }
+        if (ptr.empty()) return false;
+        auto slash = ptr.rfind('/');
+        json::value* parent = slash == 0 ? &schema : schema.find_pointer(ptr.substr(0, slash), ec);
+        if (!parent) return false;
+        std::string token = unescape_token(ptr.substr(slash + 1));
+        if (auto* o = parent->if_object()) {
+            if (!o->erase(token)) return false;
+        } else if (auto* a = parent->if_array()) {
+            size_t idx = 0;
+            auto [p, e] = std::from_chars(token.data(), token.data() + token.size(), idx);
+            if (e != std::errc() || idx >= a->size()) return false;
+            (*a)[idx] = json::object{};
+        } else {
+            return false;
+        }
+        removed.push_back(ptr);
+    }
+    return false;
+}
 
 std::string default_style(const std::string& in) { return (in == "query" || in == "cookie") ? "form" : "simple"; }
 
@@ -412,6 +454,7 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
     std::vector<Op> ops;
     if (const auto* paths = obj(*root, "paths")) {
         for (const auto& [path, pv] : *paths) {
+            if (path.starts_with("x-")) continue;  // extensions, not paths
             auto item = docs.deref(0, pv, "#/paths");
             if (!item || !item->node->is_object()) {
                 result.skipped.push_back({std::string(path), item ? "the path item is not an object" : item.error().message});
@@ -533,7 +576,11 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
                     }
                     x.schema = std::move(*c);
                 }
-                if (x.name.empty() || (x.in != "path" && x.in != "query" && x.in != "header" && x.in != "cookie")) {
+                if (x.name.empty()) {
+                    result.warnings.push_back(upper(op.method) + " " + op.path + ": a parameter without a name was left out");
+                    continue;
+                }
+                if (x.in != "path" && x.in != "query" && x.in != "header" && x.in != "cookie") {
                     failure = "parameter '" + x.name + "' is in '" + x.in + "', which is not path, query, header or cookie";
                     return;
                 }
@@ -705,29 +752,20 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
         if (!defs->empty()) input["$defs"] = *defs;
         if (output.is_object() && !defs->empty()) output.as_object()["$defs"] = std::move(*defs);
 
-        // Schemas must compile for the runtime; patterns written for another regex dialect are
-        // the usual reason. Drop patterns rather than the operation, and say so.
-        auto compiles = [](const json::value& s) { return schema::Schema::compile(s).ok(); };
-        auto strip_patterns = [](json::value& v, auto& self) -> void {
-            if (auto* o = v.if_object()) {
-                if (o->contains("pattern") && o->at("pattern").is_string()) o->erase("pattern");
-                for (auto& kv : *o) self(kv.value(), self);
-            } else if (auto* a = v.if_array()) {
-                for (auto& x : *a) self(x, self);
-            }
-        };
+        // Schemas must compile for the runtime. Patterns in another regex dialect and keywords
+        // in the wrong place are what real specs get wrong: drop those pieces, not the operation.
         json::value input_value = std::move(input);
-        if (!compiles(input_value)) {
-            strip_patterns(input_value, strip_patterns);
-            if (!compiles(input_value)) {
-                skip("its input schema cannot be compiled: " + schema::Schema::compile(input_value).error().message);
-                continue;
-            }
-            result.warnings.push_back(label + ": regular expression patterns the runtime cannot compile were dropped from its input schema");
+        std::vector<std::string> removed;
+        if (!make_compilable(input_value, removed)) {
+            skip("its input schema cannot be compiled: " + schema::Schema::compile(input_value).error().message);
+            continue;
         }
-        if (!output.is_null() && !compiles(output)) {
-            strip_patterns(output, strip_patterns);
-            if (!compiles(output)) output = nullptr;
+        if (!removed.empty())
+            result.warnings.push_back(label + ": left out of its input schema what the runtime cannot use: " + removed.front() +
+                                      (removed.size() > 1 ? " and " + std::to_string(removed.size() - 1) + " more" : ""));
+        if (!output.is_null()) {
+            std::vector<std::string> ignored;
+            if (!make_compilable(output, ignored)) output = nullptr;
         }
 
         std::string name = action_name(op.id.empty() ? op.method + op.path : op.id);  // "get/orders/{id}" -> get.orders.id
@@ -801,37 +839,103 @@ bool needs_quotes(const std::string& s) {
     return s.front() == ' ' || s.back() == ' ' || s.find('\n') != std::string::npos;
 }
 
-void emit(YAML::Emitter& out, const json::value& v) {
-    switch (v.kind()) {
-        case json::kind::null: out << YAML::Null; break;
-        case json::kind::bool_: out << v.get_bool(); break;
-        case json::kind::int64: out << v.get_int64(); break;
-        case json::kind::uint64: out << v.get_uint64(); break;
-        case json::kind::double_: out << v.get_double(); break;
-        case json::kind::string: {
-            std::string s(v.get_string());
-            if (needs_quotes(s)) out << YAML::DoubleQuoted << s;
-            else out << s;
-            break;
-        }
-        case json::kind::array:
-            out << YAML::BeginSeq;
-            for (const auto& x : v.get_array()) emit(out, x);
-            out << YAML::EndSeq;
-            break;
-        case json::kind::object:
-            out << YAML::BeginMap;
-            for (const auto& [k, x] : v.get_object()) {
-                std::string key(k);
-                out << YAML::Key;
-                if (needs_quotes(key)) out << YAML::DoubleQuoted << key;
-                else out << key;
-                out << YAML::Value;
-                emit(out, x);
-            }
-            out << YAML::EndMap;
-            break;
+// A plain scalar is written bare only when YAML reads it back as the same string.
+bool plain_ok(const std::string& s) {
+    if (needs_quotes(s)) return false;
+    if (std::string_view("-?:,[]{}#&*!|>'\"%@`").find(s[0]) != std::string_view::npos) return false;
+    for (size_t i = 0; i < s.size(); ++i) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c == 0x7f) return false;
+        if (c == ':' && (i + 1 == s.size() || s[i + 1] == ' ')) return false;
+        if (c == '#' && i > 0 && s[i - 1] == ' ') return false;
     }
+    return true;
+}
+
+void scalar(std::string& out, std::string_view s) {
+    if (plain_ok(std::string(s))) {
+        out += s;
+        return;
+    }
+    static const char* hex = "0123456789abcdef";
+    out += '"';
+    for (unsigned char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\t': out += "\\t"; break;
+            case '\r': out += "\\r"; break;
+            default:
+                if (c < 0x20 || c == 0x7f) {
+                    out += "\\x";
+                    out += hex[c >> 4];
+                    out += hex[c & 15];
+                } else {
+                    out += static_cast<char>(c);
+                }
+        }
+    }
+    out += '"';
+}
+
+bool nested(const json::value& v) {
+    return (v.is_object() && !v.get_object().empty()) || (v.is_array() && !v.get_array().empty());
+}
+
+void emit_scalar(std::string& out, const json::value& v) {
+    switch (v.kind()) {
+        case json::kind::null: out += "null"; break;
+        case json::kind::bool_: out += v.get_bool() ? "true" : "false"; break;
+        case json::kind::int64: out += std::to_string(v.get_int64()); break;
+        case json::kind::uint64: out += std::to_string(v.get_uint64()); break;
+        case json::kind::double_: out += json::serialize(v); break;
+        case json::kind::string: scalar(out, v.get_string()); break;
+        case json::kind::object: out += "{}"; break;
+        case json::kind::array: out += "[]"; break;
+    }
+}
+
+// Block style: one key or item per line, nested collections indented by two. `inline_first`:
+// the first line continues one already started ("- ").
+void emit(std::string& out, const json::value& v, size_t indent, bool inline_first) {
+    bool first = true;
+    auto line_start = [&] {
+        if (!(first && inline_first)) out.append(indent, ' ');
+        first = false;
+    };
+    if (const auto* o = v.if_object(); o && !o->empty()) {
+        for (const auto& [k, x] : *o) {
+            line_start();
+            scalar(out, k);
+            out += ':';
+            if (nested(x)) {
+                out += '\n';
+                emit(out, x, indent + 2, false);
+            } else {
+                out += ' ';
+                emit_scalar(out, x);
+                out += '\n';
+            }
+        }
+        return;
+    }
+    if (const auto* a = v.if_array(); a && !a->empty()) {
+        for (const auto& x : *a) {
+            line_start();
+            out += "- ";
+            if (nested(x)) {
+                emit(out, x, indent + 2, true);
+            } else {
+                emit_scalar(out, x);
+                out += '\n';
+            }
+        }
+        return;
+    }
+    line_start();
+    emit_scalar(out, v);
+    out += '\n';
 }
 
 }  // namespace
@@ -859,10 +963,10 @@ Status write_manifest(const std::filesystem::path& folder, const ImportResult& r
 }
 
 std::string to_yaml(const json::value& value) {
-    YAML::Emitter out;
-    out.SetIndent(2);
-    emit(out, value);
-    return std::string(out.c_str()) + "\n";
+    std::string out;
+    out.reserve(1 << 16);
+    emit(out, value, 0, false);
+    return out;
 }
 
 }  // namespace patchbay::openapi
