@@ -203,7 +203,7 @@ private:
         }
         MarkMap marks;
         json::value doc = yaml_to_json(n, &marks);
-        auto compiled = schema::Schema::compile(std::move(doc));
+        auto compiled = schema::Schema::compile(std::move(doc), m_.schemas);
         if (!compiled) {
             const auto& ptr = compiled.error().pointer;
             YAML::Mark mark = n.Mark();
@@ -224,7 +224,7 @@ private:
 
     void parse_root(const YAML::Node& root) {
         check_keys(root, "", {"apiVersion", "name", "version", "title", "description", "library", "sha256", "plugin",
-                              "config", "rawSecrets", "auth", "actions", "triggers", "organizations", "rateLimits"});
+                              "config", "rawSecrets", "auth", "actions", "triggers", "organizations", "rateLimits", "schemas"});
 
         m_.file = file_;
         m_.api_version = string_field(root, "apiVersion", "", true, "patchbay/v1");
@@ -271,6 +271,16 @@ private:
         }
         m_.raw_secrets = bool_field(root, "rawSecrets", "", false);
 
+        if (YAML::Node sc = root["schemas"]; sc.IsDefined() && !sc.IsNull()) {
+            if (!sc.IsMap()) {
+                add(sc.Mark(), "'schemas' must be a mapping of names to JSON Schemas, which actions refer to as {$ref: '#/$defs/NAME'}");
+            } else {
+                json::value defs = yaml_to_json(sc);
+                auto compiled = schema::Definitions::compile(std::move(defs.as_object()));
+                if (!compiled) add(sc.Mark(), "schemas: " + compiled.error().message);
+                else m_.schemas = *compiled;
+            }
+        }
         parse_auth(root["auth"]);
         parse_actions(root["actions"]);
         parse_triggers(root["triggers"]);
@@ -593,6 +603,7 @@ boost::json::object describe(const Manifest& m) {
     for (const auto& r : m.rate_rules)
         limits.push_back(json::object{{"requests", r.requests}, {"per_ms", r.window.count()}, {"scope", r.per_host ? "host" : "connection"}});
     o["rate_limits"] = std::move(limits);
+    if (m.schemas) o["schemas"] = m.schemas->doc.at("$defs");
     return o;
 }
 

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -90,6 +91,8 @@ struct Manifest {
     bool organizations = false;
     boost::json::value organizations_config;  // the `organizations` mapping as written, for plugins
     std::vector<host::RateRule> rate_rules;   // `rateLimits`: budgets the host applies before sending
+    // `schemas`: named schemas the actions' input and output refer to ("$ref": "#/$defs/Name").
+    std::shared_ptr<const schema::Definitions> schemas;
 
     const Action* find_action(std::string_view n) const;
     const Trigger* find_trigger(std::string_view n) const;

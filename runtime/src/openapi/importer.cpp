@@ -159,26 +159,24 @@ public:
         return name;
     }
 
-    // Converts every schema queued so far (and what those refer to).
-    Result<json::object> defs() {
+    // Converts every schema queued so far (and what those refer to). One that cannot be read
+    // becomes "anything" ({}), with a warning: its users still import.
+    json::object defs(std::vector<std::string>& warnings) {
         json::object out;
         for (size_t i = 0; i < pending_.size(); ++i) {
             auto [name, at] = pending_[i];
             // A definition that is itself only a $ref: follow it (a loop of those is an error,
             // not a schema that validates forever).
             auto target = docs_.deref(at.file, *at.node, at.key);
-            if (!target) return target.error();
-            auto c = convert(target->file, *target->node);
-            if (!c) return c.error();
+            Result<json::value> c = target ? convert(target->file, *target->node) : Result<json::value>(target.error());
+            if (!c) {
+                warnings.push_back("schema '" + at.key + "' cannot be read (" + c.error().message + "); it accepts any value");
+                out[name] = json::object{};
+                continue;
+            }
             out[name] = std::move(*c);
         }
         return out;
-    }
-
-    void reset() {
-        names_.clear();
-        used_.clear();
-        pending_.clear();
     }
 
 private:
@@ -206,9 +204,9 @@ std::string unescape_token(std::string_view t) {
 
 // Removes, one by one, the pieces of `schema` the runtime refuses to compile (at most 100),
 // noting each one's pointer. False when it still does not compile.
-bool make_compilable(json::value& schema, std::vector<std::string>& removed) {
+bool make_compilable(json::value& schema, std::vector<std::string>& removed, std::shared_ptr<const schema::Definitions> library = nullptr) {
     for (int i = 0; i < 100; ++i) {
-        auto compiled = schema::Schema::compile(schema);
+        auto compiled = schema::Schema::compile(schema, library);
         if (compiled) return true;
         const std::string& ptr = compiled.error().pointer;
         boost::system::error_code ec;
@@ -236,6 +234,15 @@ bool make_compilable(json::value& schema, std::vector<std::string>& removed) {
         removed.push_back(ptr);
     }
     return false;
+}
+
+// The shared schemas, compiled; pieces the runtime refuses are removed first (see above).
+std::shared_ptr<const schema::Definitions> compilable_definitions(json::object& defs, std::vector<std::string>& removed) {
+    json::value wrapped = json::object{{"$defs", std::move(defs)}};
+    make_compilable(wrapped, removed);
+    defs = std::move(wrapped.at("$defs").as_object());
+    auto compiled = schema::Definitions::compile(defs);
+    return compiled ? *compiled : nullptr;
 }
 
 std::string default_style(const std::string& in) { return (in == "query" || in == "cookie") ? "form" : "simple"; }
@@ -497,6 +504,11 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
     };
 
     SchemaConverter converter(docs);
+    struct Candidate {
+        json::object action, op_config;
+        std::string skip_label, label;
+    };
+    std::vector<Candidate> candidates;
     std::set<std::string> action_names;
     json::array actions;
     json::object operations;
@@ -507,7 +519,6 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
         std::string why;
         if (excluded(op, why)) continue;
         ++result.operations;
-        converter.reset();
         auto skip = [&](std::string reason) { result.skipped.push_back({op.id.empty() ? label : op.id + " (" + label + ")", std::move(reason)}); };
 
         // Parameters: the path item's, overridden by the operation's (same name and place).
@@ -742,31 +753,9 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
             op_config["security"] = std::move(alternatives);
         }
 
-        auto defs = converter.defs();
-        if (!defs) {
-            skip(defs.error().message);
-            continue;
-        }
         json::object input{{"type", "object"}, {"properties", std::move(properties)}, {"additionalProperties", false}};
         if (!required.empty()) input["required"] = std::move(required);
-        if (!defs->empty()) input["$defs"] = *defs;
-        if (output.is_object() && !defs->empty()) output.as_object()["$defs"] = std::move(*defs);
-
-        // Schemas must compile for the runtime. Patterns in another regex dialect and keywords
-        // in the wrong place are what real specs get wrong: drop those pieces, not the operation.
         json::value input_value = std::move(input);
-        std::vector<std::string> removed;
-        if (!make_compilable(input_value, removed)) {
-            skip("its input schema cannot be compiled: " + schema::Schema::compile(input_value).error().message);
-            continue;
-        }
-        if (!removed.empty())
-            result.warnings.push_back(label + ": left out of its input schema what the runtime cannot use: " + removed.front() +
-                                      (removed.size() > 1 ? " and " + std::to_string(removed.size() - 1) + " more" : ""));
-        if (!output.is_null()) {
-            std::vector<std::string> ignored;
-            if (!make_compilable(output, ignored)) output = nullptr;
-        }
 
         std::string name = action_name(op.id.empty() ? op.method + op.path : op.id);  // "get/orders/{id}" -> get.orders.id
         std::string base = name;
@@ -781,11 +770,39 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
         if (!output.is_null()) action["output"] = std::move(output);
         std::string m = upper(op.method);
         action["idempotent"] = m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS";
-        actions.push_back(std::move(action));
-        operations[name] = std::move(op_config);
-        ++result.imported;
+        candidates.push_back({std::move(action), std::move(op_config), op.id.empty() ? label : op.id + " (" + label + ")", label});
     }
     if (options.progress) options.progress(ops.size(), ops.size());
+
+    // The component schemas the actions refer to, converted once and shared by all of them (the
+    // manifest's `schemas`). Schemas must compile for the runtime: patterns in another regex
+    // dialect and keywords in the wrong place are what real specs get wrong, so those pieces are
+    // dropped, not the operations.
+    auto all_defs = converter.defs(result.warnings);
+    std::vector<std::string> removed;
+    auto library = compilable_definitions(all_defs, removed);
+    if (!removed.empty())
+        result.warnings.push_back("left out of the shared schemas what the runtime cannot use: " + removed.front() +
+                                  (removed.size() > 1 ? " and " + std::to_string(removed.size() - 1) + " more" : ""));
+    for (auto& c : candidates) {
+        json::value& input_value = c.action["input"];
+        std::vector<std::string> dropped;
+        if (!make_compilable(input_value, dropped, library)) {
+            result.skipped.push_back({c.skip_label, "its input schema cannot be compiled: " + schema::Schema::compile(input_value, library).error().message});
+            continue;
+        }
+        if (!dropped.empty())
+            result.warnings.push_back(c.label + ": left out of its input schema what the runtime cannot use: " + dropped.front() +
+                                      (dropped.size() > 1 ? " and " + std::to_string(dropped.size() - 1) + " more" : ""));
+        if (auto* out = c.action.if_contains("output")) {
+            std::vector<std::string> ignored;
+            if (!make_compilable(*out, ignored, library)) c.action.erase("output");
+        }
+        std::string name(c.action.at("name").as_string());
+        actions.push_back(std::move(c.action));
+        operations[name] = std::move(c.op_config);
+        ++result.imported;
+    }
     if (result.imported == 0) {
         if (!result.skipped.empty())
             return Error(Errc::invalid_input, "none of the description's operations could be imported; the first refusal: " +
@@ -810,6 +827,7 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
     if (!version.empty()) config["apiVersion"] = version;
     manifest["config"] = std::move(config);
     manifest["auth"] = std::move(auth_list);
+    if (!all_defs.empty()) manifest["schemas"] = std::move(all_defs);
     manifest["actions"] = std::move(actions);
     if (const auto* orgs = root->if_contains("x-patchbay-organizations"); orgs && orgs->is_object()) {
         json::object mapping = orgs->get_object();

@@ -161,6 +161,20 @@ struct Checker {
     std::vector<Violation>& out;
     size_t limit;
     int depth = 0;
+    const Definitions* defs = nullptr;
+
+    const json::value* lookup(std::string_view ref) const {
+        const json::value* t = resolve_ref(root, ref);
+        if (!t && defs) t = resolve_ref(defs->doc, ref);
+        return t;
+    }
+    const std::regex* pattern(std::string_view p) const {
+        auto it = patterns.find(std::string(p));
+        if (it != patterns.end()) return &it->second;
+        if (defs)
+            if (auto d = defs->patterns.find(std::string(p)); d != defs->patterns.end()) return &d->second;
+        return nullptr;
+    }
 
     bool full() const { return out.size() >= limit; }
 
@@ -171,7 +185,7 @@ struct Checker {
     // Validates into a scratch list; used by anyOf/oneOf/not where failures are not final.
     std::vector<Violation> trial(const json::value& schema, const json::value& v, const Path& ptr) {
         std::vector<Violation> scratch;
-        Checker sub{root, patterns, scratch, 1, depth};
+        Checker sub{root, patterns, scratch, 1, depth, defs};
         sub.check(schema, v, ptr);
         return scratch;
     }
@@ -192,7 +206,7 @@ struct Checker {
         struct DepthGuard { int& d; ~DepthGuard() { --d; } } guard{depth};
 
         if (const auto* ref = s->if_contains("$ref"); ref && ref->is_string()) {
-            const json::value* target = resolve_ref(root, ref->get_string());
+            const json::value* target = lookup(ref->get_string());
             if (!target) {
                 fail(ptr, "schema reference '" + std::string(ref->get_string()) + "' cannot be resolved");
                 return;
@@ -320,8 +334,8 @@ struct Checker {
         if (const auto* m = s.if_contains("maxLength"); m && is_number(*m) && length() > as_double(*m))
             fail(ptr, "must be at most " + short_json(*m) + " characters long");
         if (const auto* p = s.if_contains("pattern"); p && p->is_string()) {
-            auto it = patterns.find(std::string(p->get_string()));
-            if (it != patterns.end() && !std::regex_search(str.begin(), str.end(), it->second))
+            const std::regex* re = pattern(p->get_string());
+            if (re && !std::regex_search(str.begin(), str.end(), *re))
                 fail(ptr, "must match the pattern " + short_json(*p));
         }
         if (const auto* f = s.if_contains("format"); f && f->is_string()) {
@@ -397,8 +411,8 @@ struct Checker {
             }
             if (pattern_props) {
                 for (const auto& [pat, sub] : *pattern_props) {
-                    auto it = patterns.find(std::string(pat));
-                    if (it != patterns.end() && std::regex_search(key.begin(), key.end(), it->second)) {
+                    const std::regex* re = pattern(pat);
+                    if (re && std::regex_search(key.begin(), key.end(), *re)) {
                         known = true;
                         check(sub, value, child);
                     }
@@ -420,6 +434,7 @@ struct ShapeChecker {
     const json::value& root;
     std::map<std::string, std::regex>& patterns;
     std::optional<Error> error;
+    const Definitions* defs = nullptr;
 
     void bad(const std::string& ptr, std::string msg) {
         if (!error) error = Error(Errc::invalid_input, "schema " + (ptr.empty() ? std::string("root") : "'" + ptr + "'") + ": " + msg, ptr);
@@ -427,7 +442,7 @@ struct ShapeChecker {
 
     void add_pattern(const std::string& ptr, std::string_view pat) {
         std::string p(pat);
-        if (patterns.count(p)) return;
+        if (patterns.count(p) || (defs && defs->patterns.count(p))) return;
         try {
             patterns.emplace(p, std::regex(p, std::regex::ECMAScript | std::regex::optimize));
         } catch (const std::regex_error& e) {
@@ -464,7 +479,7 @@ struct ShapeChecker {
         }
         if (const auto* r = o->if_contains("$ref")) {
             if (!r->is_string()) bad(ptr + "/$ref", "must be a string");
-            else if (!resolve_ref(root, r->get_string()))
+            else if (!resolve_ref(root, r->get_string()) && !(defs && resolve_ref(defs->doc, r->get_string())))
                 bad(ptr + "/$ref", "cannot resolve '" + std::string(r->get_string()) + "'; only references within the same schema (\"#/...\") are supported");
         }
         for (std::string_view k : {"properties", "patternProperties", "$defs", "definitions"}) {
@@ -499,10 +514,20 @@ struct ShapeChecker {
 
 }  // namespace
 
-Result<Schema> Schema::compile(json::value document) {
+Result<std::shared_ptr<const Definitions>> Definitions::compile(json::object defs) {
+    auto d = std::make_shared<Definitions>();
+    d->doc = json::object{{"$defs", std::move(defs)}};
+    ShapeChecker checker{d->doc, d->patterns, std::nullopt};
+    checker.walk(d->doc, "", 0);
+    if (checker.error) return *checker.error;
+    return std::shared_ptr<const Definitions>(std::move(d));
+}
+
+Result<Schema> Schema::compile(json::value document, std::shared_ptr<const Definitions> defs) {
     auto shared = std::make_shared<Shared>();
     shared->doc = std::move(document);
-    ShapeChecker checker{shared->doc, shared->patterns, std::nullopt};
+    shared->defs = std::move(defs);
+    ShapeChecker checker{shared->doc, shared->patterns, std::nullopt, shared->defs.get()};
     checker.walk(shared->doc, "", 0);
     if (checker.error) return *checker.error;
     Schema s;
@@ -514,7 +539,7 @@ Result<Schema> Schema::compile(json::value document) {
 std::vector<Violation> Schema::validate(const json::value& instance, size_t limit) const {
     std::vector<Violation> out;
     if (!shared_) return out;
-    Checker c{shared_->doc, shared_->patterns, out, limit == 0 ? 1 : limit};
+    Checker c{shared_->doc, shared_->patterns, out, limit == 0 ? 1 : limit, 0, shared_->defs.get()};
     c.check(shared_->doc, instance, Path{});
     return out;
 }

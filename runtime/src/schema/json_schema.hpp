@@ -13,6 +13,7 @@
 
 #include "common/error.hpp"
 
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
 #include <map>
@@ -28,10 +29,20 @@ struct Violation {
     std::string message;
 };
 
+// Named schemas that many schemas share (a manifest's `schemas`, say one per component of an
+// imported OpenAPI description). A schema compiled with them resolves "#/$defs/Name" here when it
+// has no such definition of its own, so a thousand actions need not carry a copy each.
+struct Definitions {
+    boost::json::value doc;  // {"$defs": {...}}
+    std::map<std::string, std::regex> patterns;
+
+    static Result<std::shared_ptr<const Definitions>> compile(boost::json::object defs);
+};
+
 class Schema {
 public:
     // Checks that `document` is a usable schema. Errors name the schema pointer of the problem.
-    static Result<Schema> compile(boost::json::value document);
+    static Result<Schema> compile(boost::json::value document, std::shared_ptr<const Definitions> defs = nullptr);
 
     // Returns every violation found (at most `limit`), first the shallowest. Empty = valid.
     std::vector<Violation> validate(const boost::json::value& instance, size_t limit = 16) const;
@@ -42,6 +53,7 @@ private:
     struct Shared {
         boost::json::value doc;
         std::map<std::string, std::regex> patterns;
+        std::shared_ptr<const Definitions> defs;
     };
     std::shared_ptr<const Shared> shared_;
     const boost::json::value* doc_ = nullptr;
