@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark: importing large real OpenAPI descriptions with `patchbay openapi import --dry-run`
+# Benchmark: importing large real OpenAPI descriptions with `patchbay openapi import` (reading,
+# converting and writing the manifest)
 # against @apidevtools/swagger-parser's validate() on the same files, in the same run.
 #
 # Files: GitHub's description (@octokit/openapi, ~13 MB) and Microsoft Graph's
@@ -31,7 +32,7 @@ for entry in "${specs[@]}"; do
   pb_times=() sp_times=() peak=0
   for _ in $(seq "$runs"); do
     start=$(date +%s%N)
-    /usr/bin/time -f '%M' -o "$work/rss" build/runtime/patchbay openapi import "$file" --name "$name" --dry-run >/dev/null
+    /usr/bin/time -f '%M' -o "$work/rss" build/runtime/patchbay openapi import "$file" --name "$name" --manifests "$work" --force >/dev/null
     end=$(date +%s%N)
     pb_times+=($(((end - start) / 1000000)))
     rss=$(cat "$work/rss")

@@ -842,23 +842,28 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
 
 namespace {
 
-bool needs_quotes(const std::string& s) {
+bool needs_quotes(std::string_view s) {
     if (s.empty()) return true;
-    static const std::set<std::string> words = {"~", "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE",
-                                                ".inf", ".Inf", "+.inf", "-.inf", "-.Inf", ".nan", ".NaN", "y", "n", "yes", "no",
-                                                "on", "off", "Y", "N", "Yes", "No", "On", "Off"};
+    if (s.front() == ' ' || s.back() == ' ' || s.find('\n') != std::string_view::npos) return true;
+    // Only words and numbers can read back as something else; most strings start otherwise.
+    char c = s[0];
+    bool wordish = std::string_view("~nNtTfFyYoO.+-").find(c) != std::string_view::npos;
+    bool numeric = (c >= '0' && c <= '9') || c == '.' || c == '+' || c == '-';
+    if (!wordish && !numeric) return false;
+    static const std::set<std::string_view> words = {"~", "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE",
+                                                     ".inf", ".Inf", "+.inf", "-.inf", "-.Inf", ".nan", ".NaN", "y", "n", "yes", "no",
+                                                     "on", "off", "Y", "N", "Yes", "No", "On", "Off"};
     if (words.count(s)) return true;
     const char* b = s.data();
     const char* e = b + s.size();
     if (*b == '+') ++b;
     double d;
     auto [p, ec] = std::from_chars(b, e, d);
-    if (ec == std::errc() && p == e) return true;
-    return s.front() == ' ' || s.back() == ' ' || s.find('\n') != std::string::npos;
+    return ec == std::errc() && p == e;
 }
 
 // A plain scalar is written bare only when YAML reads it back as the same string.
-bool plain_ok(const std::string& s) {
+bool plain_ok(std::string_view s) {
     if (needs_quotes(s)) return false;
     if (std::string_view("-?:,[]{}#&*!|>'\"%@`").find(s[0]) != std::string_view::npos) return false;
     for (size_t i = 0; i < s.size(); ++i) {
@@ -871,7 +876,7 @@ bool plain_ok(const std::string& s) {
 }
 
 void scalar(std::string& out, std::string_view s) {
-    if (plain_ok(std::string(s))) {
+    if (plain_ok(s)) {
         out += s;
         return;
     }
