@@ -10,22 +10,6 @@ namespace json = sdk::json;
 
 namespace {
 
-bool unreserved(unsigned char c) { return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~'; }
-
-std::string encode(std::string_view s) {
-    static const char* hex = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (unreserved(c)) {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
 
 std::string scalar_text(const json::value& v) {
     if (v.is_string()) return std::string(v.get_string());
@@ -36,7 +20,7 @@ std::string scalar_text(const json::value& v) {
 std::string with_query(std::string url, const json::object& query) {
     std::string q;
     for (const auto& [k, v] : query) {
-        auto add = [&](const json::value& item) { q += (q.empty() ? "" : "&") + encode(k) + "=" + encode(scalar_text(item)); };
+        auto add = [&](const json::value& item) { q += (q.empty() ? "" : "&") + sdk::url_encode(k) + "=" + sdk::url_encode(scalar_text(item)); };
         if (v.is_array()) for (const auto& item : v.get_array()) add(item);
         else add(v);
     }

@@ -16,23 +16,8 @@ namespace json = sdk::json;
 
 namespace {
 
-bool unreserved(unsigned char c) { return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~'; }
-bool reserved(unsigned char c) { return std::string_view(":/?#[]@!$&'()*+,;=").find(static_cast<char>(c)) != std::string_view::npos; }
+std::string encode(std::string_view s, bool allow_reserved = false) { return sdk::url_encode(s, allow_reserved); }
 
-std::string encode(std::string_view s, bool allow_reserved = false) {
-    static const char* hex = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (unreserved(c) || (allow_reserved && reserved(c))) {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
 
 std::string text_of(const json::value& v) {
     if (v.is_string()) return std::string(v.get_string());

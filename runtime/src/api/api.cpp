@@ -1,5 +1,7 @@
 #include "api/api.hpp"
 
+#include "common/text.hpp"
+
 #include "common/clock.hpp"
 #include "common/log.hpp"
 #include "openapi/importer.hpp"
@@ -39,21 +41,6 @@ std::vector<std::string_view> split_path(std::string_view path) {
     return parts;
 }
 
-std::string percent_decode(std::string_view s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-            std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-            out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-            i += 2;
-        } else if (s[i] == '+') {
-            out += ' ';
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
 
 std::string query_param(std::string_view query, std::string_view key) {
     size_t i = 0;
@@ -62,7 +49,7 @@ std::string query_param(std::string_view query, std::string_view key) {
         if (j == std::string_view::npos) j = query.size();
         auto pair = query.substr(i, j - i);
         auto eq = pair.find('=');
-        if (percent_decode(pair.substr(0, eq)) == key) return eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
+        if (percent_decode(pair.substr(0, eq), true) == key) return eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1), true);
         i = j + 1;
     }
     return {};

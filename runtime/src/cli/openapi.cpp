@@ -1,6 +1,7 @@
 // `patchbay openapi import`: an OpenAPI description in, a manifest for the generic plugin out.
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "common/text.hpp"
 #include "openapi/importer.hpp"
 
 #include <boost/json.hpp>
@@ -41,20 +42,6 @@ Options:
   --force                   replace an existing NAME.yaml
 )";
 
-std::vector<std::string> list_of(const Args& a, const std::string& name) {
-    std::vector<std::string> out;
-    for (const auto& v : a.get_all(name)) {
-        size_t start = 0;
-        for (;;) {
-            size_t comma = v.find(',', start);
-            std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-            if (!item.empty()) out.push_back(item);
-            if (comma == std::string::npos) break;
-            start = comma + 1;
-        }
-    }
-    return out;
-}
 
 }  // namespace
 
@@ -146,12 +133,12 @@ int run_openapi(const std::vector<std::string>& argv) {
     options.name = *args.get("name");
     options.title = args.get("title").value_or("");
     options.base_url = args.get("base-url").value_or("");
-    options.include_tags = list_of(args, "include-tag");
-    options.exclude_tags = list_of(args, "exclude-tag");
-    options.include_paths = list_of(args, "include-path");
-    options.exclude_paths = list_of(args, "exclude-path");
-    options.include_operations = list_of(args, "include-operation");
-    options.exclude_operations = list_of(args, "exclude-operation");
+    options.include_tags = comma_list(args.get_all("include-tag"));
+    options.exclude_tags = comma_list(args.get_all("exclude-tag"));
+    options.include_paths = comma_list(args.get_all("include-path"));
+    options.exclude_paths = comma_list(args.get_all("exclude-path"));
+    options.include_operations = comma_list(args.get_all("include-operation"));
+    options.exclude_operations = comma_list(args.get_all("exclude-operation"));
     fs::path spec = args.positional[0];
     options.spec_reference = spec.filename().string();
     bool terminal = ::isatty(2);

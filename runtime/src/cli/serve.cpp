@@ -3,6 +3,7 @@
 #include "catalog/catalog.hpp"
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "common/text.hpp"
 #include "common/log.hpp"
 #include "control/state.hpp"
 #include "http/client.hpp"
@@ -69,20 +70,6 @@ OAuth2:
   --oauth-refresh-margin S   refresh access tokens this many seconds before they expire (default: 60)
 )";
 
-std::vector<std::string> split_list(const std::vector<std::string>& values) {
-    std::vector<std::string> out;
-    for (const auto& v : values) {
-        size_t start = 0;
-        for (;;) {
-            size_t comma = v.find(',', start);
-            std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-            if (!item.empty()) out.push_back(item);
-            if (comma == std::string::npos) break;
-            start = comma + 1;
-        }
-    }
-    return out;
-}
 
 bool parse_listen(const std::string& s, std::string& host, unsigned short& port) {
     auto colon = s.rfind(':');
@@ -200,7 +187,7 @@ int run_serve(const std::vector<std::string>& argv) {
     std::vector<std::string> allow = args.get_all("egress-allow");
     if (allow.empty())
         if (const char* e = std::getenv("PATCHBAY_EGRESS_ALLOW"); e && *e) allow.push_back(e);
-    auto egress = http::EgressPolicy::parse(split_list(allow));
+    auto egress = http::EgressPolicy::parse(comma_list(allow));
     if (!egress) {
         std::cerr << "patchbay serve: " << egress.error().message << "\n";
         return 2;

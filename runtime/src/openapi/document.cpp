@@ -1,5 +1,6 @@
 #include "openapi/document.hpp"
 
+#include "common/text.hpp"
 #include "manifest/yaml_json.hpp"
 
 #include <boost/json.hpp>
@@ -83,19 +84,6 @@ std::string unescape_token(std::string_view t) {
     return out;
 }
 
-std::string percent_decode(std::string_view s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-            std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-            out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-            i += 2;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
 
 }  // namespace
 

@@ -116,6 +116,26 @@ inline const json::value* find(const json::value& obj, std::string_view key) {
     return o ? o->if_contains(key) : nullptr;
 }
 
+// Percent-encodes `s` for a URL: everything but RFC 3986's unreserved characters, and with
+// `keep_reserved` its reserved ones (":/?#[]@!$&'()*+,;=") stay too.
+inline std::string url_encode(std::string_view s, bool keep_reserved = false) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(s.size());
+    for (unsigned char c : s) {
+        bool unreserved = std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+        bool reserved = std::string_view(":/?#[]@!$&'()*+,;=").find(static_cast<char>(c)) != std::string_view::npos;
+        if (unreserved || (keep_reserved && reserved)) {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
 struct HttpRequest {
     std::string method = "GET";
     std::string url;
