@@ -110,7 +110,7 @@ const json::value* at_pointer(const json::value& root, std::string_view pointer)
     }
 }
 
-Result<json::value> parse_text(std::string_view text, const std::string& what, const Limits& limits) {
+Result<json::value> parse_text(std::string_view text, const std::string& what, const Limits& limits, json::storage_ptr storage) {
     size_t first = text.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
     if (first == std::string_view::npos) return Error(Errc::invalid_input, what + " is empty");
     if (text[first] == '{' || text[first] == '[') {
@@ -118,7 +118,7 @@ Result<json::value> parse_text(std::string_view text, const std::string& what, c
         opt.max_depth = limits.max_depth;
         opt.allow_invalid_utf8 = true;
         boost::system::error_code ec;
-        json::value v = json::parse(text, ec, {}, opt);
+        json::value v = json::parse(text, ec, storage, opt);
         if (!ec) return v;
         if (ec != json::error::syntax && ec != json::error::incomplete && ec != json::error::too_deep)
             return Error(Errc::invalid_input, what + " is not valid JSON: " + ec.message());
@@ -181,7 +181,7 @@ Result<size_t> Documents::load(const fs::path& path) {
     std::string text(size, '\0');
     in.read(text.data(), static_cast<std::streamsize>(size));
     std::string relative = fs::relative(path, folder_, ec).generic_string();
-    auto v = parse_text(text, "'" + relative + "'", limits_);
+    auto v = parse_text(text, "'" + relative + "'", limits_, arena_);
     if (!v) return v.error();
     files_.push_back(File{path, relative, std::move(*v)});
     return files_.size() - 1;

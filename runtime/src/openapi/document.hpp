@@ -7,6 +7,7 @@
 
 #include "common/error.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/value.hpp>
 
 #include <deque>
@@ -55,12 +56,16 @@ private:
     Result<size_t> load(const std::filesystem::path& path);
 
     Limits limits_;
+    // A spec is read once and never changed: its nodes live in one arena, freed at once.
+    boost::json::storage_ptr arena_ = boost::json::make_shared_resource<boost::json::monotonic_resource>();
     std::filesystem::path folder_;  // canonical; empty: no files beyond the first
     std::deque<File> files_;  // a deque: nodes handed out stay put as files are added
 };
 
 // Parses JSON or YAML text into JSON, within the limits. `what` names the text in errors.
-Result<boost::json::value> parse_text(std::string_view text, const std::string& what, const Limits& limits);
+// `storage` holds the parsed nodes (default: the heap).
+Result<boost::json::value> parse_text(std::string_view text, const std::string& what, const Limits& limits,
+                                      boost::json::storage_ptr storage = {});
 
 // Reads a JSON pointer ("/paths/~1pets/get"); nullptr when it names nothing.
 const boost::json::value* at_pointer(const boost::json::value& root, std::string_view pointer);

@@ -206,12 +206,12 @@ std::string unescape_token(std::string_view t) {
 // noting each one's pointer. False when it still does not compile.
 bool make_compilable(json::value& schema, std::vector<std::string>& removed, std::shared_ptr<const schema::Definitions> library = nullptr) {
     for (int i = 0; i < 100; ++i) {
-        auto compiled = schema::Schema::compile(schema, library);
-        if (compiled) return true;
-        const std::string& ptr = compiled.error().pointer;
+        auto problem = schema::check_schema(schema, library.get());
+        if (!problem) return true;
+        const std::string& ptr = problem->pointer;
         boost::system::error_code ec;
         json::value* at = ptr.empty() ? &schema : schema.find_pointer(ptr, ec);
-        if (at && at->is_object() && at->get_object().contains("pattern") && compiled.error().message.find("pattern") != std::string::npos) {
+        if (at && at->is_object() && at->get_object().contains("pattern") && problem->message.find("pattern") != std::string::npos) {
             at->get_object().erase("pattern");
             removed.push_back(ptr + "/pattern");
             continue;
@@ -788,7 +788,7 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
         json::value& input_value = c.action["input"];
         std::vector<std::string> dropped;
         if (!make_compilable(input_value, dropped, library)) {
-            result.skipped.push_back({c.skip_label, "its input schema cannot be compiled: " + schema::Schema::compile(input_value, library).error().message});
+            result.skipped.push_back({c.skip_label, "its input schema cannot be compiled: " + schema::check_schema(input_value, library.get())->message});
             continue;
         }
         if (!dropped.empty())
@@ -919,9 +919,23 @@ void emit_scalar(std::string& out, const json::value& v) {
     }
 }
 
+// Where YAML goes: a string, flushed to a stream every megabyte when there is one, so a large
+// manifest is never all in memory twice.
+struct Sink {
+    std::string buf;
+    std::ostream* os = nullptr;
+    void maybe_flush() {
+        if (os && buf.size() > (1u << 20)) {
+            os->write(buf.data(), static_cast<std::streamsize>(buf.size()));
+            buf.clear();
+        }
+    }
+};
+
 // Block style: one key or item per line, nested collections indented by two. `inline_first`:
 // the first line continues one already started ("- ").
-void emit(std::string& out, const json::value& v, size_t indent, bool inline_first) {
+void emit(Sink& sink, const json::value& v, size_t indent, bool inline_first) {
+    std::string& out = sink.buf;
     bool first = true;
     auto line_start = [&] {
         if (!(first && inline_first)) out.append(indent, ' ');
@@ -934,12 +948,13 @@ void emit(std::string& out, const json::value& v, size_t indent, bool inline_fir
             out += ':';
             if (nested(x)) {
                 out += '\n';
-                emit(out, x, indent + 2, false);
+                emit(sink, x, indent + 2, false);
             } else {
                 out += ' ';
                 emit_scalar(out, x);
                 out += '\n';
             }
+            sink.maybe_flush();
         }
         return;
     }
@@ -948,11 +963,12 @@ void emit(std::string& out, const json::value& v, size_t indent, bool inline_fir
             line_start();
             out += "- ";
             if (nested(x)) {
-                emit(out, x, indent + 2, true);
+                emit(sink, x, indent + 2, true);
             } else {
                 emit_scalar(out, x);
                 out += '\n';
             }
+            sink.maybe_flush();
         }
         return;
     }
@@ -976,8 +992,11 @@ Status write_manifest(const std::filesystem::path& folder, const ImportResult& r
     {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
         out << "# Imported by `patchbay openapi import` from " << spec_label << " (" << result.spec_version
-            << "). Re-run the import to update it.\n"
-            << to_yaml(result.manifest);
+            << "). Re-run the import to update it.\n";
+        Sink sink{{}, &out};
+        emit(sink, result.manifest, 0, false);
+        out.write(sink.buf.data(), static_cast<std::streamsize>(sink.buf.size()));
+        out.flush();
         if (!out) return Error(Errc::internal, "cannot write " + tmp.string());
     }
     fs::rename(tmp, target, ec);
@@ -986,10 +1005,9 @@ Status write_manifest(const std::filesystem::path& folder, const ImportResult& r
 }
 
 std::string to_yaml(const json::value& value) {
-    std::string out;
-    out.reserve(1 << 16);
-    emit(out, value, 0, false);
-    return out;
+    Sink sink;
+    emit(sink, value, 0, false);
+    return std::move(sink.buf);
 }
 
 }  // namespace patchbay::openapi

@@ -514,6 +514,13 @@ struct ShapeChecker {
 
 }  // namespace
 
+std::optional<Error> check_schema(const json::value& document, const Definitions* defs) {
+    std::map<std::string, std::regex> patterns;
+    ShapeChecker checker{document, patterns, std::nullopt, defs};
+    checker.walk(document, "", 0);
+    return checker.error;
+}
+
 Result<std::shared_ptr<const Definitions>> Definitions::compile(json::object defs) {
     auto d = std::make_shared<Definitions>();
     d->doc = json::object{{"$defs", std::move(defs)}};

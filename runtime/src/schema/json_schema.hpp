@@ -18,6 +18,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -58,6 +59,10 @@ private:
     std::shared_ptr<const Shared> shared_;
     const boost::json::value* doc_ = nullptr;
 };
+
+// What Schema::compile would refuse in `document`, without keeping (or copying) it: nullopt when
+// it compiles.
+std::optional<Error> check_schema(const boost::json::value& document, const Definitions* defs = nullptr);
 
 // The JSON pointer escape of one reference token ("~" -> "~0", "/" -> "~1").
 std::string escape_pointer_token(std::string_view token);
