@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-10}"
-scripts/setup >/dev/null
+scripts/setup --no-test-tools >/dev/null
 scripts/build default >/dev/null
 
 work=$(mktemp -d)
