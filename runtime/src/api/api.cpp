@@ -266,22 +266,13 @@ void Api::invoke(ApiRequest req, const store::Principal& who, std::string integr
     });
 }
 
-const manifest::AuthType* Api::auth_type_of(const std::string& integration, const std::string& auth_name) const {
-    auto entry = catalog_.find(integration);
-    if (!entry || !entry->manifest) return nullptr;
-    for (const auto& a : entry->manifest->auth)
-        if (a.name == auth_name) return &a;
-    return nullptr;
-}
-
 void Api::attach_connection(invoker::InvokeRequest& ir, const control::ResolvedConnection& rc) const {
     auto entry = catalog_.find(ir.integration);
     const manifest::AuthType* auth = nullptr;
     bool raw = false;
     if (entry && entry->manifest) {
         raw = entry->manifest->raw_secrets;
-        for (const auto& a : entry->manifest->auth)
-            if (a.name == rc.auth_type) auth = &a;
+        auth = entry->manifest->find_auth(rc.auth_type);
     }
     auto scope = std::make_shared<host::CallScope>();
     scope->connection_id = rc.id;
@@ -296,7 +287,8 @@ void Api::attach_connection(invoker::InvokeRequest& ir, const control::ResolvedC
 ApiResponse Api::begin_authorization(const ApiRequest& req, const store::Principal& who, const std::string& id) {
     auto rc = control_.resolve_for_edit(who, id);
     if (!rc) return error_response(rc.error(), req.request_id);
-    const auto* auth = auth_type_of(rc->integration, rc->auth_type);
+    auto entry = catalog_.find(rc->integration);  // held while its auth type is read
+    const auto* auth = entry && entry->manifest ? entry->manifest->find_auth(rc->auth_type) : nullptr;
     auto client = auth ? oauth::client_for(*rc, *auth) : std::nullopt;
     if (!client || !oauth_)
         return error_response(Error(Errc::conflict, "connection '" + id + "' uses auth type '" + rc->auth_type +

@@ -56,7 +56,6 @@ private:
     void authorization_callback(const ApiRequest& req, std::function<void(ApiResponse)> respond);
     void import_openapi(const ApiRequest& req, const store::Principal& who, std::function<void(ApiResponse)> respond);
     ApiResponse begin_authorization(const ApiRequest& req, const store::Principal& who, const std::string& id);
-    const manifest::AuthType* auth_type_of(const std::string& integration, const std::string& auth_name) const;
     void test_connection(const ApiRequest& req, const store::Principal& who, std::string id, std::function<void(ApiResponse)> respond);
 
     catalog::Catalog& catalog_;

@@ -231,10 +231,9 @@ int run_serve(const std::vector<std::string>& argv) {
             auto rc = control.open_connection(id);
             if (!rc) return rc.error();
             auto entry = catalog.find(rc->integration);
-            if (entry && entry->manifest)
-                for (const auto& a : entry->manifest->auth)
-                    if (a.name == rc->auth_type)
-                        if (auto c = oauth::client_for(*rc, a)) return *c;
+            const auto* auth = entry && entry->manifest ? entry->manifest->find_auth(rc->auth_type) : nullptr;
+            if (auth)
+                if (auto c = oauth::client_for(*rc, *auth)) return *c;
             return Error(Errc::conflict, "connection '" + std::string(id) + "' is not an OAuth2 connection of an integration in the catalog");
         });
     api::Api api(catalog, invoker, *state->principals, control, oauth);

@@ -31,12 +31,6 @@ Error no_connection(std::string_view id) {
     return Error(Errc::unknown_connection, "no connection '" + std::string(id) + "' in your team; GET /v1/connections lists them");
 }
 
-const manifest::AuthType* find_auth(const manifest::Manifest& m, std::string_view name) {
-    for (const auto& a : m.auth)
-        if (a.name == name) return &a;
-    return nullptr;
-}
-
 std::string auth_names(const manifest::Manifest& m) {
     std::string s;
     for (const auto& a : m.auth) s += (s.empty() ? "" : ", ") + a.name;
@@ -467,7 +461,7 @@ Result<json::object> ControlPlane::create_connection(const Principal& p, const j
     } else {
         return Error(Errc::invalid_input, "'auth_type' is required; '" + integration + "' accepts: " + auth_names(m), "/auth_type");
     }
-    const auto* auth = find_auth(m, auth_name);
+    const auto* auth = m.find_auth(auth_name);
     if (!auth)
         return Error(Errc::invalid_input, "'" + integration + "' has no auth type '" + auth_name + "'; it accepts: " + auth_names(m), "/auth_type");
     const json::object* settings = nullptr;
@@ -534,7 +528,7 @@ Result<json::object> ControlPlane::update_connection(const Principal& p, std::st
     if (auto e = optional_object(body, "settings", settings)) return *e;
     if (auto e = optional_object(body, "secrets", secret_values)) return *e;
     if (entry && entry->manifest) {
-        if (const auto* auth = find_auth(*entry->manifest, auth_name))
+        if (const auto* auth = entry->manifest->find_auth(auth_name))
             if (auto e = check_fields(*auth, settings, secret_values, false)) return *e;
     }
     if (const auto* b = body.if_contains("base_url"))

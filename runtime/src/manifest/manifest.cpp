@@ -23,6 +23,12 @@ std::string Diagnostic::to_string() const {
     return s + ": " + message;
 }
 
+const AuthType* Manifest::find_auth(std::string_view name) const {
+    for (const auto& a : auth)
+        if (a.name == name) return &a;
+    return nullptr;
+}
+
 const Action* Manifest::find_action(std::string_view n) const {
     for (const auto& a : actions)
         if (a.name == n) return &a;

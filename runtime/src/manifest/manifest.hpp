@@ -95,6 +95,7 @@ struct Manifest {
     std::shared_ptr<const schema::Definitions> schemas;
 
     const Action* find_action(std::string_view n) const;
+    const AuthType* find_auth(std::string_view name) const;  // by the name connections use
     const Trigger* find_trigger(std::string_view n) const;
 };
 

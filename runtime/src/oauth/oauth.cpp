@@ -466,20 +466,6 @@ CallbackOutcome Manager::complete_authorization(std::string_view query) {
     return out;
 }
 
-json::object Manager::status(std::string_view connection_id) {
-    json::object o{{"status", "pending"}};
-    db_.read([&](Tx& tx) {
-        auto r = tx.query_one("SELECT status, status_message, expires_at, updated_at FROM oauth_tokens WHERE connection_id = ?",
-                              {std::string(connection_id)});
-        if (!r) return;
-        o["status"] = r->text(0);
-        if (!r->text(1).empty()) o["message"] = r->text(1);
-        if (!r->is_null(2)) o["expires_at"] = iso_time(std::chrono::system_clock::time_point(std::chrono::milliseconds(r->integer(2))));
-        o["updated_at"] = r->text(3);
-    });
-    return o;
-}
-
 std::string callback_page(const CallbackOutcome& outcome) {
     std::string title = outcome.ok ? "Authorization complete" : "Authorization failed";
     return "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Patchbay: " + title +

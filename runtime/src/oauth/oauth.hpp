@@ -82,8 +82,6 @@ public:
     // The provider's redirect back to us, with its raw query string.
     CallbackOutcome complete_authorization(std::string_view query);
 
-    // {"status": "authorized" | "pending" | "reauthorization_required", "message"?, "expires_at"?}
-    boost::json::object status(std::string_view connection_id);
 
     const Options& options() const { return options_; }
     // Set once the server knows its address, before it serves.
