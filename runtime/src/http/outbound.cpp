@@ -275,15 +275,15 @@ Result<host::OutboundResponse> OutboundService::execute(host::OutboundRequest or
         std::string token;
         if (scope && scope->injection.applies_to(req.url)) {
             req.ca_pem = scope->ca_pem;  // trust is not a credential: it applies either way
-        }
-        if (scope && req.with_credentials && scope->injection.applies_to(req.url)) {
-            scope->injection.apply(req);
-            if (scope->tokens) {
-                auto t = scope->tokens->access_token(refused_token, call.deadline);
-                if (!t) return t.error();
-                token = std::move(t).value();
-                std::erase_if(req.headers, [](const auto& h) { return iequals(h.first, "Authorization"); });
-                req.headers.emplace_back("Authorization", "Bearer " + token);
+            if (req.with_credentials) {
+                scope->injection.add(req);
+                if (scope->tokens) {
+                    auto t = scope->tokens->access_token(refused_token, call.deadline);
+                    if (!t) return t.error();
+                    token = std::move(t).value();
+                    std::erase_if(req.headers, [](const auto& h) { return iequals(h.first, "Authorization"); });
+                    req.headers.emplace_back("Authorization", "Bearer " + token);
+                }
             }
         }
         if (auto limited = take_budget(call, origin, call.deadline)) return *limited;

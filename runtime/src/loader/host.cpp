@@ -183,6 +183,11 @@ bool Injection::applies_to(std::string_view url) const {
 
 bool Injection::apply(OutboundRequest& request) const {
     if (!applies_to(request.url)) return false;
+    add(request);
+    return true;
+}
+
+void Injection::add(OutboundRequest& request) const {
     for (const auto& [name, value] : headers) {
         std::erase_if(request.headers, [&](const auto& h) { return lower(h.first) == lower(name); });
         request.headers.emplace_back(name, value);
@@ -192,7 +197,6 @@ bool Injection::apply(OutboundRequest& request) const {
         for (const auto& [k, v] : query) u.params().set(k, v);
         request.url = std::string(u.buffer());
     }
-    return true;
 }
 
 Errc errc_from_plugin(int32_t code) {

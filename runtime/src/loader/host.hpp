@@ -53,6 +53,8 @@ struct Injection {
     bool applies_to(std::string_view url) const;
     // Adds the credentials to `request` when its URL lies under base_url. Returns whether it did.
     bool apply(OutboundRequest& request) const;
+    // Adds them unconditionally: for a caller that has just checked applies_to().
+    void add(OutboundRequest& request) const;
 };
 
 // OAuth2 access tokens of one connection, obtained and refreshed by the host.
