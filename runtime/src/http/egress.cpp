@@ -1,5 +1,7 @@
 #include "http/egress.hpp"
 
+#include "common/text.hpp"
+
 #include <array>
 #include <cctype>
 #include <charconv>
@@ -81,12 +83,6 @@ const std::vector<V6Range>& v6_refused() {
     return ranges;
 }
 
-std::string lower(std::string_view s) {
-    std::string o(s);
-    for (auto& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return o;
-}
-
 std::optional<uint64_t> parse_part(std::string_view p) {
     if (p.empty()) return std::nullopt;
     int base = 10;
@@ -157,7 +153,7 @@ std::optional<std::string> refused_range(const ip::address& a) {
 Result<EgressPolicy> EgressPolicy::parse(const std::vector<std::string>& allow) {
     EgressPolicy p;
     for (const auto& raw : allow) {
-        std::string entry = lower(raw);
+        std::string entry = ascii_lower(raw);
         while (!entry.empty() && std::isspace(static_cast<unsigned char>(entry.back()))) entry.pop_back();
         while (!entry.empty() && std::isspace(static_cast<unsigned char>(entry.front()))) entry.erase(0, 1);
         if (entry.empty()) continue;
@@ -198,7 +194,7 @@ Result<EgressPolicy> EgressPolicy::parse(const std::vector<std::string>& allow) 
 }
 
 bool EgressPolicy::allowed_host(std::string_view host) const {
-    std::string h = lower(host);
+    std::string h = ascii_lower(host);
     if (!h.empty() && h.back() == '.') h.pop_back();
     for (const auto& e : hosts_) {
         if (e.size() > 2 && e[0] == '*' && e[1] == '.') {

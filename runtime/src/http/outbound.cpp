@@ -1,6 +1,7 @@
 #include "http/outbound.hpp"
 
 #include "common/log.hpp"
+#include "common/text.hpp"
 #include "invoker/fiber_call.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -19,21 +20,13 @@ using std::chrono::milliseconds;
 
 namespace {
 
-std::string lower(std::string_view s) {
-    std::string o(s);
-    for (auto& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return o;
-}
-
-bool iequals(std::string_view a, std::string_view b) { return a.size() == b.size() && lower(a) == lower(b); }
-
 // "https://api.example.com:443": what a circuit, a host budget and the in-flight cap are per.
 std::string origin_of(std::string_view url) {
     auto u = boost::urls::parse_absolute_uri(url);
     if (!u) return {};
-    std::string scheme = lower(u->scheme());
+    std::string scheme = ascii_lower(u->scheme());
     std::string port = u->has_port() ? std::string(u->port()) : (scheme == "https" ? "443" : "80");
-    return scheme + "://" + lower(u->encoded_host_address()) + ":" + port;
+    return scheme + "://" + ascii_lower(u->encoded_host_address()) + ":" + port;
 }
 
 const std::string* header(const host::Headers& headers, std::string_view name) {
@@ -343,7 +336,7 @@ Result<host::OutboundResponse> OutboundService::execute(host::OutboundRequest or
             if (auto r = boost::urls::resolve(*base, *ref, next); !r)
                 return Error(Errc::upstream_error, "the upstream redirected to an invalid URL");
             next.remove_fragment();
-            std::string scheme = lower(next.scheme());
+            std::string scheme = ascii_lower(next.scheme());
             if (scheme != "http" && scheme != "https")
                 return Error(Errc::egress_denied, "the upstream redirected to a '" + scheme + "' URL; only http and https are followed");
             hop.url = std::string(next.buffer());

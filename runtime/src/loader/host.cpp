@@ -1,6 +1,7 @@
 #include "loader/host.hpp"
 
 #include "common/log.hpp"
+#include "common/text.hpp"
 
 #include <boost/json.hpp>
 #include <boost/url.hpp>
@@ -149,26 +150,16 @@ Result<OutboundResponse> OutboundHttp::execute(OutboundRequest request, pb_call&
     return call.on_fiber ? perform_suspending(request, call.deadline) : perform(request, call.deadline);
 }
 
-namespace {
-
-std::string lower(std::string_view s) {
-    std::string o(s);
-    for (auto& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return o;
-}
-
-}  // namespace
-
 bool Injection::applies_to(std::string_view url) const {
     if (base_url.empty()) return false;
     auto b = boost::urls::parse_absolute_uri(base_url);
     auto u = boost::urls::parse_absolute_uri(url);
     if (!b || !u) return false;
-    if (lower(b->scheme()) != lower(u->scheme()) || lower(b->encoded_host()) != lower(u->encoded_host())) return false;
+    if (!iequals(b->scheme(), u->scheme()) || !iequals(b->encoded_host(), u->encoded_host())) return false;
     if (b->port_number() != u->port_number()) {
         auto default_port = [](const boost::urls::url_view& v) -> uint16_t {
             if (v.has_port()) return v.port_number();
-            return lower(v.scheme()) == "https" ? 443 : 80;
+            return iequals(v.scheme(), "https") ? 443 : 80;
         };
         if (default_port(*b) != default_port(*u)) return false;
     }
@@ -189,7 +180,7 @@ bool Injection::apply(OutboundRequest& request) const {
 
 void Injection::add(OutboundRequest& request) const {
     for (const auto& [name, value] : headers) {
-        std::erase_if(request.headers, [&](const auto& h) { return lower(h.first) == lower(name); });
+        std::erase_if(request.headers, [&](const auto& h) { return iequals(h.first, name); });
         request.headers.emplace_back(name, value);
     }
     if (!query.empty()) {

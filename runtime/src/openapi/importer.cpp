@@ -1,5 +1,6 @@
 #include "openapi/importer.hpp"
 
+#include "common/text.hpp"
 #include "schema/json_schema.hpp"
 
 #include <boost/json.hpp>
@@ -32,11 +33,6 @@ const json::object* obj(const json::object& o, std::string_view key) {
 const json::array* arr(const json::object& o, std::string_view key) {
     const auto* v = o.if_contains(key);
     return v ? v->if_array() : nullptr;
-}
-
-std::string lower(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
 }
 
 std::string upper(std::string s) {
@@ -390,9 +386,9 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
                     continue;
                 }
                 add(json::object{{"type", "api_key"}, {"in", in}, {"parameter", str(s, "name")}});
-            } else if (type == "basic" || (type == "http" && lower(str(s, "scheme")) == "basic")) {
+            } else if (type == "basic" || (type == "http" && ascii_lower(str(s, "scheme")) == "basic")) {
                 add(json::object{{"type", "basic"}});
-            } else if (type == "http" && lower(str(s, "scheme")) == "bearer") {
+            } else if (type == "http" && ascii_lower(str(s, "scheme")) == "bearer") {
                 add(json::object{{"type", "bearer"}});
             } else if (type == "oauth2") {
                 auto scopes_of = [](const json::object& flow) {
@@ -639,7 +635,7 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
                         }
                     if (!chosen)
                         for (const auto& [ct, cv] : *content)
-                            if (lower(std::string(ct)).find("json") != std::string::npos) {
+                            if (ascii_lower(std::string(ct)).find("json") != std::string::npos) {
                                 chosen = &cv;
                                 body_type = std::string(ct);
                                 break;
@@ -720,7 +716,7 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
                         s = r.if_contains("schema");
                     } else if (const auto* content = obj(r, "content")) {
                         for (const auto& [ct, cv] : *content)
-                            if (lower(std::string(ct)).find("json") != std::string::npos && cv.is_object()) {
+                            if (ascii_lower(std::string(ct)).find("json") != std::string::npos && cv.is_object()) {
                                 s = cv.get_object().if_contains("schema");
                                 break;
                             }
