@@ -71,43 +71,12 @@ size_t depth_of(const json::value& v, size_t limit) {
     return deepest;
 }
 
-std::string unescape_token(std::string_view t) {
-    std::string out;
-    for (size_t i = 0; i < t.size(); ++i) {
-        if (t[i] == '~' && i + 1 < t.size() && (t[i + 1] == '0' || t[i + 1] == '1')) {
-            out += t[i + 1] == '0' ? '~' : '/';
-            ++i;
-        } else {
-            out += t[i];
-        }
-    }
-    return out;
-}
-
-
 }  // namespace
 
 const json::value* at_pointer(const json::value& root, std::string_view pointer) {
-    const json::value* cur = &root;
-    if (pointer.empty()) return cur;
-    if (pointer.front() != '/') return nullptr;
-    size_t pos = 1;
-    for (;;) {
-        size_t slash = pointer.find('/', pos);
-        std::string token = unescape_token(pointer.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos));
-        if (const auto* o = cur->if_object()) {
-            cur = o->if_contains(token);
-        } else if (const auto* a = cur->if_array()) {
-            size_t idx = 0;
-            auto [p, ec] = std::from_chars(token.data(), token.data() + token.size(), idx);
-            cur = (ec == std::errc() && p == token.data() + token.size() && idx < a->size()) ? &(*a)[idx] : nullptr;
-        } else {
-            cur = nullptr;
-        }
-        if (!cur) return nullptr;
-        if (slash == std::string_view::npos) return cur;
-        pos = slash + 1;
-    }
+    boost::system::error_code ec;
+    const json::value* found = root.find_pointer(pointer, ec);
+    return ec ? nullptr : found;
 }
 
 Result<json::value> parse_text(std::string_view text, const std::string& what, const Limits& limits, json::storage_ptr storage) {
