@@ -46,7 +46,7 @@ public:
                                                       std::chrono::steady_clock::time_point deadline) override;
 
     // The circuit of one integration and origin ("https://api.example.com:443"): closed, open or
-    // half_open. For tests and the status endpoint.
+    // half_open. For tests and diagnostics.
     std::string circuit_state(std::string_view integration, std::string_view origin);
 
     const OutboundOptions& options() const { return options_; }
