@@ -3,7 +3,7 @@
 # package (APIs.guru's directory, 2,639 real specs) and reports how many import without error and
 # why the others did not. Goal: >= 99.5 %.
 #
-# Usage: bench/openapi_corpus.sh [REPORT.json]   (the full JSON report is kept there if given)
+# Usage: bench/openapi_corpus.sh [REPORTS.jsonl]   (the raw reports, one JSON object per line, are kept there if given)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup >/dev/null
@@ -16,7 +16,17 @@ find "$corpus" -name '*.json' -print0 | sort -z | xargs -0 build/runtime/patchba
 [[ -n "$report" ]] && cp "$json" "$report"
 python3 - "$json" <<'PY'
 import collections, json, sys
-r = json.load(open(sys.argv[1]))
+# xargs may split the list over several runs: one report per line, added up here.
+r = {"specs": 0, "imported": 0, "operations": 0, "operations_imported": 0, "seconds": 0.0, "failures": [], "skipped": []}
+for line in open(sys.argv[1]):
+    if not line.strip():
+        continue
+    part = json.loads(line)
+    for k in ("specs", "imported", "operations", "operations_imported", "seconds"):
+        r[k] += part[k]
+    r["failures"] += part["failures"]
+    r["skipped"] += part.get("skipped", [])
+r["percent"] = 100.0 * r["imported"] / r["specs"] if r["specs"] else 0.0
 print(f"{r['imported']} of {r['specs']} descriptions import without error ({r['percent']:.2f} %, goal >= 99.5 %); "
       f"{r['operations_imported']} of {r['operations']} operations; {r['seconds']:.1f} s")
 why = collections.Counter(f["error"].split(":")[0] if "$ref" in f["error"] else f["error"] for f in r["failures"])

@@ -23,7 +23,7 @@ oa::ImportResult import_file(const fs::path& spec, const std::string& name, oa::
     auto docs = oa::Documents::open(spec);
     REQUIRE(docs.ok());
     o.name = name;
-    auto r = oa::import_spec(*docs, o);
+    auto r = oa::import_spec(std::move(*docs), o);
     INFO((r ? "" : r.error().message));
     REQUIRE(r.ok());
     return std::move(r).value();
@@ -43,7 +43,7 @@ patchbay::Error import_error(const std::string& text, const std::string& file = 
     if (!docs) return docs.error();
     oa::ImportOptions o;
     o.name = "hostile";
-    auto r = oa::import_spec(*docs, o);
+    auto r = oa::import_spec(std::move(*docs), o);
     REQUIRE_FALSE(r.ok());  // the hostile specs have one operation each, and it must be refused
     return r.error();
 }
@@ -144,6 +144,29 @@ TEST_CASE("action names are valid and unique", "[openapi]") {
     CHECK(oa::action_name(std::string(300, 'a')).size() == 128);
 }
 
+TEST_CASE("a path variable without a parameter becomes a required string, with a warning", "[openapi]") {
+    TempDir dir;
+    write_file(dir / "spec.yaml", R"(openapi: 3.0.3
+info: {title: Vars, version: 1.0.0}
+paths:
+  /orgs/{org}/teams/{team_slug}/x{}y:
+    parameters:
+      - {name: org, in: path, required: true, schema: {type: integer}}
+    get:
+      operationId: getTeam
+      responses: {'200': {description: ok}}
+)");
+    auto r = import_file(dir / "spec.yaml", "vars");
+    const auto& input = action(r, "getTeam").at("input").as_object();
+    CHECK(input.at("properties").at("org").at("type") == "integer");  // declared: kept as declared
+    CHECK(input.at("properties").at("team_slug").at("type") == "string");
+    CHECK(input.at("properties").as_object().size() == 2);  // "{}" names nothing
+    const auto& required = input.at("required").as_array();
+    CHECK(std::find(required.begin(), required.end(), json::value("team_slug")) != required.end());
+    REQUIRE(r.warnings.size() == 1);
+    CHECK(r.warnings.front().find("path variable 'team_slug' has no parameter") != std::string::npos);
+}
+
 TEST_CASE("hostile and malformed descriptions get clear errors, never a crash or a read outside the folder", "[openapi][hostile]") {
     const std::string head = "openapi: 3.0.0\ninfo: {title: t, version: '1'}\n";
     auto op_with = [&](const std::string& schema) {
@@ -167,7 +190,7 @@ TEST_CASE("hostile and malformed descriptions get clear errors, never a crash or
         REQUIRE(docs.ok());
         oa::ImportOptions o;
         o.name = "selfref";
-        auto r = oa::import_spec(*docs, o);
+        auto r = oa::import_spec(std::move(*docs), o);
         REQUIRE(r.ok());
         REQUIRE_FALSE(r->warnings.empty());
         CHECK(r->warnings.front().find("longer than 64 hops") != std::string::npos);

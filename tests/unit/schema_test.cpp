@@ -170,3 +170,22 @@ TEST_CASE("broken schemas are refused at compile time with their pointer", "[sch
     CHECK_FALSE(Schema::compile(json::parse(R"({"minimum":"1"})")).ok());
     CHECK_FALSE(Schema::compile(json::parse(R"([1,2])")).ok());
 }
+
+TEST_CASE("schemas sharing a pattern each keep it, also once the process's pattern cache has started over", "[schema]") {
+    auto a = compile(R"({"type":"string","pattern":"^[a-f0-9]{4}$"})");
+    auto b = compile(R"({"properties":{"sha":{"pattern":"^[a-f0-9]{4}$"}}})");
+    // More distinct expressions than the cache keeps: it starts over, the schemas above keep theirs.
+    for (int i = 0; i < 5000; ++i) {
+        std::string text = R"({"pattern":"^x)" + std::to_string(i) + R"($"})";
+        REQUIRE(Schema::compile(json::parse(text)).ok());
+    }
+    CHECK(first(a, R"("beef")") == "ok");
+    CHECK(first(a, R"("BEEF")").find("pattern") != std::string::npos);
+    CHECK(first(b, R"({"sha":"12ab"})") == "ok");
+    CHECK(first(b, R"({"sha":"12abc"})").find("pattern") != std::string::npos);
+    auto c = compile(R"({"type":"string","pattern":"^[a-f0-9]{4}$"})");  // compiled again, same meaning
+    CHECK(first(c, R"("zzzz")").find("pattern") != std::string::npos);
+    auto bad = Schema::compile(json::parse(R"({"pattern":"(unclosed"})"));  // a bad one is never cached as good
+    CHECK_FALSE(bad.ok());
+    CHECK_FALSE(Schema::compile(json::parse(R"({"pattern":"(unclosed"})")).ok());
+}

@@ -372,7 +372,7 @@ void Api::import_openapi(const ApiRequest& req, const store::Principal& who, std
     bool queued = invoker_.run_detached([=, this, o = std::move(o), spec_text = std::move(spec_text)]() mutable {
         auto docs = openapi::Documents::from_text(spec_text, "the spec");
         if (!docs) return respond(error_response(docs.error(), rid));
-        auto result = openapi::import_spec(*docs, o);
+        auto result = openapi::import_spec(std::move(*docs), o);
         if (!result) return respond(error_response(result.error(), rid));
         auto report = result->report();
         if (!dry_run) {

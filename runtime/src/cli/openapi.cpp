@@ -71,7 +71,7 @@ int run_check(const std::vector<std::string>& argv) {
         openapi::ImportOptions o;
         o.name = "check";
         auto docs = openapi::Documents::open(path);
-        Result<openapi::ImportResult> r = docs ? openapi::import_spec(*docs, o) : Result<openapi::ImportResult>(docs.error());
+        Result<openapi::ImportResult> r = docs ? openapi::import_spec(std::move(*docs), o) : Result<openapi::ImportResult>(docs.error());
         if (r) {
             ++ok;
             operations += r->operations;
@@ -155,7 +155,7 @@ int run_openapi(const std::vector<std::string>& argv) {
         std::cerr << "patchbay openapi import: " << docs.error().message << "\n";
         return 1;
     }
-    auto result = openapi::import_spec(*docs, options);
+    auto result = openapi::import_spec(std::move(*docs), options);
     if (!result) {
         std::cerr << "patchbay openapi import: " << result.error().message << "\n";
         return 1;

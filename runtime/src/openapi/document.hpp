@@ -34,6 +34,11 @@ struct Located {
 
 class Documents {
 public:
+    Documents(Documents&&) = default;
+    Documents& operator=(Documents&&) = default;
+    Documents(const Documents&) = delete;  // a description can be large: moved, never copied
+    Documents& operator=(const Documents&) = delete;
+
     static Result<Documents> open(const std::filesystem::path& spec, Limits limits = {});
     // From text already in memory (the folder bounds relative $refs; none when empty).
     static Result<Documents> from_text(std::string_view text, const std::string& name, Limits limits = {});
@@ -48,6 +53,7 @@ public:
     Result<Located> deref(size_t from, const boost::json::value& node, std::string key);
 
 private:
+    Documents() = default;
     struct File {
         std::filesystem::path path;  // canonical
         std::string relative;        // to the folder

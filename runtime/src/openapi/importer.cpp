@@ -232,12 +232,15 @@ bool make_compilable(json::value& schema, std::vector<std::string>& removed, std
     return false;
 }
 
-// The shared schemas, compiled; pieces the runtime refuses are removed first (see above).
-std::shared_ptr<const schema::Definitions> compilable_definitions(json::object& defs, std::vector<std::string>& removed) {
+// The shared schemas, compiled, with the pieces the runtime refuses removed first (see above).
+// They move into the result (its `doc`), not copied; when they cannot be made to compile, they
+// stay in `defs` and the result is null.
+std::shared_ptr<schema::Definitions> compilable_definitions(json::object& defs, std::vector<std::string>& removed) {
     json::value wrapped = json::object{{"$defs", std::move(defs)}};
-    make_compilable(wrapped, removed);
+    bool usable = make_compilable(wrapped, removed);
     defs = std::move(wrapped.at("$defs").as_object());
-    auto compiled = schema::Definitions::compile(defs);
+    if (!usable) return nullptr;
+    auto compiled = schema::Definitions::compile(std::move(defs));  // the same check make_compilable passed
     return compiled ? *compiled : nullptr;
 }
 
@@ -289,7 +292,7 @@ json::object ImportResult::report() const {
                         {"skipped", std::move(skip)}, {"auth_types", std::move(auth)}, {"warnings", std::move(warn)}};
 }
 
-Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) {
+Result<ImportResult> import_spec(Documents docs, const ImportOptions& options) {
     ImportResult result;
     const auto* root = docs.root().if_object();
     if (!root) return Error(Errc::invalid_input, "the spec is not an object; expected an OpenAPI 3.x or Swagger 2.0 description");
@@ -500,11 +503,14 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
     };
 
     SchemaConverter converter(docs);
+    // Kept as JSON text until the shared schemas are known: a big description's actions take
+    // several times less memory so than as trees, next to the description's own tree.
     struct Candidate {
-        json::object action, op_config;
-        std::string skip_label, label;
+        std::string action, op_config;
+        const Op* op;
     };
     std::vector<Candidate> candidates;
+    candidates.reserve(ops.size());
     std::set<std::string> action_names;
     json::array actions;
     json::object operations;
@@ -603,14 +609,15 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
             continue;
         }
         // A {name} in the path without a parameter cannot be filled in.
-        {
-            std::regex var("\\{([^}]+)\\}");
-            for (auto it = std::sregex_iterator(op.path.begin(), op.path.end(), var); it != std::sregex_iterator(); ++it) {
-                std::string n = (*it)[1];
-                if (std::none_of(params.begin(), params.end(), [&](const Param& p) { return p.in == "path" && p.name == n; })) {
-                    params.push_back(Param{n, "path", "simple", "", false, true, false, false, json::object{{"type", "string"}}, ""});
-                    result.warnings.push_back(label + ": path variable '" + n + "' has no parameter; imported as a required string");
-                }
+        for (size_t open = op.path.find('{'); open != std::string::npos; open = op.path.find('{', open + 1)) {
+            size_t close = op.path.find('}', open + 1);
+            if (close == std::string::npos) break;
+            if (close == open + 1) continue;
+            std::string n = op.path.substr(open + 1, close - open - 1);
+            open = close;
+            if (std::none_of(params.begin(), params.end(), [&](const Param& p) { return p.in == "path" && p.name == n; })) {
+                params.push_back(Param{n, "path", "simple", "", false, true, false, false, json::object{{"type", "string"}}, ""});
+                result.warnings.push_back(label + ": path variable '" + n + "' has no parameter; imported as a required string");
             }
         }
 
@@ -766,21 +773,40 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
         if (!output.is_null()) action["output"] = std::move(output);
         std::string m = upper(op.method);
         action["idempotent"] = m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS";
-        candidates.push_back({std::move(action), std::move(op_config), op.id.empty() ? label : op.id + " (" + label + ")", label});
+        Candidate& c = candidates.emplace_back(Candidate{json::serialize(action), json::serialize(op_config), &op});
+        c.action.shrink_to_fit();
+        c.op_config.shrink_to_fit();
     }
     if (options.progress) options.progress(ops.size(), ops.size());
+
+    // What the manifest takes from the description's top level.
+    std::string version = str(info, "version");
+    std::string title = options.title.empty() ? str(info, "title") : options.title;
+    std::string description = str(info, "description");
+    std::optional<json::object> organizations;
+    if (const auto* orgs = root->if_contains("x-patchbay-organizations"); orgs && orgs->is_object())
+        organizations.emplace(orgs->get_object(), json::storage_ptr());  // a copy on the heap, not in the description's arena
 
     // The component schemas the actions refer to, converted once and shared by all of them (the
     // manifest's `schemas`). Schemas must compile for the runtime: patterns in another regex
     // dialect and keywords in the wrong place are what real specs get wrong, so those pieces are
     // dropped, not the operations.
     auto all_defs = converter.defs(result.warnings);
+    { Documents done_reading = std::move(docs); }  // the last read: free the description's tree now
     std::vector<std::string> removed;
     auto library = compilable_definitions(all_defs, removed);
     if (!removed.empty())
         result.warnings.push_back("left out of the shared schemas what the runtime cannot use: " + removed.front() +
                                   (removed.size() > 1 ? " and " + std::to_string(removed.size() - 1) + " more" : ""));
-    for (auto& c : candidates) {
+    for (auto& candidate : candidates) {
+        std::string label = upper(candidate.op->method) + " " + candidate.op->path;
+        struct {
+            json::object action, op_config;
+            std::string skip_label, label;
+        } c{std::move(json::parse(candidate.action).as_object()), std::move(json::parse(candidate.op_config).as_object()),
+            candidate.op->id.empty() ? label : candidate.op->id + " (" + label + ")", label};
+        std::string().swap(candidate.action);
+        std::string().swap(candidate.op_config);
         json::value& input_value = c.action["input"];
         std::vector<std::string> dropped;
         if (!make_compilable(input_value, dropped, library)) {
@@ -799,6 +825,7 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
         operations[name] = std::move(c.op_config);
         ++result.imported;
     }
+    if (library) all_defs = std::move(library->doc.as_object()["$defs"].as_object());  // checks done: take them back
     if (result.imported == 0) {
         if (!result.skipped.empty())
             return Error(Errc::invalid_input, "none of the description's operations could be imported; the first refusal: " +
@@ -808,13 +835,11 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
                                               : "the description has no operations (its 'paths' is empty)");
     }
 
-    std::string version = str(info, "version");
     static const std::regex semver("^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)$");
     json::object manifest{{"apiVersion", "patchbay/v1"}, {"name", options.name}};
     manifest["version"] = std::regex_match(version, semver) ? version : "1.0.0";
-    std::string title = options.title.empty() ? str(info, "title") : options.title;
     manifest["title"] = title.empty() ? options.name : title.substr(0, 200);
-    if (auto d = str(info, "description"); !d.empty()) manifest["description"] = d.substr(0, 2000);
+    if (!description.empty()) manifest["description"] = description.substr(0, 2000);
     manifest["plugin"] = "openapi";
     json::object config{{"servers", std::move(servers)}, {"operations", std::move(operations)}};
     if (!variable_defaults.empty()) config["variables"] = std::move(variable_defaults);
@@ -825,8 +850,8 @@ Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options) 
     manifest["auth"] = std::move(auth_list);
     if (!all_defs.empty()) manifest["schemas"] = std::move(all_defs);
     manifest["actions"] = std::move(actions);
-    if (const auto* orgs = root->if_contains("x-patchbay-organizations"); orgs && orgs->is_object()) {
-        json::object mapping = orgs->get_object();
+    if (organizations) {
+        json::object& mapping = *organizations;
         mapping["supported"] = true;
         // The operation is named as in the spec; the manifest knows it by its action name.
         if (auto id = str(mapping, "operation"); !id.empty()) mapping["operation"] = action_name(id);
@@ -930,6 +955,28 @@ struct Sink {
 
 // Block style: one key or item per line, nested collections indented by two. `inline_first`:
 // the first line continues one already started ("- ").
+void emit(Sink& sink, const json::value& v, size_t indent, bool inline_first);
+
+void emit_object(Sink& sink, const json::object& o, size_t indent, bool inline_first) {
+    std::string& out = sink.buf;
+    bool first = true;
+    for (const auto& [k, x] : o) {
+        if (!(first && inline_first)) out.append(indent, ' ');
+        first = false;
+        scalar(out, k);
+        out += ':';
+        if (nested(x)) {
+            out += '\n';
+            emit(sink, x, indent + 2, false);
+        } else {
+            out += ' ';
+            emit_scalar(out, x);
+            out += '\n';
+        }
+        sink.maybe_flush();
+    }
+}
+
 void emit(Sink& sink, const json::value& v, size_t indent, bool inline_first) {
     std::string& out = sink.buf;
     bool first = true;
@@ -937,23 +984,7 @@ void emit(Sink& sink, const json::value& v, size_t indent, bool inline_first) {
         if (!(first && inline_first)) out.append(indent, ' ');
         first = false;
     };
-    if (const auto* o = v.if_object(); o && !o->empty()) {
-        for (const auto& [k, x] : *o) {
-            line_start();
-            scalar(out, k);
-            out += ':';
-            if (nested(x)) {
-                out += '\n';
-                emit(sink, x, indent + 2, false);
-            } else {
-                out += ' ';
-                emit_scalar(out, x);
-                out += '\n';
-            }
-            sink.maybe_flush();
-        }
-        return;
-    }
+    if (const auto* o = v.if_object(); o && !o->empty()) return emit_object(sink, *o, indent, inline_first);
     if (const auto* a = v.if_array(); a && !a->empty()) {
         for (const auto& x : *a) {
             line_start();
@@ -990,7 +1021,7 @@ Status write_manifest(const std::filesystem::path& folder, const ImportResult& r
         out << "# Imported by `patchbay openapi import` from " << spec_label << " (" << result.spec_version
             << "). Re-run the import to update it.\n";
         Sink sink{{}, &out};
-        emit(sink, result.manifest, 0, false);
+        emit_object(sink, result.manifest, 0, false);  // not emit(json::value): that would copy it all
         out.write(sink.buf.data(), static_cast<std::streamsize>(sink.buf.size()));
         out.flush();
         if (!out) return Error(Errc::internal, "cannot write " + tmp.string());

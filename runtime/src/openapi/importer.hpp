@@ -49,7 +49,8 @@ struct ImportResult {
     boost::json::object report() const;  // the import report as JSON
 };
 
-Result<ImportResult> import_spec(Documents& docs, const ImportOptions& options);
+// Consumes the documents: their memory is freed as soon as the import has read what it needs.
+Result<ImportResult> import_spec(Documents docs, const ImportOptions& options);
 
 // Writes the manifest as FOLDER/NAME.yaml, beside and renamed into place so a watching server
 // never reads half of it. Refuses to replace an existing file unless `replace`.

@@ -5,7 +5,9 @@
 
 #include <charconv>
 #include <cmath>
+#include <mutex>
 #include <set>
+#include <unordered_map>
 
 namespace patchbay::schema {
 
@@ -157,7 +159,7 @@ struct Path {
 
 struct Checker {
     const json::value& root;
-    const std::map<std::string, std::regex>& patterns;
+    const Patterns& patterns;
     std::vector<Violation>& out;
     size_t limit;
     int depth = 0;
@@ -169,10 +171,10 @@ struct Checker {
         return t;
     }
     const std::regex* pattern(std::string_view p) const {
-        auto it = patterns.find(std::string(p));
-        if (it != patterns.end()) return &it->second;
+        auto it = patterns.find(p);
+        if (it != patterns.end()) return it->second.get();
         if (defs)
-            if (auto d = defs->patterns.find(std::string(p)); d != defs->patterns.end()) return &d->second;
+            if (auto d = defs->patterns.find(p); d != defs->patterns.end()) return d->second.get();
         return nullptr;
     }
 
@@ -429,10 +431,29 @@ struct Checker {
     }
 };
 
+// Compiling a std::regex is slow (libstdc++ builds a 256-entry table for every bracket
+// expression, asking the locale about each character), and the same few expressions recur across
+// the schemas of a description or a manifest: compile each once per process. Bounded: past
+// kMaxCached distinct expressions the cache starts over (schemas keep what they hold).
+Pattern compile_pattern(const std::string& p) {
+    constexpr size_t kMaxCached = 4096;
+    static std::mutex mu;
+    static std::unordered_map<std::string, Pattern> cache;
+    {
+        std::lock_guard lock(mu);
+        if (auto it = cache.find(p); it != cache.end()) return it->second;
+    }
+    auto re = std::make_shared<const std::regex>(p, std::regex::ECMAScript | std::regex::optimize);  // throws regex_error
+    std::lock_guard lock(mu);
+    if (cache.size() >= kMaxCached) cache.clear();
+    cache.emplace(p, re);
+    return re;
+}
+
 // Walks a schema document checking its shape and collecting regular expressions.
 struct ShapeChecker {
     const json::value& root;
-    std::map<std::string, std::regex>& patterns;
+    Patterns& patterns;
     std::optional<Error> error;
     const Definitions* defs = nullptr;
 
@@ -441,10 +462,10 @@ struct ShapeChecker {
     }
 
     void add_pattern(const std::string& ptr, std::string_view pat) {
+        if (patterns.count(pat) || (defs && defs->patterns.count(pat))) return;
         std::string p(pat);
-        if (patterns.count(p) || (defs && defs->patterns.count(p))) return;
         try {
-            patterns.emplace(p, std::regex(p, std::regex::ECMAScript | std::regex::optimize));
+            patterns.emplace(p, compile_pattern(p));
         } catch (const std::regex_error& e) {
             bad(ptr, "pattern " + short_json(json::value(pat)) + " is not a valid regular expression");
         }
@@ -515,19 +536,19 @@ struct ShapeChecker {
 }  // namespace
 
 std::optional<Error> check_schema(const json::value& document, const Definitions* defs) {
-    std::map<std::string, std::regex> patterns;
+    Patterns patterns;
     ShapeChecker checker{document, patterns, std::nullopt, defs};
     checker.walk(document, "", 0);
     return checker.error;
 }
 
-Result<std::shared_ptr<const Definitions>> Definitions::compile(json::object defs) {
+Result<std::shared_ptr<Definitions>> Definitions::compile(json::object defs) {
     auto d = std::make_shared<Definitions>();
     d->doc = json::object{{"$defs", std::move(defs)}};
     ShapeChecker checker{d->doc, d->patterns, std::nullopt};
     checker.walk(d->doc, "", 0);
     if (checker.error) return *checker.error;
-    return std::shared_ptr<const Definitions>(std::move(d));
+    return d;
 }
 
 Result<Schema> Schema::compile(json::value document, std::shared_ptr<const Definitions> defs) {

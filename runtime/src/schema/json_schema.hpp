@@ -25,6 +25,10 @@
 
 namespace patchbay::schema {
 
+// A compiled `pattern`. Shared: one compilation serves every schema that uses the same expression.
+using Pattern = std::shared_ptr<const std::regex>;
+using Patterns = std::map<std::string, Pattern, std::less<>>;
+
 struct Violation {
     std::string pointer;  // JSON pointer of the offending value within the instance ("" = root)
     std::string message;
@@ -35,9 +39,9 @@ struct Violation {
 // has no such definition of its own, so a thousand actions need not carry a copy each.
 struct Definitions {
     boost::json::value doc;  // {"$defs": {...}}
-    std::map<std::string, std::regex> patterns;
+    Patterns patterns;
 
-    static Result<std::shared_ptr<const Definitions>> compile(boost::json::object defs);
+    static Result<std::shared_ptr<Definitions>> compile(boost::json::object defs);
 };
 
 class Schema {
@@ -53,7 +57,7 @@ public:
 private:
     struct Shared {
         boost::json::value doc;
-        std::map<std::string, std::regex> patterns;
+        Patterns patterns;
         std::shared_ptr<const Definitions> defs;
     };
     std::shared_ptr<const Shared> shared_;
