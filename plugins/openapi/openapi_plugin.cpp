@@ -6,7 +6,9 @@
 // credentials, retries, limits and guards; this plugin only builds requests and reads answers.
 #include <patchbay/sdk/plugin.hpp>
 
+#include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <random>
 #include <string>
 #include <variant>
@@ -154,10 +156,98 @@ std::string base64(std::string_view in) {
     return out;
 }
 
-// The request body in the operation's media type.
-std::string encode_body(const std::string& type, const json::value& v, std::string& content_type) {
+// Base64 to bytes: the standard or the URL-safe alphabet, padding optional, whitespace (line
+// breaks of MIME-style base64) skipped. Throws invalid_input naming `what` on anything else.
+std::string unbase64(std::string_view in, const std::string& what) {
+    auto value = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        if (c == '+' || c == '-') return 62;
+        if (c == '/' || c == '_') return 63;
+        return -1;
+    };
+    std::string out;
+    out.reserve(in.size() / 4 * 3);
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t padding = 0;
+    for (size_t i = 0; i < in.size(); ++i) {
+        char c = in[i];
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+        if (c == '=') {
+            ++padding;
+            continue;
+        }
+        int v = value(c);
+        if (v < 0 || padding)
+            throw sdk::Failure(sdk::Error::invalid_input(what + " is not base64: unexpected " +
+                                                         (padding ? std::string("data after '='") : "character at offset " + std::to_string(i)) +
+                                                         "; send the file's content in base64, or {\"text\": ...} for text"));
+        acc = (acc << 6) | uint32_t(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((acc >> bits) & 0xFF);
+        }
+    }
+    if (bits >= 6 || padding > 2)  // a lone sextet cannot end a byte
+        throw sdk::Failure(sdk::Error::invalid_input(what + " is not base64: its length is wrong (truncated?)"));
+    return out;
+}
+
+// A file as the caller gives it: its content in base64, or {"base64" | "text", "filename",
+// "content_type"} (the shape binary answers come back in, so one action's download can be
+// another's upload).
+struct File {
+    std::string content, filename, content_type;
+};
+
+File file_of(const json::value& v, const std::string& what) {
+    File f;
+    if (v.is_string()) {
+        f.content = unbase64(v.get_string(), what);
+        return f;
+    }
+    const auto* o = v.if_object();
+    const auto* b64 = o ? o->if_contains("base64") : nullptr;
+    const auto* text = o ? o->if_contains("text") : nullptr;
+    if (!o || (b64 == nullptr) == (text == nullptr) || (b64 && !b64->is_string()) || (text && !text->is_string()))
+        throw sdk::Failure(sdk::Error::invalid_input(what + " must be the file's content in base64, or an object with one of \"base64\" or \"text\" "
+                                                            "(and optionally \"filename\" and \"content_type\")"));
+    f.content = b64 ? unbase64(b64->get_string(), what + ".base64") : std::string(text->get_string());
+    f.filename = get(*o, "filename");
+    f.content_type = get(*o, "content_type");
+    return f;
+}
+
+// A name or file name in a Content-Disposition header: quotes and line breaks percent-encoded, as
+// browsers do, so no value can end the header or start another.
+std::string disposition_value(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '"') out += "%22";
+        else if (c == '\r') out += "%0D";
+        else if (c == '\n') out += "%0A";
+        else out += c;
+    }
+    return out;
+}
+
+// The request body in the operation's media type. `body` is the operation's body config:
+// contentType, and for uploads `files` (multipart fields that carry files, with their default
+// content type) or `binary` (the whole body is one file).
+std::string encode_body(const json::object& body, const json::value& v, std::string& content_type) {
+    std::string type = get(body, "contentType", "application/json");
     std::string t = lower(type);
     content_type = type;
+    if (flag(body, "binary")) {
+        File f = file_of(v, "input field '" + get(body, "property", "body") + "'");
+        // A wildcard in the spec ("*/*", "image/*") is no content type to send.
+        if (!f.content_type.empty() || type.find('*') != std::string::npos)
+            content_type = f.content_type.empty() ? "application/octet-stream" : f.content_type;
+        return f.content;
+    }
     if (t == "application/x-www-form-urlencoded") {
         std::string out;
         if (const auto* o = v.if_object())
@@ -169,21 +259,57 @@ std::string encode_body(const std::string& type, const json::value& v, std::stri
         return out;
     }
     if (t == "multipart/form-data") {
-        thread_local std::mt19937_64 rng{std::random_device{}()};
-        std::string boundary = "patchbay-" + std::to_string(rng());
-        content_type = "multipart/form-data; boundary=" + boundary;
-        std::string out;
+        const json::object no_files;
+        const auto* files_value = body.if_contains("files");
+        const json::object& files = files_value && files_value->is_object() ? files_value->get_object() : no_files;
+        struct Part {
+            std::string headers, content;
+        };
+        std::vector<Part> parts;
         if (const auto* o = v.if_object())
             for (const auto& [k, x] : *o) {
-                out += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + std::string(k) + "\"";
-                if (x.is_object() || x.is_array()) out += "\r\nContent-Type: application/json\r\n\r\n" + json::serialize(x) + "\r\n";
-                else out += "\r\n\r\n" + text_of(x) + "\r\n";
+                std::string name = disposition_value(k);
+                if (const auto* spec = files.if_contains(k)) {
+                    std::string default_type = spec->is_object() ? get(spec->get_object(), "contentType") : "";
+                    auto add_file = [&](const json::value& item, const std::string& what) {
+                        File f = file_of(item, what);
+                        std::string ct = !f.content_type.empty() ? f.content_type : !default_type.empty() ? default_type : "application/octet-stream";
+                        // Without a file name many servers take the part for a plain field.
+                        std::string filename = disposition_value(f.filename.empty() ? std::string(k) : f.filename);
+                        parts.push_back({"Content-Disposition: form-data; name=\"" + name + "\"; filename=\"" + filename +
+                                             "\"\r\nContent-Type: " + ct,
+                                         std::move(f.content)});
+                    };
+                    std::string what = "input field 'body." + std::string(k) + "'";
+                    if (x.is_array())
+                        for (size_t i = 0; i < x.get_array().size(); ++i) add_file(x.get_array()[i], what + "[" + std::to_string(i) + "]");
+                    else
+                        add_file(x, what);
+                } else if (x.is_object() || x.is_array()) {
+                    parts.push_back({"Content-Disposition: form-data; name=\"" + name + "\"\r\nContent-Type: application/json", json::serialize(x)});
+                } else {
+                    parts.push_back({"Content-Disposition: form-data; name=\"" + name + "\"", text_of(x)});
+                }
             }
+        // A boundary that no part contains (files are arbitrary bytes).
+        thread_local std::mt19937_64 rng{std::random_device{}()};
+        std::string boundary;
+        auto clashes = [&] {
+            return std::any_of(parts.begin(), parts.end(), [&](const Part& p) { return p.content.find(boundary) != std::string::npos; });
+        };
+        do {
+            char hex[33];
+            std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(rng()), static_cast<unsigned long long>(rng()));
+            boundary = "patchbay-" + std::string(hex);
+        } while (clashes());
+        content_type = "multipart/form-data; boundary=" + boundary;
+        std::string out;
+        for (const auto& p : parts) out += "--" + boundary + "\r\n" + p.headers + "\r\n\r\n" + p.content + "\r\n";
         out += "--" + boundary + "--\r\n";
         return out;
     }
     if (json_type(t)) return json::serialize(v);
-    return text_of(v);  // text/plain, octet streams given as text, XML written by the caller
+    return text_of(v);  // text/plain, XML written by the caller
 }
 
 // The operation's config, or nullptr.
@@ -305,7 +431,7 @@ std::variant<Prepared, sdk::Error> prepare(sdk::Call& call, std::string_view act
         std::string property = get(body->get_object(), "property", "body");
         if (const auto* v = in.if_contains(property); v && !v->is_null()) {
             std::string content_type;
-            req.body = encode_body(get(body->get_object(), "contentType", "application/json"), *v, content_type);
+            req.body = encode_body(body->get_object(), *v, content_type);
             headers.emplace_back("Content-Type", content_type);
         }
     }

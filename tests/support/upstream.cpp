@@ -1,5 +1,7 @@
 #include "upstream.hpp"
 
+#include "common/crypto.hpp"
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -20,6 +22,21 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
+
+namespace {
+// Whether `s` is well-formed UTF-8 (what a JSON string may hold).
+bool utf8(std::string_view s) {
+    for (size_t i = 0; i < s.size();) {
+        auto c = static_cast<unsigned char>(s[i]);
+        size_t n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : 9;
+        if (n == 9 || i + n >= s.size() + (n ? 0 : 1)) return false;
+        for (size_t k = 1; k <= n; ++k)
+            if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+        i += n + 1;
+    }
+    return true;
+}
+}  // namespace
 
 struct Upstream::Impl {
     asio::io_context ioc;
@@ -99,8 +116,11 @@ struct Upstream::Impl {
                     for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
                     headers[name] = std::string(f.value());
                 }
-                res.body() = boost::json::serialize(boost::json::object{
-                    {"method", std::string(req.method_string())}, {"target", target}, {"headers", headers}, {"body", req.body()}});
+                // Bytes that are not UTF-8 (file uploads) only in body_base64.
+                boost::json::object echo{{"method", std::string(req.method_string())}, {"target", target}, {"headers", headers},
+                                         {"body", utf8(req.body()) ? req.body() : std::string()},
+                                         {"body_base64", patchbay::crypto::base64(req.body())}};
+                res.body() = boost::json::serialize(echo);
             } else if (path.rfind("/protected", 0) == 0) {
                 // Accepts only the credential the test expects, in Authorization, X-API-Key or the
                 // api_key query parameter, and never echoes what it received.

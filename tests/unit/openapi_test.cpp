@@ -53,7 +53,7 @@ patchbay::Error import_error(const std::string& text, const std::string& file = 
 TEST_CASE("an OpenAPI 3.0 description becomes actions, auth types and operation configs", "[openapi]") {
     auto r = import_file(fixture("petstore.yaml"), "pets");
     CHECK(r.spec_version == "3.0.3");
-    CHECK(r.imported == 11);
+    CHECK(r.imported == 12);
     CHECK(r.skipped.empty());
     CHECK(r.auth_types == std::vector<std::string>{"api_key", "bearer", "basic_auth", "oauth"});
     CHECK(r.warnings.front().find("implicit") != std::string::npos);
@@ -83,6 +83,14 @@ TEST_CASE("an OpenAPI 3.0 description becomes actions, auth types and operation 
     const auto& ops = m.at("config").at("operations");
     CHECK(ops.at("listPets").at("parameters").at(2).at("style") == "deepObject");
     CHECK(ops.at("uploadPhoto").at("body").at("contentType") == "multipart/form-data");
+    // File uploads: multipart fields with binary content (the encoding's content type, the first
+    // of its list), and a whole body of bytes.
+    CHECK(ops.at("uploadPhoto").at("body").at("files") == json::parse(R"({"photo": {"contentType": "image/png"}, "extras": {}})"));
+    CHECK(ops.at("setAvatar").at("body") == json::parse(R"({"property": "body", "contentType": "image/png", "binary": true})"));
+    const auto& photo_fields = action(r, "uploadPhoto").at("input").at("properties").at("body").at("properties");
+    CHECK(photo_fields.at("photo").at("description").as_string().starts_with("The picture. A file:"));
+    CHECK(photo_fields.at("extras").at("type") == "array");
+    CHECK(photo_fields.at("caption").at("type") == "string");
     CHECK(ops.at("searchOwners").at("body").at("contentType") == "application/x-www-form-urlencoded");
     CHECK(ops.at("health").at("security").as_array().empty());
     CHECK(ops.at("deletePet").at("security") == json::parse(R"([["bearer"]])"));
@@ -102,16 +110,23 @@ TEST_CASE("an OpenAPI 3.0 description becomes actions, auth types and operation 
     auto parsed = patchbay::manifest::parse_manifest_file(dir / "pets.yaml");
     INFO((parsed.diagnostics.empty() ? "" : parsed.diagnostics.front().to_string()));
     REQUIRE(parsed.manifest);
-    CHECK(parsed.manifest->actions.size() == 11);
+    CHECK(parsed.manifest->actions.size() == 12);
     auto v = parsed.manifest->find_action("createPet")->input.validate(json::parse(R"({"body": {"name": ""}})"));
     REQUIRE_FALSE(v.empty());  // minLength 1, through the $ref
     CHECK(parsed.manifest->find_action("createPet")->input.validate(json::parse(R"({"body": {"name": "Rex", "tag": null}})")).empty());
+    // A file is its content in base64 or an object naming it; nothing else.
+    const auto& upload = parsed.manifest->find_action("uploadPhoto")->input;
+    CHECK(upload.validate(json::parse(R"({"petId": 1, "body": {"photo": "iVBORw0KGgo="}})")).empty());
+    CHECK(upload.validate(json::parse(R"({"petId": 1, "body": {"photo": {"base64": "AAE=", "filename": "a.png", "content_type": "image/png"}}})")).empty());
+    CHECK(upload.validate(json::parse(R"({"petId": 1, "body": {"photo": "x", "extras": [{"text": "notes"}, "AAE="]}})")).empty());
+    CHECK_FALSE(upload.validate(json::parse(R"({"petId": 1, "body": {"photo": {"path": "/etc/passwd"}}})")).empty());
+    CHECK_FALSE(upload.validate(json::parse(R"({"petId": 1, "body": {"caption": "no photo"}})")).empty());
 }
 
 TEST_CASE("Swagger 2.0: body and formData parameters, collection formats, x-nullable, security definitions", "[openapi]") {
     auto r = import_file(fixture("swagger2.json"), "legacy");
     CHECK(r.spec_version == "2.0");
-    CHECK(r.imported == 3);
+    CHECK(r.imported == 5);
     CHECK(r.manifest.at("config").at("servers").at(0) == "https://inventory.example.com/api");
     CHECK(r.auth_types == std::vector<std::string>{"basic", "token", "oauth"});
     CHECK(r.manifest.at("auth").at(2).at("type") == "oauth2_authorization_code");
@@ -119,6 +134,11 @@ TEST_CASE("Swagger 2.0: body and formData parameters, collection formats, x-null
     CHECK(ops.at("items.list").at("parameters").at(0).at("explode") == true);   // multi
     CHECK(ops.at("items.list").at("parameters").at(1).at("explode") == false);  // csv
     CHECK(ops.at("items.label").at("body").at("contentType") == "application/x-www-form-urlencoded");
+    // `type: file` form fields go as multipart files; a binary body under `consumes` as its bytes.
+    CHECK(ops.at("items.image").at("body") == json::parse(R"({"property": "body", "contentType": "multipart/form-data", "files": {"image": {}}})"));
+    CHECK(ops.at("items.blob").at("body") == json::parse(R"({"property": "body", "contentType": "application/octet-stream", "binary": true})"));
+    CHECK(action(r, "items.image").at("input").at("properties").at("body").at("properties").at("image").at("description").as_string().starts_with(
+        "The label image. A file:"));
     CHECK(r.manifest.at("schemas").at("Item").at("properties").at("qty").at("nullable") == true);
 }
 
@@ -127,7 +147,7 @@ TEST_CASE("import filters by tag, path and operation", "[openapi]") {
     o.include_tags = {"pets"};
     o.exclude_operations = {"deletePet"};
     auto r = import_file(fixture("petstore.yaml"), "pets", o);
-    CHECK(r.imported == 4);  // listPets, createPet, getPet, uploadPhoto
+    CHECK(r.imported == 5);  // listPets, createPet, getPet, uploadPhoto, setAvatar
     oa::ImportOptions p;
     p.include_paths = {"/owners*"};
     CHECK(import_file(fixture("petstore.yaml"), "pets", p).imported == 2);

@@ -244,6 +244,34 @@ std::shared_ptr<schema::Definitions> compilable_definitions(json::object& defs, 
     return compiled ? *compiled : nullptr;
 }
 
+// A file upload's schema: a multipart field or a whole body of raw bytes (3.0 `format: binary`,
+// 3.1 `contentMediaType` without `contentEncoding`, Swagger 2.0 `type: file`).
+bool binary_schema(const json::value* s) {
+    const auto* o = s ? s->if_object() : nullptr;
+    if (!o) return false;
+    std::string type = str(*o, "type");
+    return type == "file" || (type == "string" && str(*o, "format") == "binary") ||
+           (o->contains("contentMediaType") && !o->contains("contentEncoding") && (type.empty() || type == "string"));
+}
+
+// What an action's input takes for a file: its content in base64, or an object with the content
+// (base64 or text), a file name and a content type (the shape binary answers come back in).
+json::value file_input(std::string description, bool multiple) {
+    json::object text{{"type", "string"}};
+    json::object as_object{{"type", "object"},
+                           {"properties", json::object{{"base64", text}, {"text", text}, {"filename", text}, {"content_type", text}}},
+                           {"additionalProperties", false}};
+    json::object file{{"anyOf", json::array{json::object{{"type", "string"}, {"description", "the file's content in base64"}}, std::move(as_object)}}};
+    if (!description.empty()) description += " ";
+    description += multiple ? "Files: a list, each" : "A file:";
+    description += " its content in base64, or {\"base64\" or \"text\", \"filename\", \"content_type\"}.";
+    if (!multiple) {
+        file["description"] = description;
+        return file;
+    }
+    return json::object{{"type", "array"}, {"items", std::move(file)}, {"description", description}};
+}
+
 std::string default_style(const std::string& in) { return (in == "query" || in == "cookie") ? "form" : "simple"; }
 
 // A Swagger 2.0 non-body parameter's type keywords, as a schema.
@@ -529,6 +557,8 @@ Result<ImportResult> import_spec(Documents docs, const ImportOptions& options) {
         json::value body_schema;
         std::string body_type;
         bool body_required = false;
+        json::object body_files;   // multipart fields that carry files -> {contentType}
+        bool body_binary = false;  // the body is one file's bytes
         std::vector<Param> form_fields;  // Swagger 2.0 formData
         auto take_params = [&](const json::array* list, size_t file) {
             if (!list) return;
@@ -552,6 +582,26 @@ Result<ImportResult> import_spec(Documents docs, const ImportOptions& options) {
                     }
                     body_schema = std::move(*c);
                     body_type = "application/json";
+                    // `consumes` (the operation's, else the document's) names the media type.
+                    const json::array* consumes = arr(*op.node, "consumes");
+                    if (!consumes) consumes = arr(*root, "consumes");
+                    if (consumes && !consumes->empty()) {
+                        std::string first;
+                        bool json_ok = false;
+                        for (const auto& t : *consumes)
+                            if (t.is_string()) {
+                                if (first.empty()) first = std::string(t.get_string());
+                                if (ascii_lower(std::string(t.get_string())).find("json") != std::string::npos) json_ok = true;
+                            }
+                        if (!json_ok && !first.empty()) body_type = first;
+                    }
+                    if (body_type.find("json") == std::string::npos && p.contains("schema")) {
+                        auto target = docs.deref(at->file, p.at("schema"), "#/schema");
+                        if (target && binary_schema(target->node)) {
+                            body_binary = true;
+                            body_schema = file_input(str(p, "description"), false);
+                        }
+                    }
                     body_required = x.required;
                     continue;
                 }
@@ -569,6 +619,10 @@ Result<ImportResult> import_spec(Documents docs, const ImportOptions& options) {
                     else if (cf == "ssv") x.style = "spaceDelimited";
                     else if (cf == "pipes") x.style = "pipeDelimited";
                     if (x.in == "formData") {
+                        if (str(p, "type") == "file") {
+                            body_files[x.name] = json::object{};
+                            x.schema = file_input(x.description, false);
+                        }
                         form_fields.push_back(std::move(x));
                         continue;
                     }
@@ -652,17 +706,62 @@ Result<ImportResult> import_spec(Documents docs, const ImportOptions& options) {
                         body_type = std::string(content->begin()->key());
                     }
                     const json::value* s = chosen && chosen->is_object() ? chosen->get_object().if_contains("schema") : nullptr;
-                    auto c = converter.convert(at->file, s ? *s : json::value(json::object{}));
-                    if (!c) {
-                        skip(c.error().message);
-                        continue;
+                    std::string lowered = ascii_lower(body_type);
+                    std::optional<Located> target;
+                    if (s)
+                        if (auto t = docs.deref(at->file, *s, "#/requestBody/schema")) target = *t;
+                    bool multipart = lowered == "multipart/form-data";
+                    bool raw = !multipart && lowered != "application/x-www-form-urlencoded" && lowered.find("json") == std::string::npos &&
+                               lowered.rfind("text/", 0) != 0 && lowered.find("xml") == std::string::npos;
+                    if (raw && (!s || (target && binary_schema(target->node)))) {
+                        // Bytes of a file (application/octet-stream, image/png, */* ...).
+                        body_binary = true;
+                        body_schema = file_input(target ? str(target->node->as_object(), "description") : "", false);
+                    } else {
+                        // A multipart body's own fields are converted in place (not as a shared
+                        // schema), so its file fields can take files.
+                        bool inline_fields = multipart && target && target->node->is_object() && target->node->get_object().contains("properties");
+                        auto c = inline_fields ? converter.convert(target->file, *target->node)
+                                               : converter.convert(at->file, s ? *s : json::value(json::object{}));
+                        if (!c) {
+                            skip(c.error().message);
+                            continue;
+                        }
+                        body_schema = std::move(*c);
+                        if (inline_fields && body_schema.is_object() && body_schema.get_object().contains("properties")) {
+                            const json::object* encoding = chosen->is_object() ? obj(chosen->get_object(), "encoding") : nullptr;
+                            auto& converted = body_schema.as_object()["properties"].as_object();
+                            for (const auto& [field, fv] : target->node->get_object().at("properties").as_object()) {
+                                if (!converted.contains(field)) continue;
+                                auto f = docs.deref(target->file, fv, "#/properties");
+                                if (!f || !f->node->is_object()) continue;
+                                bool multiple = str(f->node->get_object(), "type") == "array";
+                                const json::value* one = f->node;
+                                std::optional<Located> item;
+                                if (multiple)
+                                    if (const auto* items = f->node->get_object().if_contains("items"))
+                                        if (auto i = docs.deref(f->file, *items, "#/items")) item = *i, one = i->node;
+                                if (!binary_schema(one) || (multiple && !item)) continue;
+                                // The part's content type: the encoding's (first if a list), else 3.1's contentMediaType.
+                                std::string ct;
+                                if (const auto* e = encoding ? obj(*encoding, field) : nullptr) ct = str(*e, "contentType");
+                                if (ct.empty()) ct = str(one->get_object(), "contentMediaType");
+                                if (auto comma = ct.find(','); comma != std::string::npos) ct.resize(comma);
+                                while (!ct.empty() && ct.back() == ' ') ct.pop_back();
+                                json::object spec;
+                                if (!ct.empty() && ct.find('*') == std::string::npos) spec["contentType"] = ct;
+                                body_files[field] = std::move(spec);
+                                converted[field] = file_input(str(f->node->get_object(), "description"), multiple);
+                            }
+                        }
                     }
-                    body_schema = std::move(*c);
                 }
             }
         } else if (!form_fields.empty()) {
-            bool multipart = false;
-            if (const auto* consumes = arr(*op.node, "consumes"))
+            bool multipart = !body_files.empty();  // files go only in multipart
+            const json::array* consumes = arr(*op.node, "consumes");
+            if (!consumes) consumes = arr(*root, "consumes");
+            if (consumes)
                 for (const auto& c : *consumes)
                     if (c.is_string() && c.get_string() == "multipart/form-data") multipart = true;
             json::object props;
@@ -702,7 +801,10 @@ Result<ImportResult> import_spec(Documents docs, const ImportOptions& options) {
             std::string prop = properties.contains("body") ? "request_body" : "body";
             properties[prop] = body_schema.is_null() ? json::value(json::object{}) : body_schema;
             if (body_required) required.push_back(json::string(prop));
-            op_config["body"] = json::object{{"property", prop}, {"contentType", body_type}};
+            json::object body{{"property", prop}, {"contentType", body_type}};
+            if (!body_files.empty()) body["files"] = std::move(body_files);
+            if (body_binary) body["binary"] = true;
+            op_config["body"] = std::move(body);
         }
 
         // Output: the first success response's schema.
