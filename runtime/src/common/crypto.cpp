@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <cctype>
@@ -40,6 +41,46 @@ std::string sha256_hex(std::string_view data) {
     for (unsigned int i = 0; i < len; ++i) {
         out += digits[md[i] >> 4];
         out += digits[md[i] & 15];
+    }
+    return out;
+}
+
+std::string hmac(Mac kind, std::string_view key, std::string_view data) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    const EVP_MD* digest = kind == Mac::hmac_sha1 ? EVP_sha1() : EVP_sha256();
+    // An empty key is still a key to HMAC; OpenSSL wants a non-null pointer for it.
+    static const unsigned char empty = 0;
+    const void* k = key.empty() ? static_cast<const void*>(&empty) : key.data();
+    if (!HMAC(digest, k, static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len)) return {};
+    return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+std::string hex(std::string_view data) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    out.reserve(data.size() * 2);
+    for (char ch : data) {
+        auto c = static_cast<unsigned char>(ch);
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
+std::optional<std::string> from_hex(std::string_view text) {
+    if (text.size() % 2) return std::nullopt;
+    auto nibble = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    std::string out(text.size() / 2, '\0');
+    for (size_t i = 0; i < out.size(); ++i) {
+        int hi = nibble(text[2 * i]), lo = nibble(text[2 * i + 1]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        out[i] = static_cast<char>(hi * 16 + lo);
     }
     return out;
 }

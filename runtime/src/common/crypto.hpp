@@ -1,4 +1,4 @@
-// Small cryptographic helpers over OpenSSL: randomness, SHA-256, base64. Kept in one place so that
+// Small cryptographic helpers over OpenSSL: randomness, SHA-256, HMAC, hex and base64. Kept in one place so that
 // every component uses the same, vetted primitives.
 #pragma once
 
@@ -14,6 +14,13 @@ std::vector<unsigned char> random_bytes(size_t n);
 std::string random_hex(size_t bytes);
 
 std::string sha256_hex(std::string_view data);
+
+enum class Mac { hmac_sha256, hmac_sha1 };
+// The raw MAC of `data` under `key`.
+std::string hmac(Mac kind, std::string_view key, std::string_view data);
+
+std::string hex(std::string_view data);                      // lower case
+std::optional<std::string> from_hex(std::string_view text);  // either case; nullopt if not hex
 
 std::string base64(std::string_view data);
 std::string base64url(std::string_view data);  // no padding

@@ -34,6 +34,7 @@ std::string_view code_name(Errc code) {
         case Errc::circuit_open: return "CIRCUIT_OPEN";
         case Errc::upstream_busy: return "UPSTREAM_BUSY";
         case Errc::reauthorization_required: return "REAUTHORIZATION_REQUIRED";
+        case Errc::signature_invalid: return "SIGNATURE_INVALID";
         case Errc::internal: return "INTERNAL";
     }
     return "INTERNAL";
@@ -71,6 +72,7 @@ int http_status(Errc code) {
         case Errc::circuit_open: return 503;
         case Errc::upstream_busy: return 503;
         case Errc::reauthorization_required: return 409;
+        case Errc::signature_invalid: return 401;
         case Errc::internal: return 500;
     }
     return 500;

@@ -47,6 +47,7 @@ enum class Errc {
     circuit_open,
     upstream_busy,
     reauthorization_required,
+    signature_invalid,
     internal,
 };
 

@@ -524,7 +524,12 @@ private:
             if (YAML::Node w = t["webhook"]; w.IsDefined() && !w.IsNull()) {
                 if (tr.kind != "webhook") add(w.Mark(), where + "'webhook' settings apply only to kind: webhook");
                 else if (!w.IsMap()) add(w.Mark(), where + "'webhook' must be a mapping (verification settings)");
-                else tr.webhook = yaml_to_json(w);
+                else {
+                    tr.webhook = yaml_to_json(w);
+                    auto policy = triggers::parse_webhook_policy(tr.webhook);
+                    if (!policy) add(w.Mark(), where + policy.error().message);
+                    else tr.webhook_policy = std::move(*policy);
+                }
             }
             m_.triggers.push_back(std::move(tr));
         }
