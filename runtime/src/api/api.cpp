@@ -6,6 +6,8 @@
 #include "common/log.hpp"
 #include "openapi/importer.hpp"
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 
 #include <set>
@@ -118,8 +120,16 @@ json::object describe(const catalog::Entry& e) {
 }
 
 Api::Api(catalog::Catalog& catalog, invoker::Invoker& invoker, store::PrincipalStore& principals, control::ControlPlane& control,
-         std::shared_ptr<oauth::Manager> oauth)
-    : catalog_(catalog), invoker_(invoker), principals_(principals), control_(control), oauth_(std::move(oauth)) {}
+         std::shared_ptr<oauth::Manager> oauth, triggers::Subscriptions& subscriptions, triggers::EventLog& events)
+    : catalog_(catalog),
+      invoker_(invoker),
+      principals_(principals),
+      control_(control),
+      oauth_(std::move(oauth)),
+      subscriptions_(subscriptions),
+      events_(events) {}
+
+bool wants_headers(std::string_view target) { return target.rfind("/hooks/", 0) == 0; }
 
 namespace {
 
@@ -426,6 +436,20 @@ void Api::handle(ApiRequest req, std::function<void(ApiResponse)> respond) {
         if (!get) return respond(method_not_allowed(req, "GET"));
         return authorization_callback(req, std::move(respond));
     }
+    if (parts.size() == 2 && parts[0] == "hooks") {
+        // A tool's webhook delivery: authenticated by the unguessable URL and the signature the
+        // trigger declares, not by an API token.
+        std::string token(parts[1]);
+        std::string rid = req.request_id;
+        try {
+            return take_webhook(std::move(req), std::move(token), respond);
+        } catch (const store::StoreError& e) {
+            log::error("store failure", {{"reason", e.what()}, {"request_id", rid}});
+            auto r = error_response(Error(Errc::store_unavailable, "the store is unavailable; send it again"), rid);
+            r.headers.emplace_back("Retry-After", "5");
+            return respond(std::move(r));
+        }
+    }
     if (parts.empty() || parts[0] != "v1")
         return respond(error_response(Error(Errc::route_not_found, "no route for " + std::string(path) + "; the API lives under /v1"),
                                       req.request_id));
@@ -578,6 +602,48 @@ void Api::route(const ApiRequest& req, const store::Principal& who, std::functio
             return respond(from(control_.revoke_token(who, id), rid));
         }
     }
+    if (parts.size() >= 2 && parts[1] == "subscriptions") {
+        if (parts.size() == 2) {
+            if (get) return respond(from(subscriptions_.list(who, query_param(query, "connection"), query_param(query, "status")), rid));
+            if (m != "POST") return respond(method_not_allowed(req, "GET, POST"));
+            auto b = body();
+            if (!b) return respond(error_response(b.error(), rid));
+            return respond(from(subscriptions_.create(who, *b), rid, 201));
+        }
+        std::string id = percent_decode(parts[2]);
+        if (parts.size() == 3) {
+            if (get) return respond(from(subscriptions_.get(who, id), rid));
+            if (m == "DELETE") return respond(from(subscriptions_.remove(who, id), rid));
+            return respond(method_not_allowed(req, "GET, DELETE"));
+        }
+        if (parts.size() == 4 && (parts[3] == "pause" || parts[3] == "resume")) {
+            if (m != "POST") return respond(method_not_allowed(req, "POST"));
+            return respond(from(subscriptions_.set_active(who, id, parts[3] == "resume"), rid));
+        }
+        if (parts.size() == 4 && parts[3] == "rotate-secret") {
+            if (m != "POST") return respond(method_not_allowed(req, "POST"));
+            auto b = body();
+            if (!b) return respond(error_response(b.error(), rid));
+            return respond(from(subscriptions_.rotate_secret(who, id, *b), rid));
+        }
+    }
+    if (parts.size() == 2 && parts[1] == "events") {
+        if (!get) return respond(method_not_allowed(req, "GET"));
+        return pull_events(req, who, query, std::move(respond));
+    }
+    if (parts.size() == 3 && parts[1] == "events" && parts[2] == "ack") {
+        if (m != "POST") return respond(method_not_allowed(req, "POST"));
+        auto b = body();
+        if (!b) return respond(error_response(b.error(), rid));
+        const auto* ids = b->if_contains("ids");
+        std::vector<std::string> list;
+        if (ids && ids->is_array())
+            for (const auto& x : ids->get_array())
+                if (x.is_string()) list.emplace_back(x.get_string());
+        if (!ids || !ids->is_array() || list.size() != ids->get_array().size() || list.size() > 1000)
+            return respond(error_response(Error(Errc::invalid_input, "send {\"ids\": [\"evt_...\", ...]} (at most 1000)", "/ids"), rid));
+        return respond(from(events_.ack(who.team_id, list), rid));
+    }
     if (parts.size() == 3 && parts[1] == "openapi" && parts[2] == "import") {
         if (m != "POST") return respond(method_not_allowed(req, "POST"));
         return import_openapi(req, who, std::move(respond));
@@ -594,6 +660,179 @@ void Api::route(const ApiRequest& req, const store::Principal& who, std::functio
         return respond(from(control_.audit(who, page), rid));
     }
     respond(error_response(Error(Errc::route_not_found, "no route for " + std::string(path)), rid));
+}
+
+namespace {
+
+// A sender should try again later: the answer says when.
+ApiResponse retry_later(const Error& e, const std::string& rid, int seconds) {
+    auto r = error_response(e, rid);
+    r.status = 503;
+    r.headers.emplace_back("Retry-After", std::to_string(seconds));
+    return r;
+}
+
+}  // namespace
+
+void Api::take_webhook(ApiRequest req, std::string token, std::function<void(ApiResponse)> respond) {
+    const std::string rid = req.request_id;
+    if (req.method != "POST") return respond(method_not_allowed(req, "POST"));
+    auto target = subscriptions_.by_hook_token(token);
+    if (!target) return respond(error_response(Error(Errc::not_found, "no subscription has this hook URL"), rid));
+    if (!target->active)
+        return respond(retry_later(Error(Errc::conflict, "the subscription is paused; deliveries are refused until it is resumed"), rid, 60));
+    auto entry = catalog_.find(target->integration);
+    const manifest::Trigger* trigger = entry && entry->ready() ? entry->manifest->find_trigger(target->trigger) : nullptr;
+    if (!trigger || trigger->kind != "webhook")
+        return respond(retry_later(Error(Errc::integration_unavailable, "the integration '" + target->integration + "' or its trigger '" +
+                                                                            target->trigger + "' is unavailable right now"),
+                                   rid, 30));
+    const auto& policy = trigger->webhook_policy;
+    triggers::IncomingWebhook in{req.headers, req.body};
+    if (policy.signature || policy.signs_time()) {
+        if (auto refused = triggers::verify_webhook(policy, in, target->secrets)) {
+            log::warn("webhook delivery refused", {{"subscription", target->id}, {"reason", refused->message}, {"request_id", rid}});
+            return respond(error_response(*refused, rid));
+        }
+    } else if (!target->unsigned_ok) {
+        // The manifest stopped declaring a signature after the subscription was made: fail closed.
+        return respond(error_response(Error(Errc::signature_invalid, "the webhook delivery is refused: the trigger declares no signature and the "
+                                                                     "subscription is not marked unsigned"),
+                                      rid));
+    }
+    std::string delivery_id;
+    if (!policy.delivery_id_header.empty())
+        if (auto d = in.header(policy.delivery_id_header)) delivery_id = std::string(d->substr(0, 200));
+
+    if (!entry->instance->descriptor().handle_webhook || !entry->instance->library().implements_trigger(target->trigger)) {
+        // No hook: the body is the event (JSON as such, anything else as text).
+        boost::system::error_code ec;
+        json::value data = json::parse(req.body, ec);
+        if (ec) data = json::object{{"body", req.body}};
+        std::vector<triggers::NewEvent> events{{"", json::serialize(data)}};
+        return store_events(req, *target, std::move(delivery_id), std::move(events), std::nullopt, std::move(respond));
+    }
+
+    // The plugin turns the delivery into events (and may answer a handshake itself).
+    std::string_view target_text = req.target;
+    auto q = target_text.find('?');
+    json::array headers;
+    for (const auto& [k, v] : req.headers) headers.push_back(json::array{json::string(k), json::string(v)});
+    invoker::InvokeRequest ir;
+    ir.hook = invoker::Hook::webhook;
+    ir.integration = target->integration;
+    ir.action = target->trigger;
+    ir.input = json::object{{"method", req.method},
+                            {"path", std::string(target_text.substr(0, q))},
+                            {"query", q == std::string_view::npos ? std::string() : std::string(target_text.substr(q + 1))},
+                            {"headers", std::move(headers)},
+                            {"verified", policy.signature.has_value()}};
+    ir.body = req.body;
+    ir.context = json::object{{"subscription", json::object{{"id", target->id}, {"params", target->params}}}, {"request_id", rid}};
+    ir.timeout = std::chrono::seconds(10);  // senders give up after about that
+    ir.network = req.network;
+    if (auto rc = control_.open_connection(target->connection_id)) attach_connection(ir, *rc);
+    auto shared_req = std::make_shared<ApiRequest>(std::move(req));
+    auto shared_target = std::make_shared<triggers::HookTarget>(std::move(*target));
+    invoker_.invoke(std::move(ir), [this, shared_req, shared_target, delivery_id = std::move(delivery_id), respond = std::move(respond)](
+                                       invoker::InvokeOutcome o) mutable {
+        const std::string& rid = shared_req->request_id;
+        if (!o.ok()) {
+            log::warn("webhook hook failed", {{"subscription", shared_target->id}, {"reason", o.error->message}, {"request_id", rid}});
+            return respond(error_response(*o.error, rid));
+        }
+        std::vector<triggers::NewEvent> events;
+        std::optional<ApiResponse> answer;
+        if (const auto* out = o.output->if_object()) {
+            if (const auto* list = out->if_contains("events"); list && list->is_array())
+                for (const auto& e : list->get_array()) {
+                    const auto* eo = e.if_object();
+                    if (!eo) continue;
+                    const auto* id = eo->if_contains("id");
+                    const auto* data = eo->if_contains("data");
+                    events.push_back({id && id->is_string() ? std::string(id->get_string()) : std::string(),
+                                      json::serialize(data ? *data : json::value(nullptr))});
+                }
+            if (const auto* r = out->if_contains("response"); r && r->is_object()) {
+                ApiResponse a;
+                const auto& ro = r->get_object();
+                if (const auto* st = ro.if_contains("status"); st && st->is_int64() && st->get_int64() >= 200 && st->get_int64() < 300)
+                    a.status = static_cast<int>(st->get_int64());
+                if (const auto* b = ro.if_contains("body")) {
+                    if (b->is_string()) {
+                        a.body = std::string(b->get_string());
+                        a.content_type = "text/plain; charset=utf-8";
+                    } else {
+                        a.body = json::serialize(*b);
+                    }
+                }
+                answer = std::move(a);
+            }
+        }
+        store_events(*shared_req, *shared_target, std::move(delivery_id), std::move(events), std::move(answer), std::move(respond));
+    });
+}
+
+void Api::store_events(const ApiRequest& req, const triggers::HookTarget& target, std::string delivery_id, std::vector<triggers::NewEvent> events,
+                       std::optional<ApiResponse> answer, std::function<void(ApiResponse)> respond) {
+    std::string rid = req.request_id;
+    if (events.empty()) {  // a handshake or a delivery the plugin had nothing to make of
+        if (answer) return respond(std::move(*answer));
+        return respond(json_response(200, json::object{{"received", 0}}));
+    }
+    triggers::Delivery d{target.team_id, target.id, std::move(delivery_id), std::move(events)};
+    // Answered only once the events are on disk: a 2xx is a promise they will be delivered.
+    events_.append(std::move(d), [rid, answer = std::move(answer), respond = std::move(respond)](Result<triggers::Stored> r) mutable {
+        if (!r) {
+            if (r.error().code == Errc::not_found) return respond(error_response(Error(Errc::not_found, "no subscription has this hook URL"), rid));
+            return respond(retry_later(r.error(), rid, 5));
+        }
+        if (answer) return respond(std::move(*answer));
+        json::array ids;
+        for (const auto& id : r->event_ids) ids.push_back(json::string(id));
+        respond(json_response(200, json::object{{"received", r->event_ids.size()}, {"duplicate", r->duplicate}, {"events", std::move(ids)}}));
+    });
+}
+
+void Api::pull_events(const ApiRequest& req, const store::Principal& who, std::string_view query, std::function<void(ApiResponse)> respond) {
+    const std::string& rid = req.request_id;
+    triggers::PullOptions o;
+    int64_t wait = 0;
+    try {
+        if (auto a = query_param(query, "after"); !a.empty()) o.after = std::stoll(a);
+        if (auto l = query_param(query, "limit"); !l.empty()) o.limit = static_cast<size_t>(std::stoul(l));
+        if (auto w = query_param(query, "wait"); !w.empty()) wait = std::stoll(w);
+        if (auto l = query_param(query, "lease"); !l.empty()) o.lease = std::chrono::seconds(std::stoll(l));
+    } catch (...) {
+        return respond(error_response(Error(Errc::invalid_input, "after, limit, wait and lease are whole numbers"), rid));
+    }
+    if (o.limit < 1 || o.limit > 1000 || wait < 0 || wait > 60 || o.lease.count() < 1 || o.lease.count() > 3600)
+        return respond(error_response(Error(Errc::invalid_input, "limit is 1-1000, wait 0-60 (seconds), lease 1-3600 (seconds)"), rid));
+    auto first = events_.pull(who.team_id, o);
+    if (!first) return respond(error_response(first.error(), rid));
+    if (!first->at("events").as_array().empty() || wait == 0 || !req.network) return respond(json_response(200, *first));
+
+    // Nothing yet: wait for this team's next events (or the end of the wait), then look again.
+    struct Waiting {
+        boost::asio::steady_timer timer;
+        uint64_t ticket = 0;
+        explicit Waiting(boost::asio::io_context& ioc) : timer(ioc) {}
+    };
+    auto w = std::make_shared<Waiting>(*req.network);
+    w->timer.expires_after(std::chrono::seconds(wait));
+    w->ticket = events_.wait_for(who.team_id, [w] {
+        boost::asio::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
+    });
+    int64_t team = who.team_id;
+    w->timer.async_wait([this, w, team, o, rid, respond = std::move(respond)](const boost::system::error_code&) {
+        events_.cancel_wait(w->ticket);
+        try {
+            auto again = events_.pull(team, o);
+            respond(again ? json_response(200, *again) : error_response(again.error(), rid));
+        } catch (const store::StoreError& e) {
+            respond(error_response(Error(Errc::store_unavailable, "the store is unavailable; retry shortly"), rid));
+        }
+    });
 }
 
 }  // namespace patchbay::api

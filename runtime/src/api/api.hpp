@@ -9,6 +9,8 @@
 #include "store/principals.hpp"
 #include "invoker/invoker.hpp"
 #include "oauth/oauth.hpp"
+#include "triggers/event_log.hpp"
+#include "triggers/subscriptions.hpp"
 
 #include <boost/asio/io_context.hpp>
 
@@ -27,7 +29,13 @@ struct ApiRequest {
     std::string body;
     std::string request_id;
     std::string authorization;  // the Authorization header as received
+    // Every header, only for the paths that need them (/hooks/...): copying them for each call
+    // would cost the rest.
+    std::vector<std::pair<std::string, std::string>> headers;
 };
+
+// Whether the server should fill ApiRequest::headers for this target.
+bool wants_headers(std::string_view target);
 
 struct ApiResponse {
     int status = 200;
@@ -41,7 +49,7 @@ ApiResponse error_response(const Error& error, const std::string& request_id);
 class Api {
 public:
     Api(catalog::Catalog& catalog, invoker::Invoker& invoker, store::PrincipalStore& principals, control::ControlPlane& control,
-        std::shared_ptr<oauth::Manager> oauth);
+        std::shared_ptr<oauth::Manager> oauth, triggers::Subscriptions& subscriptions, triggers::EventLog& events);
 
     void handle(ApiRequest request, std::function<void(ApiResponse)> respond);
 
@@ -57,12 +65,19 @@ private:
     void import_openapi(const ApiRequest& req, const store::Principal& who, std::function<void(ApiResponse)> respond);
     ApiResponse begin_authorization(const ApiRequest& req, const store::Principal& who, const std::string& id);
     void test_connection(const ApiRequest& req, const store::Principal& who, std::string id, std::function<void(ApiResponse)> respond);
+    // POST /hooks/{token}: a webhook delivery, verified, turned into events and stored.
+    void take_webhook(ApiRequest req, std::string token, std::function<void(ApiResponse)> respond);
+    void store_events(const ApiRequest& req, const triggers::HookTarget& target, std::string delivery_id, std::vector<triggers::NewEvent> events,
+                      std::optional<ApiResponse> answer, std::function<void(ApiResponse)> respond);
+    void pull_events(const ApiRequest& req, const store::Principal& who, std::string_view query, std::function<void(ApiResponse)> respond);
 
     catalog::Catalog& catalog_;
     invoker::Invoker& invoker_;
     store::PrincipalStore& principals_;
     control::ControlPlane& control_;
     std::shared_ptr<oauth::Manager> oauth_;
+    triggers::Subscriptions& subscriptions_;
+    triggers::EventLog& events_;
 };
 
 // {"name", "title", "version", "status", "error"?, "actions": [...names], ...} for listings.

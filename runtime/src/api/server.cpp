@@ -210,6 +210,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             ar.target = std::string(req.target());
             ar.body = std::move(req.body());
             ar.authorization = std::string(req[boost::beast::http::field::authorization]);
+            if (wants_headers(ar.target))
+                for (const auto& f : req) ar.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
             auto rid = req["X-Request-Id"];
             ar.request_id = safe_request_id(rid) ? std::string(rid) : new_request_id();
             std::string request_id = ar.request_id;

@@ -236,7 +236,9 @@ int run_serve(const std::vector<std::string>& argv) {
                 if (auto c = oauth::client_for(*rc, *auth)) return *c;
             return Error(Errc::conflict, "connection '" + std::string(id) + "' is not an OAuth2 connection of an integration in the catalog");
         });
-    api::Api api(catalog, invoker, *state->principals, control, oauth);
+    triggers::EventLog events(*state->db);
+    triggers::Subscriptions subscriptions(*state->db, control, *state->vault, catalog);
+    api::Api api(catalog, invoker, *state->principals, control, oauth, subscriptions, events);
     api::Server server(context_ptrs, sopts, api);
     auto ep = server.listen();
     if (!ep) {
@@ -247,6 +249,7 @@ int run_serve(const std::vector<std::string>& argv) {
     std::string public_url = args.get("public-url").value_or("http://" + host + ":" + std::to_string(ep->port()));
     while (!public_url.empty() && public_url.back() == '/') public_url.pop_back();
     oauth->set_redirect_uri(public_url + "/oauth/callback");
+    subscriptions.set_public_url(public_url);
     server.start();
 
     size_t ready = 0, broken = 0;

@@ -368,7 +368,9 @@ json::object ControlPlane::view(const Principal& p, std::string_view id) {
         boost::system::error_code ec;
         json::value settings = json::parse(r->text(5), ec);
         json::object secrets;
-        for (const auto& s : tx.query("SELECT field FROM connection_secrets WHERE connection_id = ? ORDER BY field", {std::string(id)}))
+        // (Trigger subscriptions keep their secrets here too, as "subscription:..." fields: not the connection's.)
+        for (const auto& s : tx.query("SELECT field FROM connection_secrets WHERE connection_id = ? AND field NOT LIKE 'subscription:%' ORDER BY field",
+                                      {std::string(id)}))
             secrets[s.text(0)] = kMask;
         json::array allowed;
         bool named = false;
@@ -705,7 +707,8 @@ Result<ResolvedConnection> ControlPlane::open_connection(std::string_view id) {
         boost::system::error_code ec;
         auto s = json::parse(r->text(6), ec);
         if (!ec && s.is_object()) rc.settings = std::move(s.get_object());
-        for (const auto& row : tx.query("SELECT field, sealed FROM connection_secrets WHERE connection_id = ?", {std::string(id)}))
+        for (const auto& row : tx.query("SELECT field, sealed FROM connection_secrets WHERE connection_id = ? AND field NOT LIKE 'subscription:%'",
+                                        {std::string(id)}))
             sealed.emplace_back(row.text(0), row.blob(1));
     });
     if (rc.id.empty()) return no_connection(id);

@@ -92,6 +92,26 @@ InvokeOutcome run_action(const catalog::Entry& entry, const manifest::Action& ac
     return out;
 }
 
+InvokeOutcome run_webhook(const catalog::Entry& entry, const std::string& trigger, const json::value& request, const std::string& body,
+                          const json::object& context, pb_call& call) {
+    const auto& desc = entry.instance->descriptor();
+    if (!desc.handle_webhook) {
+        InvokeOutcome out;
+        out.version = entry.manifest->version;
+        out.error = Error(Errc::unsupported, "the plugin of '" + entry.name + "' has no webhook hook");
+        return out;
+    }
+    json::object ctx = context;
+    ctx["integration"] = entry.name;
+    ctx["trigger"] = trigger;
+    std::string request_text = json::serialize(request);
+    std::string ctx_text = json::serialize(ctx);
+    int32_t rc = desc.handle_webhook(entry.instance->handle(), &call, pb_str{trigger.data(), trigger.size()},
+                                     pb_str{request_text.data(), request_text.size()}, pb_str{body.data(), body.size()},
+                                     pb_str{ctx_text.data(), ctx_text.size()});
+    return collect(rc, call, entry.manifest->version);
+}
+
 InvokeOutcome run_test_connection(const catalog::Entry& entry, const json::object& context, pb_call& call) {
     const auto& desc = entry.instance->descriptor();
     if (!desc.test_connection) {
@@ -153,7 +173,8 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
     };
     auto shared = std::make_shared<Shared>();
     shared->done = std::move(done);
-    std::string integration = req.integration, action_name = action ? req.action : "test connection";
+    std::string integration = req.integration,
+                action_name = action ? req.action : req.hook == Hook::webhook ? "webhook " + req.action : "test connection";
     shared->ticket = deadlines_.watch(started + budget, [shared, budget, integration, action_name, started] {
         if (shared->finished.exchange(true)) return;
         InvokeOutcome o;
@@ -168,7 +189,7 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
         if (shared->finished.load()) return;  // timed out while queued
         pb_call call;
         call.integration = entry->name;
-        call.operation = action ? action->name : "test_connection";
+        call.operation = action ? action->name : req.hook == Hook::webhook ? "webhook" : "test_connection";
         call.http = http_;
         call.scope = req.scope.get();
         call.rate_rules = &entry->manifest->rate_rules;
@@ -177,7 +198,9 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
         call.deadline_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                     (std::chrono::system_clock::now() + (call.deadline - Clock::now())).time_since_epoch())
                                     .count();
-        InvokeOutcome o = action ? run_action(*entry, *action, req.input, req.context, call) : run_test_connection(*entry, req.context, call);
+        InvokeOutcome o = action                        ? run_action(*entry, *action, req.input, req.context, call)
+                          : req.hook == Hook::webhook ? run_webhook(*entry, req.action, req.input, req.body, req.context, call)
+                                                      : run_test_connection(*entry, req.context, call);
         o.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
         if (shared->finished.exchange(true)) {
             log::debug("late result dropped", {{"integration", entry->name}, {"operation", call.operation}});

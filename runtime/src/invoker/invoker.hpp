@@ -24,13 +24,14 @@
 
 namespace patchbay::invoker {
 
-enum class Hook { action, test_connection };
+enum class Hook { action, test_connection, webhook };
 
 struct InvokeRequest {
     Hook hook = Hook::action;
     std::string integration;
     std::string action;
-    boost::json::value input = boost::json::object{};
+    boost::json::value input = boost::json::object{};  // for a webhook: the request (method, path, query, headers)
+    std::string body;                                   // a webhook's raw body
     boost::json::object context;  // workflow_id, request_id ... handed to the plugin as is
     std::optional<std::chrono::milliseconds> timeout;  // caller's own limit; never above the manifest's
     // The io_context of the network thread making the call, which only that thread runs. When set
@@ -73,6 +74,10 @@ private:
     DeadlineWatcher deadlines_;
 };
 
+// Runs the webhook hook (trigger `trigger`, the delivery in `request` and `body`) synchronously on
+// the calling thread.
+InvokeOutcome run_webhook(const catalog::Entry& entry, const std::string& trigger, const boost::json::value& request, const std::string& body,
+                          const boost::json::object& context, pb_call& call);
 // Runs the test-connection hook synchronously on the calling thread.
 InvokeOutcome run_test_connection(const catalog::Entry& entry, const boost::json::object& context, pb_call& call);
 

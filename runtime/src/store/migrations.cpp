@@ -136,6 +136,53 @@ CREATE TABLE oauth_authorizations (
 );
 )sql";
 
+// Triggers: subscriptions to a connection's triggers, the delivery ids seen (deduplication for 72
+// hours), and the event log the engine reads. A subscription's signing secret is sealed as a
+// secret of its connection (field "subscription:<id>"), so key rotation and pruning cover it.
+// Events are numbered in the order they were stored; `lease_until` hides an event handed to the
+// engine until it is acknowledged or the lease runs out.
+constexpr const char* kV4Sqlite = R"sql(
+CREATE TABLE subscriptions (
+  id TEXT PRIMARY KEY,
+  team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+  connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+  integration TEXT NOT NULL,
+  trigger_name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  params TEXT NOT NULL DEFAULT '{}',
+  status TEXT NOT NULL CHECK (status IN ('active', 'paused')),
+  unsigned_ok INTEGER NOT NULL DEFAULT 0 CHECK (unsigned_ok IN (0, 1)),
+  hook_hash TEXT UNIQUE,
+  cursor TEXT,
+  created_by INTEGER NOT NULL REFERENCES users(id),
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX subscriptions_by_team ON subscriptions(team_id, created_at);
+CREATE TABLE webhook_deliveries (
+  subscription_id TEXT NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
+  delivery_id TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  PRIMARY KEY (subscription_id, delivery_id)
+);
+CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries(received_at);
+CREATE TABLE events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+  subscription_id TEXT NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
+  source_id TEXT,
+  data TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  lease_until INTEGER,
+  acked_at INTEGER,
+  UNIQUE (subscription_id, source_id)
+);
+CREATE INDEX events_pending ON events(team_id, acked_at, seq);
+CREATE INDEX events_by_subscription ON events(subscription_id, seq);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -143,6 +190,7 @@ const std::vector<Migration>& migrations() {
         {1, "teams, users, memberships, tokens, audit", kV1Sqlite},
         {2, "installations, connections, secrets", kV2Sqlite},
         {3, "oauth2 token state and authorizations", kV3Sqlite},
+        {4, "trigger subscriptions, webhook deliveries, events", kV4Sqlite},
     };
     return all;
 }

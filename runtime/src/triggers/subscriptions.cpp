@@ -1,0 +1,300 @@
+#include "triggers/subscriptions.hpp"
+
+#include "common/clock.hpp"
+#include "common/crypto.hpp"
+#include "common/log.hpp"
+#include "store/audit.hpp"
+
+#include <boost/json.hpp>
+
+namespace patchbay::triggers {
+
+namespace json = boost::json;
+using store::Principal;
+using store::Tx;
+
+namespace {
+
+std::string secret_field(std::string_view id, std::string_view what) { return "subscription:" + std::string(id) + ":" + std::string(what); }
+
+Error no_subscription(std::string_view id) {
+    return Error(Errc::not_found, "no subscription '" + std::string(id) + "' in this team; GET /v1/subscriptions lists them");
+}
+
+Status only_keys(const json::object& body, std::initializer_list<std::string_view> allowed) {
+    for (const auto& [k, v] : body) {
+        (void)v;
+        bool ok = false;
+        for (auto a : allowed) ok = ok || k == a;
+        if (!ok) {
+            std::string list;
+            for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+            return Error(Errc::invalid_input, "unknown field '" + std::string(k) + "'; a subscription takes " + list, "/" + std::string(k));
+        }
+    }
+    return std::nullopt;
+}
+
+void seal_into(Tx& tx, secrets::Vault& vault, int64_t team, const std::string& connection, const std::string& field, std::string_view value) {
+    auto sealed = vault.seal_secret(team, connection, field, value);
+    tx.exec("INSERT INTO connection_secrets (connection_id, field, key_id, sealed) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (connection_id, field) DO UPDATE SET key_id = excluded.key_id, sealed = excluded.sealed",
+            {connection, field, secrets::sealed_key_id(sealed), store::Blob(sealed.begin(), sealed.end())});
+}
+
+std::string new_secret() { return "whsec_" + crypto::base64url(std::string(reinterpret_cast<const char*>(crypto::random_bytes(32).data()), 32)); }
+
+}  // namespace
+
+Subscriptions::Subscriptions(store::Database& db, control::ControlPlane& control, secrets::Vault& vault, catalog::Catalog& catalog)
+    : db_(db), control_(control), vault_(vault), catalog_(catalog) {}
+
+void Subscriptions::set_public_url(std::string url) {
+    public_url_ = std::move(url);
+    while (!public_url_.empty() && public_url_.back() == '/') public_url_.pop_back();
+}
+
+std::string Subscriptions::hook_url(const std::string& token) const { return public_url_ + "/hooks/" + token; }
+
+Result<json::object> Subscriptions::create(const Principal& p, const json::object& body) {
+    if (auto e = only_keys(body, {"connection", "trigger", "params", "signing_secret", "unsigned"})) return *e;
+    const auto* c = body.if_contains("connection");
+    const auto* t = body.if_contains("trigger");
+    if (!c || !c->is_string() || !t || !t->is_string())
+        return Error(Errc::invalid_input, "send {\"connection\": \"c_...\", \"trigger\": \"NAME\"} (and \"params\" if the trigger takes any)");
+    std::string connection(c->get_string()), trigger(t->get_string());
+    json::object params;
+    if (const auto* pv = body.if_contains("params")) {
+        if (!pv->is_object()) return Error(Errc::invalid_input, "params must be an object", "/params");
+        params = pv->get_object();
+    }
+    std::string integration;
+    db_.read([&](Tx& tx) {
+        if (auto r = tx.query_one("SELECT integration FROM connections WHERE id = ? AND team_id = ?", {connection, p.team_id}))
+            integration = r->text(0);
+    });
+    if (integration.empty()) return Error(Errc::unknown_connection, "no connection '" + connection + "' in this team", "/connection");
+    // Subscribing uses the connection: the same rule as invoking with it.
+    if (auto use = control_.resolve_for_use(p, connection, integration); !use) return use.error();
+    auto entry = catalog_.find(integration);
+    if (!entry || !entry->manifest)
+        return Error(Errc::integration_unavailable, "integration '" + integration + "' is not in the catalog");
+    const auto* tr = entry->manifest->find_trigger(trigger);
+    if (!tr) {
+        std::string names;
+        for (const auto& x : entry->manifest->triggers) names += (names.empty() ? "" : ", ") + x.name;
+        return Error(Errc::not_found, "integration '" + integration + "' has no trigger '" + trigger + "'; its triggers are: " +
+                                          (names.empty() ? "none" : names),
+                     "/trigger");
+    }
+    bool unsigned_ok = false;
+    if (const auto* u = body.if_contains("unsigned")) {
+        if (!u->is_bool()) return Error(Errc::invalid_input, "unsigned must be true or false", "/unsigned");
+        unsigned_ok = u->get_bool();
+    }
+    std::string secret;
+    bool generated = false;
+    std::string token;
+    if (tr->kind == "webhook") {
+        bool signs = tr->webhook_policy.signature.has_value();
+        if (signs && unsigned_ok)
+            return Error(Errc::invalid_input, "trigger '" + trigger + "' is signed by the tool; leave out \"unsigned\"", "/unsigned");
+        if (!signs && !unsigned_ok)
+            return Error(Errc::invalid_input, "trigger '" + trigger + "' declares no signature, so nothing proves a delivery comes from the tool; "
+                                                   "subscribe with \"unsigned\": true to accept that (the hook URL is then the only secret)",
+                         "/unsigned");
+        if (const auto* s = body.if_contains("signing_secret")) {
+            if (!signs) return Error(Errc::invalid_input, "trigger '" + trigger + "' is unsigned; a signing_secret has no use", "/signing_secret");
+            if (!s->is_string() || s->get_string().size() < 8)
+                return Error(Errc::invalid_input, "signing_secret must be the secret the tool signs with (8 characters or more)", "/signing_secret");
+            secret = std::string(s->get_string());
+        } else if (signs) {
+            secret = new_secret();
+            generated = true;
+        }
+        token = "wh_" + crypto::random_hex(24);
+    } else if (body.contains("signing_secret") || unsigned_ok) {
+        return Error(Errc::invalid_input, "signing_secret and unsigned apply to webhook triggers; '" + trigger + "' is a " + tr->kind + " trigger");
+    }
+
+    std::string id = "sub_" + crypto::random_hex(8);
+    std::string now = iso_now();
+    db_.write([&](Tx& tx) {
+        tx.exec("INSERT INTO subscriptions (id, team_id, connection_id, integration, trigger_name, kind, params, status, unsigned_ok, hook_hash, "
+                "created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)",
+                {id, p.team_id, connection, integration, trigger, tr->kind, json::serialize(params), int64_t{unsigned_ok},
+                 token.empty() ? store::Value{} : store::Value{crypto::sha256_hex(token)}, p.user_id, now, now});
+        if (!token.empty()) seal_into(tx, vault_, p.team_id, connection, secret_field(id, "hook_token"), token);
+        if (!secret.empty()) seal_into(tx, vault_, p.team_id, connection, secret_field(id, "secret"), secret);
+        store::record_audit(tx, p.team_id, p.user, "subscription.create", "subscription", id,
+                            json::object{{"connection", connection}, {"integration", integration}, {"trigger", trigger},
+                                         {"unsigned", unsigned_ok}, {"secret", secret.empty() ? "none" : generated ? "generated" : "given"}});
+    });
+    auto v = view(p, id, true);
+    if (v && generated) (*v)["signing_secret"] = secret;  // shown this once; configure the tool with it
+    return v;
+}
+
+Result<json::object> Subscriptions::view(const Principal& p, std::string_view id, bool with_hook_url) {
+    std::optional<json::object> out;
+    std::string connection;
+    std::vector<unsigned char> sealed_token;
+    db_.read([&](Tx& tx) {
+        auto r = tx.query_one(
+            "SELECT s.id, s.connection_id, s.integration, s.trigger_name, s.kind, s.params, s.status, s.unsigned_ok, s.created_at, s.updated_at, "
+            "u.name, s.cursor FROM subscriptions s JOIN users u ON u.id = s.created_by WHERE s.id = ? AND s.team_id = ?",
+            {std::string(id), p.team_id});
+        if (!r) return;
+        boost::system::error_code ec;
+        json::value params = json::parse(r->text(5), ec);
+        json::object o{{"id", r->text(0)},          {"connection", r->text(1)}, {"integration", r->text(2)}, {"trigger", r->text(3)},
+                       {"kind", r->text(4)},        {"params", ec ? json::value(json::object{}) : params},
+                       {"status", r->text(6)},      {"unsigned", r->integer(7) != 0},
+                       {"created_by", r->text(10)}, {"created_at", r->text(8)}, {"updated_at", r->text(9)}};
+        if (r->text(4) == "poll") o["cursor"] = r->is_null(11) ? json::value(nullptr) : json::value(r->text(11));
+        auto pending = tx.query_one("SELECT COUNT(*) FROM events WHERE subscription_id = ? AND acked_at IS NULL", {std::string(id)});
+        o["pending_events"] = pending ? pending->integer(0) : 0;
+        connection = r->text(1);
+        if (with_hook_url)
+            if (auto t = tx.query_one("SELECT sealed FROM connection_secrets WHERE connection_id = ? AND field = ?",
+                                      {connection, secret_field(id, "hook_token")}))
+                sealed_token = t->blob(0);
+        out = std::move(o);
+    });
+    if (!out) return no_subscription(id);
+    if (!sealed_token.empty()) {
+        auto token = vault_.open_secret(p.team_id, connection, secret_field(id, "hook_token"), secrets::Sealed(sealed_token));
+        if (token) (*out)["hook_url"] = hook_url(*token);
+    }
+    return *out;
+}
+
+Result<json::object> Subscriptions::get(const Principal& p, std::string_view id) { return view(p, id, true); }
+
+Result<json::object> Subscriptions::list(const Principal& p, std::string_view connection, std::string_view status) {
+    if (!status.empty() && status != "active" && status != "paused")
+        return Error(Errc::invalid_input, "status is active or paused");
+    std::vector<std::string> ids;
+    db_.read([&](Tx& tx) {
+        for (const auto& r : tx.query("SELECT id FROM subscriptions WHERE team_id = ? AND (? = '' OR connection_id = ?) AND (? = '' OR status = ?) "
+                                      "ORDER BY created_at, id",
+                                      {p.team_id, std::string(connection), std::string(connection), std::string(status), std::string(status)}))
+            ids.push_back(r.text(0));
+    });
+    json::array items;
+    for (const auto& id : ids)
+        if (auto v = view(p, id, false)) items.push_back(std::move(*v));
+    return json::object{{"subscriptions", std::move(items)}};
+}
+
+Result<json::object> Subscriptions::set_active(const Principal& p, std::string_view id, bool active) {
+    std::optional<Error> err;
+    db_.write([&](Tx& tx) {
+        auto r = tx.query_one("SELECT created_by, status FROM subscriptions WHERE id = ? AND team_id = ?", {std::string(id), p.team_id});
+        if (!r) return void(err = no_subscription(id));
+        if (r->integer(0) != p.user_id && !p.admin())
+            return void(err = Error(Errc::forbidden, "only the subscription's creator or an admin may pause or resume it"));
+        std::string status = active ? "active" : "paused";
+        if (r->text(1) == status) return;
+        tx.exec("UPDATE subscriptions SET status = ?, updated_at = ? WHERE id = ?", {status, iso_now(), std::string(id)});
+        store::record_audit(tx, p.team_id, p.user, active ? "subscription.resume" : "subscription.pause", "subscription", id, json::object{});
+    });
+    if (err) return *err;
+    return view(p, id, false);
+}
+
+Result<json::object> Subscriptions::rotate_secret(const Principal& p, std::string_view id, const json::object& body) {
+    if (auto e = only_keys(body, {"signing_secret"})) return *e;
+    std::string secret;
+    bool generated = false;
+    if (const auto* s = body.if_contains("signing_secret")) {
+        if (!s->is_string() || s->get_string().size() < 8)
+            return Error(Errc::invalid_input, "signing_secret must be the secret the tool signs with (8 characters or more)", "/signing_secret");
+        secret = std::string(s->get_string());
+    } else {
+        secret = new_secret();
+        generated = true;
+    }
+    std::optional<Error> err;
+    db_.write([&](Tx& tx) {
+        auto r = tx.query_one("SELECT created_by, connection_id FROM subscriptions WHERE id = ? AND team_id = ?", {std::string(id), p.team_id});
+        if (!r) return void(err = no_subscription(id));
+        if (r->integer(0) != p.user_id && !p.admin())
+            return void(err = Error(Errc::forbidden, "only the subscription's creator or an admin may change its signing secret"));
+        std::string connection = r->text(1);
+        auto current = tx.query_one("SELECT key_id, sealed FROM connection_secrets WHERE connection_id = ? AND field = ?",
+                                    {connection, secret_field(id, "secret")});
+        if (!current) return void(err = Error(Errc::conflict, "this subscription's trigger is not signed; it has no signing secret"));
+        // The current secret becomes the previous one, sealed again under its new name (the
+        // field is part of what the seal binds).
+        const auto& blob = current->blob(1);
+        auto old = vault_.open_secret(p.team_id, connection, secret_field(id, "secret"), secrets::Sealed(blob.begin(), blob.end()));
+        if (!old) return void(err = old.error());
+        seal_into(tx, vault_, p.team_id, connection, secret_field(id, "previous"), *old);
+        seal_into(tx, vault_, p.team_id, connection, secret_field(id, "secret"), secret);
+        tx.exec("UPDATE subscriptions SET updated_at = ? WHERE id = ?", {iso_now(), std::string(id)});
+        store::record_audit(tx, p.team_id, p.user, "subscription.rotate_secret", "subscription", id,
+                            json::object{{"secret", generated ? "generated" : "given"}});
+    });
+    if (err) return *err;
+    auto v = view(p, id, false);
+    if (v && generated) (*v)["signing_secret"] = secret;
+    return v;
+}
+
+Result<json::object> Subscriptions::remove(const Principal& p, std::string_view id) {
+    std::optional<Error> err;
+    db_.write([&](Tx& tx) {
+        auto r = tx.query_one("SELECT created_by, connection_id, trigger_name FROM subscriptions WHERE id = ? AND team_id = ?",
+                              {std::string(id), p.team_id});
+        if (!r) return void(err = no_subscription(id));
+        if (r->integer(0) != p.user_id && !p.admin())
+            return void(err = Error(Errc::forbidden, "only the subscription's creator or an admin may delete it"));
+        tx.exec("DELETE FROM connection_secrets WHERE connection_id = ? AND field LIKE ?", {r->text(1), secret_field(id, "%")});
+        tx.exec("DELETE FROM subscriptions WHERE id = ?", {std::string(id)});
+        store::record_audit(tx, p.team_id, p.user, "subscription.delete", "subscription", id,
+                            json::object{{"connection", r->text(1)}, {"trigger", r->text(2)}});
+    });
+    if (err) return *err;
+    return json::object{{"id", id}, {"removed", true}};
+}
+
+std::optional<HookTarget> Subscriptions::by_hook_token(std::string_view token) {
+    if (token.size() < 10 || token.size() > 100) return std::nullopt;
+    std::optional<HookTarget> h;
+    std::vector<std::pair<std::string, store::Blob>> sealed;
+    db_.read([&](Tx& tx) {
+        auto r = tx.query_one("SELECT id, team_id, connection_id, integration, trigger_name, params, status, unsigned_ok FROM subscriptions "
+                              "WHERE hook_hash = ?",
+                              {crypto::sha256_hex(token)});
+        if (!r) return;
+        HookTarget t;
+        t.id = r->text(0);
+        t.team_id = r->integer(1);
+        t.connection_id = r->text(2);
+        t.integration = r->text(3);
+        t.trigger = r->text(4);
+        boost::system::error_code ec;
+        auto params = json::parse(r->text(5), ec);
+        if (!ec && params.is_object()) t.params = std::move(params.get_object());
+        t.active = r->text(6) == "active";
+        t.unsigned_ok = r->integer(7) != 0;
+        for (const char* what : {"secret", "previous"})
+            if (auto s = tx.query_one("SELECT sealed FROM connection_secrets WHERE connection_id = ? AND field = ?",
+                                      {t.connection_id, secret_field(t.id, what)}))
+                sealed.emplace_back(what, s->blob(0));
+        h = std::move(t);
+    });
+    if (!h) return std::nullopt;
+    for (const auto& [what, blob] : sealed) {
+        auto opened = vault_.open_secret(h->team_id, h->connection_id, secret_field(h->id, what), secrets::Sealed(blob.begin(), blob.end()));
+        if (!opened) {
+            log::error("a subscription's signing secret cannot be opened", {{"subscription", h->id}, {"reason", opened.error().message}});
+            continue;  // verification then fails closed
+        }
+        h->secrets.push_back(std::move(*opened));
+    }
+    return h;
+}
+
+}  // namespace patchbay::triggers

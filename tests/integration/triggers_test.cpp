@@ -1,0 +1,249 @@
+// Triggers end to end: subscriptions and their hook URLs, webhook deliveries verified by the host
+// (signature, timestamp, duplicates), turned into events by the plugin or taken whole, stored
+// before the 2xx, and pulled by the engine in order with leases, acknowledgements and redelivery.
+#include "common/crypto.hpp"
+#include "test_support.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+using namespace testing;
+namespace json = boost::json;
+namespace c = patchbay::crypto;
+
+namespace {
+
+std::string manifest() {
+    return testkit_manifest("kit", "v1") + R"(auth:
+  - type: bearer
+triggers:
+  - name: ticket_created
+    title: Ticket created
+    kind: webhook
+    webhook:
+      signature: {algorithm: hmac-sha256, header: X-Kit-Signature, format: "sha256={hex}", signed: "{timestamp}.{body}"}
+      timestamp: {header: X-Kit-Timestamp, tolerance: 60s}
+      deliveryId: X-Kit-Delivery
+  - name: raw
+    title: Anything posted
+    kind: webhook
+)";
+}
+
+struct World {
+    TempDir folder;
+    std::unique_ptr<Served> server;
+    std::map<std::string, std::string> token;
+    std::string connection;
+
+    World() {
+        fs::copy(staged_manifests(), folder.path(), fs::copy_options::recursive);
+        write_file(folder / "kit.yaml", manifest());
+        server = std::make_unique<Served>(folder.path());
+        token["admin"] = server->admin_token();
+        server->install({"kit"});
+        add("member", "member");
+        add("other", "member");
+        auto r = server->call("POST", "/v1/connections",
+                              R"({"integration": "kit", "name": "main", "auth_type": "bearer", "secrets": {"token": "t"}})");
+        REQUIRE(r.status == 201);
+        connection = std::string(r.json().at("id").as_string());
+    }
+    void add(const std::string& user, const std::string& role) {
+        auto a = run({patchbay_bin(), "admin", "--data", server->data_dir().string(), "users", "add", user, "--team", "default", "--role", role});
+        REQUIRE(a.exit_code == 0);
+        auto t = run({patchbay_bin(), "admin", "--data", server->data_dir().string(), "tokens", "create", "--team", "default", "--user", user});
+        REQUIRE(t.exit_code == 0);
+        token[user] = t.out.substr(0, t.out.find('\n'));
+    }
+    Response as(const std::string& who, const std::string& method, const std::string& path, const std::string& body = "") {
+        return server->call_as(token.at(who), method, path, body);
+    }
+    json::object subscribe(const std::string& who, const std::string& body) {
+        auto r = as(who, "POST", "/v1/subscriptions", body);
+        INFO(r.body);
+        REQUIRE(r.status == 201);
+        return r.json().as_object();
+    }
+    json::object pull(const std::string& query = "") {
+        auto r = server->call("GET", "/v1/events" + query);
+        INFO(r.body);
+        REQUIRE(r.status == 200);
+        return r.json().as_object();
+    }
+};
+
+// A delivery signed as the kit trigger declares.
+Response deliver(const std::string& hook_url, const std::string& secret, const std::string& body, const std::string& delivery,
+                 int64_t skew_seconds = 0, const std::string& signed_body = "") {
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() + skew_seconds;
+    std::string ts = std::to_string(now);
+    std::string sig = "sha256=" + c::hex(c::hmac(c::Mac::hmac_sha256, secret, ts + "." + (signed_body.empty() ? body : signed_body)));
+    return http("POST", hook_url, body,
+                {{"Content-Type", "application/json"}, {"X-Kit-Signature", sig}, {"X-Kit-Timestamp", ts}, {"X-Kit-Delivery", delivery}});
+}
+
+std::vector<std::string> ids_of(const json::object& page) {
+    std::vector<std::string> ids;
+    for (const auto& e : page.at("events").as_array()) ids.emplace_back(e.at("id").as_string());
+    return ids;
+}
+
+}  // namespace
+
+TEST_CASE("signed webhook deliveries become events the engine pulls, in order, at least once", "[triggers]") {
+    World w;
+    auto sub = w.subscribe("member", R"({"connection": ")" + w.connection + R"(", "trigger": "ticket_created", "params": {"queue": "vip"}})");
+    CHECK(sub.at("status") == "active");
+    CHECK(sub.at("kind") == "webhook");
+    std::string hook(sub.at("hook_url").as_string());
+    CHECK(hook.rfind(w.server->url() + "/hooks/wh_", 0) == 0);
+    std::string secret(sub.at("signing_secret").as_string());  // generated, shown once
+    CHECK(secret.rfind("whsec_", 0) == 0);
+    auto again = w.as("member", "GET", "/v1/subscriptions/" + std::string(sub.at("id").as_string()));
+    CHECK(again.json().at("hook_url").as_string() == hook);
+    CHECK_FALSE(again.json().as_object().contains("signing_secret"));
+    // The connection's own view does not list the subscription's secrets.
+    auto conn = w.server->call("GET", "/v1/connections/" + w.connection);
+    CHECK(conn.json().at("secrets").as_object().size() == 1);
+
+    auto first = deliver(hook, secret, R"({"id": 1, "title": "Printer on fire"})", "d-1");
+    INFO(first.body);
+    REQUIRE(first.status == 200);
+    CHECK(first.json().at("received") == 1);
+    // The same delivery again (the sender retrying): answered, not stored twice.
+    auto retry = deliver(hook, secret, R"({"id": 1, "title": "Printer on fire"})", "d-1");
+    REQUIRE(retry.status == 200);
+    CHECK(retry.json().at("duplicate") == true);
+    // A list: one event per element, in order.
+    REQUIRE(deliver(hook, secret, R"([{"id": 2}, {"id": 3}])", "d-2").status == 200);
+
+    auto page = w.pull("?limit=10&lease=1");
+    auto events = page.at("events").as_array();
+    REQUIRE(events.size() == 3);
+    CHECK(events[0].at("data").at("ticket").at("title") == "Printer on fire");
+    CHECK(events[0].at("data").at("verified") == true);
+    CHECK(events[0].at("data").at("params").at("queue") == "vip");  // the subscription's params reach the plugin
+    CHECK(events[0].at("trigger") == "ticket_created");
+    CHECK(events[0].at("connection").as_string() == w.connection);
+    CHECK(events[1].at("data").at("ticket").at("id") == 2);
+    CHECK(events[2].at("data").at("ticket").at("id") == 3);
+    CHECK(events[0].at("seq").as_int64() < events[1].at("seq").as_int64());
+    CHECK(events[0].at("attempt") == 1);
+    int64_t cursor = page.at("cursor").as_int64();
+    // Out on lease: not handed out again meanwhile.
+    CHECK(w.pull("?after=" + std::to_string(cursor)).at("events").as_array().empty());
+    // Only the first acknowledged; after the lease the others come again, still in order.
+    auto ack = w.server->call("POST", "/v1/events/ack", json::serialize(json::object{{"ids", json::array{events[0].at("id")}}}));
+    REQUIRE(ack.status == 200);
+    CHECK(ack.json().at("acknowledged") == 1);
+    std::vector<std::string> redelivered;
+    REQUIRE(eventually([&] {
+        redelivered = ids_of(w.pull("?after=" + std::to_string(cursor) + "&lease=30"));
+        return !redelivered.empty();
+    }));
+    CHECK(redelivered == std::vector<std::string>{std::string(events[1].at("id").as_string()), std::string(events[2].at("id").as_string())});
+    auto both = w.server->call("POST", "/v1/events/ack",
+                               json::serialize(json::object{{"ids", json::array{json::string(redelivered[0]), json::string(redelivered[1]), "evt_nope"}}}));
+    CHECK(both.json().at("acknowledged") == 2);
+    CHECK(both.json().at("unknown") == json::array{"evt_nope"});
+    CHECK(w.pull().at("events").as_array().empty());
+    auto view = w.as("member", "GET", "/v1/subscriptions/" + std::string(sub.at("id").as_string()));
+    CHECK(view.json().at("pending_events") == 0);
+}
+
+TEST_CASE("deliveries that fail verification are refused and store nothing", "[triggers][webhook]") {
+    World w;
+    auto sub = w.subscribe("member", R"({"connection": ")" + w.connection + R"(", "trigger": "ticket_created", "signing_secret": "given-secret-1"})");
+    CHECK_FALSE(sub.contains("signing_secret"));  // the admin gave it: not echoed
+    std::string hook(sub.at("hook_url").as_string());
+    const std::string body = R"({"id": 9})";
+    auto code = [](const Response& r) { return std::to_string(r.status) + " " + r.error_code(); };
+    CHECK(code(deliver(hook, "wrong-secret", body, "x-1")) == "401 SIGNATURE_INVALID");
+    CHECK(code(deliver(hook, "given-secret-1", body, "x-2", 0, R"({"id": 8})")) == "401 SIGNATURE_INVALID");  // a byte changed
+    CHECK(code(deliver(hook, "given-secret-1", body, "x-3", -120)) == "401 SIGNATURE_INVALID");             // stale
+    CHECK(code(deliver(hook, "given-secret-1", body, "x-4", +120)) == "401 SIGNATURE_INVALID");             // from the future
+    auto unsigned_post = http("POST", hook, body, {{"X-Kit-Delivery", "x-5"}});
+    CHECK(code(unsigned_post) == "401 SIGNATURE_INVALID");
+    CHECK(unsigned_post.body.find("X-Kit-Signature") != std::string::npos);
+    CHECK(unsigned_post.body.find("given-secret-1") == std::string::npos);
+    // An unknown hook URL says nothing more.
+    CHECK(http("POST", w.server->url() + "/hooks/wh_0123456789abcdef", body).status == 404);
+    CHECK(w.pull().at("events").as_array().empty());
+    // The right secret passes.
+    CHECK(deliver(hook, "given-secret-1", body, "x-6").status == 200);
+    CHECK(w.pull().at("events").as_array().size() == 1);
+
+    // Rotation: the new secret works at once, the previous one until the next rotation.
+    auto rotated = w.as("member", "POST", "/v1/subscriptions/" + std::string(sub.at("id").as_string()) + "/rotate-secret", "{}");
+    REQUIRE(rotated.status == 200);
+    std::string fresh(rotated.json().at("signing_secret").as_string());
+    CHECK(deliver(hook, fresh, R"({"id": 10})", "x-7").status == 200);
+    CHECK(deliver(hook, "given-secret-1", R"({"id": 11})", "x-8").status == 200);
+    REQUIRE(w.as("member", "POST", "/v1/subscriptions/" + std::string(sub.at("id").as_string()) + "/rotate-secret", "{}").status == 200);
+    CHECK(code(deliver(hook, "given-secret-1", R"({"id": 12})", "x-9")) == "401 SIGNATURE_INVALID");
+}
+
+TEST_CASE("subscriptions: unsigned triggers only when said, handshakes, pause, who may change them", "[triggers]") {
+    World w;
+    // A trigger without a signature: refused unless marked unsigned.
+    auto refused = w.as("member", "POST", "/v1/subscriptions", R"({"connection": ")" + w.connection + R"(", "trigger": "raw"})");
+    CHECK(refused.status == 400);
+    CHECK(std::string(refused.json().at("error").at("message").as_string()).find("\"unsigned\": true") != std::string::npos);
+    auto raw = w.subscribe("member", R"({"connection": ")" + w.connection + R"(", "trigger": "raw", "unsigned": true})");
+    CHECK(raw.at("unsigned") == true);
+    CHECK_FALSE(raw.contains("signing_secret"));
+    // The plugin has no hook for it: the host takes the body as the event.
+    auto posted = http("POST", std::string(raw.at("hook_url").as_string()), "plain words", {{"Content-Type", "text/plain"}});
+    REQUIRE(posted.status == 200);
+    auto events = w.pull().at("events").as_array();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].at("data") == json::parse(R"({"body": "plain words"})"));
+
+    // The plugin answers a handshake itself, storing nothing.
+    auto signed_sub = w.subscribe("member", R"({"connection": ")" + w.connection + R"(", "trigger": "ticket_created"})");
+    std::string hook(signed_sub.at("hook_url").as_string()), secret(signed_sub.at("signing_secret").as_string());
+    auto handshake = deliver(hook, secret, R"({"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})", "h-1");
+    REQUIRE(handshake.status == 200);
+    CHECK(handshake.body == "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P");
+
+    std::string id(signed_sub.at("id").as_string());
+    // Not the creator, not an admin: may not pause or delete.
+    CHECK(w.as("other", "POST", "/v1/subscriptions/" + id + "/pause").status == 403);
+    CHECK(w.as("other", "DELETE", "/v1/subscriptions/" + id).status == 403);
+    // Paused: deliveries are turned away with a 503 so the sender retries later.
+    REQUIRE(w.as("admin", "POST", "/v1/subscriptions/" + id + "/pause").status == 200);
+    auto paused = deliver(hook, secret, R"({"id": 1})", "p-1");
+    CHECK(paused.status == 503);
+    CHECK(paused.headers.count("retry-after") == 1);
+    REQUIRE(w.as("member", "POST", "/v1/subscriptions/" + id + "/resume").status == 200);
+    CHECK(deliver(hook, secret, R"({"id": 1})", "p-1").status == 200);
+    auto list = w.as("other", "GET", "/v1/subscriptions?connection=" + w.connection);
+    CHECK(list.json().at("subscriptions").as_array().size() == 2);
+    // Deleted: its URL is gone and its secrets with it.
+    REQUIRE(w.as("member", "DELETE", "/v1/subscriptions/" + id).status == 200);
+    CHECK(deliver(hook, secret, R"({"id": 2})", "p-2").status == 404);
+    auto audit = w.server->call("GET", "/v1/audit?limit=50").body;
+    for (const char* a : {"subscription.create", "subscription.pause", "subscription.resume", "subscription.delete"})
+        CHECK(audit.find(a) != std::string::npos);
+    // Bad requests say what to send.
+    CHECK(w.as("member", "POST", "/v1/subscriptions", R"({"connection": ")" + w.connection + R"(", "trigger": "nope"})").body.find(
+              "its triggers are: ticket_created, raw") != std::string::npos);
+    CHECK(w.as("member", "POST", "/v1/subscriptions", R"({"connection": "c_nope", "trigger": "raw", "unsigned": true})").status == 404);
+}
+
+TEST_CASE("a waiting pull returns as soon as an event is stored", "[triggers]") {
+    World w;
+    auto raw = w.subscribe("admin", R"({"connection": ")" + w.connection + R"(", "trigger": "raw", "unsigned": true})");
+    std::string hook(raw.at("hook_url").as_string());
+    std::thread poster([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        http("POST", hook, R"({"n": 1})");
+    });
+    auto page = w.pull("?wait=20");
+    poster.join();
+    REQUIRE(page.at("events").as_array().size() == 1);
+    CHECK(page.at("events").at(0).at("data").at("n") == 1);
+    auto empty = w.pull("?wait=1&after=" + std::to_string(page.at("cursor").as_int64()));
+    CHECK(empty.at("events").as_array().empty());
+}
