@@ -200,6 +200,7 @@ Result<json::object> Subscriptions::set_active(const Principal& p, std::string_v
         store::record_audit(tx, p.team_id, p.user, active ? "subscription.resume" : "subscription.pause", "subscription", id, json::object{});
     });
     if (err) return *err;
+    forget_hooks();
     return view(p, id, false);
 }
 
@@ -237,6 +238,7 @@ Result<json::object> Subscriptions::rotate_secret(const Principal& p, std::strin
                             json::object{{"secret", generated ? "generated" : "given"}});
     });
     if (err) return *err;
+    forget_hooks();
     auto v = view(p, id, false);
     if (v && generated) (*v)["signing_secret"] = secret;
     return v;
@@ -256,17 +258,37 @@ Result<json::object> Subscriptions::remove(const Principal& p, std::string_view 
                             json::object{{"connection", r->text(1)}, {"trigger", r->text(2)}});
     });
     if (err) return *err;
+    forget_hooks();
     return json::object{{"id", id}, {"removed", true}};
 }
 
 std::optional<HookTarget> Subscriptions::by_hook_token(std::string_view token) {
     if (token.size() < 10 || token.size() > 100) return std::nullopt;
+    std::string hash = crypto::sha256_hex(token);
+    auto now = std::chrono::steady_clock::now();
+    {
+        std::lock_guard lock(hooks_mu_);
+        if (auto it = hooks_.find(hash); it != hooks_.end() && now - it->second.loaded < std::chrono::seconds(2)) return it->second.target;
+    }
+    auto target = load_hook(hash);
+    std::lock_guard lock(hooks_mu_);
+    if (hooks_.size() >= 10'000) hooks_.clear();  // bounded: random tokens cannot grow it without end
+    hooks_[hash] = CachedHook{now, target};
+    return target;
+}
+
+void Subscriptions::forget_hooks() {
+    std::lock_guard lock(hooks_mu_);
+    hooks_.clear();
+}
+
+std::optional<HookTarget> Subscriptions::load_hook(const std::string& token_hash) {
     std::optional<HookTarget> h;
     std::vector<std::pair<std::string, store::Blob>> sealed;
     db_.read([&](Tx& tx) {
         auto r = tx.query_one("SELECT id, team_id, connection_id, integration, trigger_name, params, status, unsigned_ok FROM subscriptions "
                               "WHERE hook_hash = ?",
-                              {crypto::sha256_hex(token)});
+                              {token_hash});
         if (!r) return;
         HookTarget t;
         t.id = r->text(0);

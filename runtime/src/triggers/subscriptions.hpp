@@ -21,7 +21,10 @@
 
 #include <boost/json/object.hpp>
 
+#include <chrono>
+#include <mutex>
 #include <optional>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -56,10 +59,14 @@ public:
     Result<boost::json::object> rotate_secret(const store::Principal& p, std::string_view id, const boost::json::object& body);
     Result<boost::json::object> remove(const store::Principal& p, std::string_view id);
 
-    // The subscription a hook URL's token names; nullopt for none.
+    // The subscription a hook URL's token names; nullopt for none. Looked up in the store at most
+    // every 2 s per token (a burst of deliveries must not queue behind the event log's writes);
+    // a change made here is seen at once, one made on another node within those 2 s.
     std::optional<HookTarget> by_hook_token(std::string_view token);
 
 private:
+    std::optional<HookTarget> load_hook(const std::string& token_hash);
+    void forget_hooks();
     Result<boost::json::object> view(const store::Principal& p, std::string_view id, bool with_hook_url);
     std::string hook_url(const std::string& token) const;
 
@@ -68,6 +75,13 @@ private:
     secrets::Vault& vault_;
     catalog::Catalog& catalog_;
     std::string public_url_;
+
+    struct CachedHook {
+        std::chrono::steady_clock::time_point loaded;
+        std::optional<HookTarget> target;
+    };
+    std::mutex hooks_mu_;
+    std::unordered_map<std::string, CachedHook> hooks_;  // by token hash
 };
 
 }  // namespace patchbay::triggers
