@@ -1,5 +1,6 @@
 // Crash safety: `kill -9` at arbitrary points of writes and of a key rotation leaves the store
-// consistent and loses nothing that was acknowledged.
+// consistent and loses nothing that was acknowledged (connections, secrets, webhook events).
+#include "common/crypto.hpp"
 #include "control/state.hpp"
 #include "test_support.hpp"
 
@@ -10,6 +11,8 @@
 #include <csignal>
 #include <future>
 #include <random>
+#include <map>
+#include <mutex>
 #include <set>
 
 using namespace testing;
@@ -116,4 +119,105 @@ TEST_CASE("a key rotation killed at any point resumes without losing a secret", 
         }
     });
     CHECK(n == 150);
+}
+
+TEST_CASE("kill -9 during a burst of webhooks: every delivery answered 2xx reaches the engine, once per event id", "[crash][.slow][triggers]") {
+    TempDir dir;
+    fs::path data = dir / "data";
+    fs::path manifests = dir / "manifests";
+    fs::copy(staged_manifests(), manifests, fs::copy_options::recursive);
+    write_file(manifests / "kit.yaml", testkit_manifest("kit", "v1") + R"(auth:
+  - type: bearer
+triggers:
+  - name: pushed
+    title: Pushed
+    kind: webhook
+    webhook:
+      signature: {algorithm: hmac-sha256, header: X-Sig, format: "sha256={hex}"}
+      deliveryId: X-Delivery
+)");
+    const std::string secret = "crash-test-secret";
+    std::string hook_path;
+    auto sign = [&](const std::string& body) { return "sha256=" + crypto::hex(crypto::hmac(crypto::Mac::hmac_sha256, secret, body)); };
+    std::set<std::string> acknowledged;  // delivery ids answered 2xx
+    std::vector<std::string> unanswered;  // sent, no answer: a real sender tries them again
+    std::mt19937 rng(20261123);
+    for (int round = 0; round < 5; ++round) {
+        Served server(manifests, {"--data", data.string()});
+        std::string token = token_of(data);
+        if (round == 0) {
+            REQUIRE(server.call_as(token, "POST", "/v1/installations", R"({"integration": "kit"})").status == 201);
+            auto c = server.call_as(token, "POST", "/v1/connections",
+                                    R"({"integration": "kit", "name": "k", "auth_type": "bearer", "secrets": {"token": "t"}})");
+            REQUIRE(c.status == 201);
+            auto s = server.call_as(token, "POST", "/v1/subscriptions",
+                                    R"({"connection": ")" + std::string(c.json().at("id").as_string()) +
+                                        R"(", "trigger": "pushed", "signing_secret": ")" + secret + "\"}");
+            REQUIRE(s.status == 201);
+            std::string url(s.json().at("hook_url").as_string());
+            hook_path = url.substr(url.find("/hooks/"));
+        }
+        std::atomic<bool> stop{false};
+        auto send = [&](const std::string& id) {
+            std::string body = R"({"delivery": ")" + id + "\"}";
+            return http("POST", server.url() + hook_path, body, {{"X-Sig", sign(body)}, {"X-Delivery", id}});
+        };
+        std::vector<std::string> retry = std::move(unanswered);
+        unanswered.clear();
+        std::mutex mu;
+        std::vector<std::future<void>> senders;
+        for (int t = 0; t < 4; ++t)
+            senders.push_back(std::async(std::launch::async, [&, t, round] {
+                for (int i = 0; !stop; ++i) {
+                    std::string id;
+                    {
+                        std::lock_guard lock(mu);
+                        if (!retry.empty()) {
+                            id = retry.back();
+                            retry.pop_back();
+                        }
+                    }
+                    if (id.empty()) id = "r" + std::to_string(round) + "-t" + std::to_string(t) + "-" + std::to_string(i);
+                    try {
+                        auto r = send(id);
+                        std::lock_guard lock(mu);
+                        if (r.status == 200) acknowledged.insert(id);
+                        else unanswered.push_back(id);
+                    } catch (const std::exception&) {
+                        std::lock_guard lock(mu);
+                        unanswered.push_back(id);  // the server died mid-request
+                        return;
+                    }
+                }
+            }));
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(150, 500)(rng)));
+        ::kill(server.pid(), SIGKILL);
+        stop = true;
+        for (auto& s : senders) s.get();
+        for (auto& id : retry) unanswered.push_back(id);
+    }
+    REQUIRE(acknowledged.size() > 20);
+
+    // The engine reads everything.
+    Served server(manifests, {"--data", data.string()});
+    std::string token = token_of(data);
+    std::map<std::string, std::set<std::string>> event_ids_of;  // delivery id -> event ids seen
+    for (int page = 0; page < 1000; ++page) {
+        auto r = server.call_as(token, "GET", "/v1/events?limit=500");
+        REQUIRE(r.status == 200);
+        auto events = r.json().at("events").as_array();
+        if (events.empty()) break;
+        boost::json::array ids;
+        for (const auto& e : events) {
+            event_ids_of[std::string(e.at("data").at("delivery").as_string())].insert(std::string(e.at("id").as_string()));
+            ids.push_back(e.at("id"));
+        }
+        REQUIRE(server.call_as(token, "POST", "/v1/events/ack", boost::json::serialize(boost::json::object{{"ids", ids}})).status == 200);
+    }
+    size_t missing = 0, doubled = 0;
+    for (const auto& id : acknowledged) missing += event_ids_of.count(id) == 0;
+    for (const auto& [id, events] : event_ids_of) doubled += events.size() > 1;
+    INFO(acknowledged.size() << " deliveries answered 2xx; " << event_ids_of.size() << " delivered to the engine");
+    CHECK(missing == 0);
+    CHECK(doubled == 0);
 }
