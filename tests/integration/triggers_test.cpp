@@ -3,9 +3,12 @@
 // before the 2xx, and pulled by the engine in order with leases, acknowledgements and redelivery.
 #include "common/crypto.hpp"
 #include "test_support.hpp"
+#include "upstream.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+
+#include <set>
 
 using namespace testing;
 namespace json = boost::json;
@@ -27,6 +30,14 @@ triggers:
   - name: raw
     title: Anything posted
     kind: webhook
+  - name: new_items
+    title: New items
+    kind: poll
+    interval: 1s
+  - name: tick
+    title: Every second
+    kind: schedule
+    interval: 1s
 )";
 }
 
@@ -36,10 +47,10 @@ struct World {
     std::map<std::string, std::string> token;
     std::string connection;
 
-    World() {
+    explicit World(std::vector<std::string> serve_args = {}) {
         fs::copy(staged_manifests(), folder.path(), fs::copy_options::recursive);
         write_file(folder / "kit.yaml", manifest());
-        server = std::make_unique<Served>(folder.path());
+        server = std::make_unique<Served>(folder.path(), std::move(serve_args));
         token["admin"] = server->admin_token();
         server->install({"kit"});
         add("member", "member");
@@ -246,4 +257,82 @@ TEST_CASE("a waiting pull returns as soon as an event is stored", "[triggers]") 
     CHECK(page.at("events").at(0).at("data").at("n") == 1);
     auto empty = w.pull("?wait=1&after=" + std::to_string(page.at("cursor").as_int64()));
     CHECK(empty.at("events").as_array().empty());
+}
+
+TEST_CASE("polling: new items become events once each, the cursor moves with them, failures back off", "[triggers][poll]") {
+    World w({"--retry-attempts", "1"});  // one request per poll, so the feed's failures are counted as polls
+    Upstream up;
+    up.set_feed(3);
+    auto sub = w.subscribe("member", R"({"connection": ")" + w.connection + R"(", "trigger": "new_items", "params": {"url": ")" +
+                                         up.url("/feed") + R"("}})");
+    CHECK(sub.at("kind") == "poll");
+    CHECK_FALSE(sub.contains("hook_url"));
+    std::string id(sub.at("id").as_string());
+    std::vector<int64_t> seen;
+    std::set<std::string> event_ids;
+    auto drain = [&] {
+        auto page = w.pull("?limit=100");
+        json::array ack;
+        for (const auto& e : page.at("events").as_array()) {
+            seen.push_back(e.at("data").at("id").as_int64());
+            event_ids.insert(std::string(e.at("id").as_string()));
+            ack.push_back(e.at("id"));
+        }
+        if (!ack.empty()) REQUIRE(w.server->call("POST", "/v1/events/ack", json::serialize(json::object{{"ids", ack}})).status == 200);
+    };
+    REQUIRE(eventually([&] { drain(); return seen.size() >= 3; }));
+    // The list grows between polls: only the new items come.
+    up.set_feed(5);
+    REQUIRE(eventually([&] { drain(); return seen.size() >= 5; }));
+    CHECK(seen == std::vector<int64_t>{1, 2, 3, 4, 5});
+    auto view = w.as("member", "GET", "/v1/subscriptions/" + id).json();
+    CHECK(view.at("cursor") == 5);
+    CHECK(view.at("failures") == 0);
+
+    // The feed fails: no events, the failure shows, and polling slows down.
+    up.set_feed(5, true);
+    REQUIRE(eventually([&] { return w.as("member", "GET", "/v1/subscriptions/" + id).json().at("failures").as_int64() >= 2; }));
+    auto failing = w.as("member", "GET", "/v1/subscriptions/" + id).json();
+    CHECK(failing.at("last_error").as_string().find("the feed answered 503") != std::string::npos);
+    CHECK(failing.at("cursor") == 5);  // unchanged by a failed poll
+    int hits_before = up.hits("feed");
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    CHECK(up.hits("feed") - hits_before <= 2);  // backed off: 2, then 4 s between tries, not 1 s
+    // It recovers, and the cursor picks up where it was.
+    up.set_feed(7);
+    REQUIRE(eventually([&] { drain(); return seen.size() >= 7; }, std::chrono::seconds(20)));
+    CHECK(seen == std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7});
+    CHECK(event_ids.size() == 7);
+    REQUIRE(eventually([&] { return w.as("member", "GET", "/v1/subscriptions/" + id).json().at("failures") == 0; }));
+}
+
+TEST_CASE("polls that return the same items again store each item once; schedules store one event per tick", "[triggers][poll]") {
+    World w;
+    Upstream up;
+    up.set_feed(2);
+    auto sub = w.subscribe("admin", R"({"connection": ")" + w.connection + R"(", "trigger": "new_items", "params": {"url": ")" + up.url("/feed") +
+                                        R"(", "ignore_cursor": true}})");
+    REQUIRE(eventually([&] { return up.hits("feed") >= 4; }));  // several polls, each returning items 1 and 2
+    auto page = w.pull("?limit=100");
+    CHECK(page.at("events").as_array().size() == 2);
+    REQUIRE(w.as("admin", "DELETE", "/v1/subscriptions/" + std::string(sub.at("id").as_string())).status == 200);
+
+    auto tick = w.subscribe("admin", R"({"connection": ")" + w.connection + R"(", "trigger": "tick", "params": {"job": "report"}})");
+    std::set<std::string> times;
+    bool ticked = eventually([&] {
+        auto next = w.pull("?limit=100&after=" + std::to_string(page.at("cursor").as_int64()));
+        json::array ack;
+        for (const auto& e : next.at("events").as_array()) {
+            CHECK(e.at("trigger") == "tick");
+            CHECK(e.at("data").at("params").at("job") == "report");
+            CHECK(times.insert(std::string(e.at("data").at("scheduled_at").as_string())).second);  // one event per tick
+            ack.push_back(e.at("id"));
+        }
+        // (A subscription's next events wait until the ones handed out are acknowledged.)
+        if (!ack.empty()) w.server->call("POST", "/v1/events/ack", json::serialize(json::object{{"ids", ack}}));
+        return times.size() >= 2;
+    });
+    REQUIRE(ticked);
+    auto view = w.as("admin", "GET", "/v1/subscriptions/" + std::string(tick.at("id").as_string())).json();
+    CHECK_FALSE(view.at("next_run_at").is_null());
 }

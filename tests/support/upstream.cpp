@@ -54,6 +54,8 @@ struct Upstream::Impl {
     mutable std::mutex mu;
     std::string expected_credential;
     std::map<std::string, int> hits;
+    int feed_size = 0;
+    bool feed_failing = false;
     std::vector<std::vector<std::pair<std::string, std::string>>> seen;
     std::condition_variable hold_cv;
     bool released = false;
@@ -168,6 +170,19 @@ struct Upstream::Impl {
                 hold_cv.wait(lock, [this] { return released || stopping.load(); });
                 --holding;
                 res.body() = R"({"hello":"held"})";
+            } else if (path == "/feed") {
+                // A list that grows (set_feed): items with ids after ?after=N, oldest first.
+                std::lock_guard lock(mu);
+                ++hits["feed"];
+                if (feed_failing) {
+                    res.result(bhttp::status::service_unavailable);
+                    res.body() = R"({"error":"feed down"})";
+                } else {
+                    int after = param(target, "after").empty() ? 0 : std::stoi(param(target, "after"));
+                    boost::json::array items;
+                    for (int k = after + 1; k <= feed_size; ++k) items.push_back(boost::json::object{{"id", k}, {"name", "item " + std::to_string(k)}});
+                    res.body() = boost::json::serialize(boost::json::object{{"items", items}});
+                }
             } else if (path.rfind("/paged", 0) == 0) {
                 // TOTAL items {"id", "name"} served K at a time, in the paging style asked for.
                 std::string style = param(target, "style");
@@ -218,6 +233,12 @@ int Upstream::hits(const std::string& key) const {
     std::lock_guard lock(impl_->mu);
     auto it = impl_->hits.find(key);
     return it == impl_->hits.end() ? 0 : it->second;
+}
+
+void Upstream::set_feed(int size, bool failing) {
+    std::lock_guard lock(impl_->mu);
+    impl_->feed_size = size;
+    impl_->feed_failing = failing;
 }
 
 int Upstream::held() const {

@@ -13,6 +13,8 @@
 //   /redirect?to=URL[&status=S]  answers S (302) with Location: URL
 //   /hold            waits until release(), then answers like /json
 //   /big?bytes=N     answers N bytes of 'x'
+//   /feed?after=N    {"items": [{"id", "name"}...]}: the items after N of a list set_feed() grows
+//                    (503 while it is set failing); hits("feed") counts the requests
 //   /paged?style=cursor|offset|page|link&total=N  N items {"id", "name"} a page at a time: cursor
 //                    (?cursor=, body {data, meta.next}), offset (?offset=&limit=, body {items}), page
 //                    (?page=&per_page=, body [...]), link (page, plus a Link rel="next" header)
@@ -45,6 +47,7 @@ public:
     void expect_credential(const std::string& value);
     int hits(const std::string& key) const;
     int held() const;  // requests waiting in /hold now
+    void set_feed(int size, bool failing = false);
     void release();    // lets every /hold request (present and future) answer
     // The headers (lower-case names) of the requests seen so far, oldest first.
     std::vector<std::vector<std::pair<std::string, std::string>>> seen_headers() const;

@@ -52,6 +52,8 @@ public:
         std::shared_ptr<oauth::Manager> oauth, triggers::Subscriptions& subscriptions, triggers::EventLog& events);
 
     void handle(ApiRequest request, std::function<void(ApiResponse)> respond);
+    // The connection's credentials for the host to inject, and its view in the plugin's context.
+    void attach_connection(invoker::InvokeRequest& ir, const control::ResolvedConnection& rc) const;
 
 private:
     void route(const ApiRequest& req, const store::Principal& who, std::function<void(ApiResponse)>& respond);
@@ -59,8 +61,6 @@ private:
     ApiResponse show_integration(const ApiRequest& req, const store::Principal& who, std::string_view name) const;
     void invoke(ApiRequest req, const store::Principal& who, std::string integration, std::string action,
                 std::function<void(ApiResponse)> respond);
-    // The connection's credentials for the host to inject, and its view in the plugin's context.
-    void attach_connection(invoker::InvokeRequest& ir, const control::ResolvedConnection& rc) const;
     void authorization_callback(const ApiRequest& req, std::function<void(ApiResponse)> respond);
     void import_openapi(const ApiRequest& req, const store::Principal& who, std::function<void(ApiResponse)> respond);
     ApiResponse begin_authorization(const ApiRequest& req, const store::Principal& who, const std::string& id);

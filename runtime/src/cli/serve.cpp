@@ -10,6 +10,7 @@
 #include "http/outbound.hpp"
 #include "invoker/invoker.hpp"
 #include "oauth/oauth.hpp"
+#include "triggers/poller.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -239,6 +240,8 @@ int run_serve(const std::vector<std::string>& argv) {
     triggers::EventLog events(*state->db);
     triggers::Subscriptions subscriptions(*state->db, control, *state->vault, catalog);
     api::Api api(catalog, invoker, *state->principals, control, oauth, subscriptions, events);
+    triggers::Poller poller(*state->db, catalog, invoker, control, events,
+                            [&api](invoker::InvokeRequest& ir, const control::ResolvedConnection& rc) { api.attach_connection(ir, rc); });
     api::Server server(context_ptrs, sopts, api);
     auto ep = server.listen();
     if (!ep) {
@@ -251,6 +254,7 @@ int run_serve(const std::vector<std::string>& argv) {
     oauth->set_redirect_uri(public_url + "/oauth/callback");
     subscriptions.set_public_url(public_url);
     server.start();
+    poller.start();
 
     size_t ready = 0, broken = 0;
     for (const auto& e : catalog.list()) (e->ready() ? ready : broken)++;

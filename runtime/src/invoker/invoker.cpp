@@ -112,6 +112,25 @@ InvokeOutcome run_webhook(const catalog::Entry& entry, const std::string& trigge
     return collect(rc, call, entry.manifest->version);
 }
 
+InvokeOutcome run_poll(const catalog::Entry& entry, const std::string& trigger, const json::value& request, const json::object& context,
+                       pb_call& call) {
+    const auto& desc = entry.instance->descriptor();
+    if (!desc.poll_trigger) {
+        InvokeOutcome out;
+        out.version = entry.manifest->version;
+        out.error = Error(Errc::unsupported, "the plugin of '" + entry.name + "' has no poll hook");
+        return out;
+    }
+    json::object ctx = context;
+    ctx["integration"] = entry.name;
+    ctx["trigger"] = trigger;
+    std::string request_text = json::serialize(request);
+    std::string ctx_text = json::serialize(ctx);
+    int32_t rc = desc.poll_trigger(entry.instance->handle(), &call, pb_str{trigger.data(), trigger.size()},
+                                   pb_str{request_text.data(), request_text.size()}, pb_str{ctx_text.data(), ctx_text.size()});
+    return collect(rc, call, entry.manifest->version);
+}
+
 InvokeOutcome run_test_connection(const catalog::Entry& entry, const json::object& context, pb_call& call) {
     const auto& desc = entry.instance->descriptor();
     if (!desc.test_connection) {
@@ -174,7 +193,10 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
     auto shared = std::make_shared<Shared>();
     shared->done = std::move(done);
     std::string integration = req.integration,
-                action_name = action ? req.action : req.hook == Hook::webhook ? "webhook " + req.action : "test connection";
+                action_name = action                        ? req.action
+                              : req.hook == Hook::webhook ? "webhook " + req.action
+                              : req.hook == Hook::poll    ? "poll " + req.action
+                                                          : "test connection";
     shared->ticket = deadlines_.watch(started + budget, [shared, budget, integration, action_name, started] {
         if (shared->finished.exchange(true)) return;
         InvokeOutcome o;
@@ -189,7 +211,10 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
         if (shared->finished.load()) return;  // timed out while queued
         pb_call call;
         call.integration = entry->name;
-        call.operation = action ? action->name : req.hook == Hook::webhook ? "webhook" : "test_connection";
+        call.operation = action                        ? action->name
+                         : req.hook == Hook::webhook ? "webhook"
+                         : req.hook == Hook::poll    ? "poll"
+                                                     : "test_connection";
         call.http = http_;
         call.scope = req.scope.get();
         call.rate_rules = &entry->manifest->rate_rules;
@@ -200,6 +225,7 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
                                     .count();
         InvokeOutcome o = action                        ? run_action(*entry, *action, req.input, req.context, call)
                           : req.hook == Hook::webhook ? run_webhook(*entry, req.action, req.input, req.body, req.context, call)
+                          : req.hook == Hook::poll    ? run_poll(*entry, req.action, req.input, req.context, call)
                                                       : run_test_connection(*entry, req.context, call);
         o.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
         if (shared->finished.exchange(true)) {

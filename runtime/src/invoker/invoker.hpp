@@ -24,7 +24,7 @@
 
 namespace patchbay::invoker {
 
-enum class Hook { action, test_connection, webhook };
+enum class Hook { action, test_connection, webhook, poll };
 
 struct InvokeRequest {
     Hook hook = Hook::action;
@@ -78,6 +78,9 @@ private:
 // the calling thread.
 InvokeOutcome run_webhook(const catalog::Entry& entry, const std::string& trigger, const boost::json::value& request, const std::string& body,
                           const boost::json::object& context, pb_call& call);
+// Runs the poll hook (trigger `trigger`, request {"cursor", "params"}) synchronously.
+InvokeOutcome run_poll(const catalog::Entry& entry, const std::string& trigger, const boost::json::value& request,
+                       const boost::json::object& context, pb_call& call);
 // Runs the test-connection hook synchronously on the calling thread.
 InvokeOutcome run_test_connection(const catalog::Entry& entry, const boost::json::object& context, pb_call& call);
 

@@ -184,9 +184,10 @@ Result<std::shared_ptr<Instance>> Loader::instantiate(std::shared_ptr<const Libr
     bool configured = (library->descriptor().flags & PB_PLUGIN_CONFIGURED_ACTIONS) != 0;
     for (const auto& a : m.actions)
         if (!configured && !library->implements_action(a.name)) missing.push_back("action '" + a.name + "'");
-    // A webhook trigger the plugin does not handle is the host's: each delivery's body is one event.
+    // Polls need the plugin. A webhook trigger it does not handle is the host's (each delivery's body
+    // is one event), and schedules are the host's alone (one event per tick).
     for (const auto& t : m.triggers)
-        if (t.kind != "webhook" && !library->implements_trigger(t.name)) missing.push_back("trigger '" + t.name + "'");
+        if (t.kind == "poll" && !library->implements_trigger(t.name)) missing.push_back("trigger '" + t.name + "'");
     if (!missing.empty()) {
         std::string list;
         for (const auto& s : missing) list += (list.empty() ? "" : ", ") + s;

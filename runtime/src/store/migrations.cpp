@@ -154,11 +154,16 @@ CREATE TABLE subscriptions (
   unsigned_ok INTEGER NOT NULL DEFAULT 0 CHECK (unsigned_ok IN (0, 1)),
   hook_hash TEXT UNIQUE,
   cursor TEXT,
+  next_run_at INTEGER,
+  running_until INTEGER,
+  failures INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT,
   created_by INTEGER NOT NULL REFERENCES users(id),
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL
 );
 CREATE INDEX subscriptions_by_team ON subscriptions(team_id, created_at);
+CREATE INDEX subscriptions_due ON subscriptions(kind, status, next_run_at);
 CREATE TABLE webhook_deliveries (
   subscription_id TEXT NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
   delivery_id TEXT NOT NULL,

@@ -107,6 +107,12 @@ void EventLog::commit(std::vector<Pending>& batch) {
                         }
                         if (!s.event_ids.empty()) teams.insert(d.team_id);
                     }
+                    if (d.run) {
+                        auto n = tx.exec("UPDATE subscriptions SET cursor = COALESCE(?, cursor), next_run_at = ?, running_until = NULL, failures = 0, "
+                                         "last_error = NULL WHERE id = ?",
+                                         {d.run->cursor ? store::Value{*d.run->cursor} : store::Value{}, d.run->next_run_at, d.subscription_id});
+                        if (n == 0) throw store::StoreError("the subscription no longer exists", true);
+                    }
                     tx.exec("RELEASE delivery");
                     results[i] = std::move(s);
                 } catch (const store::StoreError& e) {

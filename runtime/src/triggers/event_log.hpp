@@ -26,6 +26,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,11 +38,19 @@ struct NewEvent {
     std::string data;       // JSON text
 };
 
+// What a poll or a schedule run moves its subscription to, in the same transaction as its events:
+// a cursor is never ahead of the events it covers.
+struct RunUpdate {
+    std::optional<std::string> cursor;  // JSON text; nullopt keeps the current one
+    int64_t next_run_at = 0;            // Unix seconds
+};
+
 struct Delivery {
     int64_t team_id = 0;
     std::string subscription_id;
     std::string delivery_id;  // the sender's id for this delivery; "" when it gives none
     std::vector<NewEvent> events;
+    std::optional<RunUpdate> run;
 };
 
 struct Stored {

@@ -142,7 +142,8 @@ Result<json::object> Subscriptions::view(const Principal& p, std::string_view id
     db_.read([&](Tx& tx) {
         auto r = tx.query_one(
             "SELECT s.id, s.connection_id, s.integration, s.trigger_name, s.kind, s.params, s.status, s.unsigned_ok, s.created_at, s.updated_at, "
-            "u.name, s.cursor FROM subscriptions s JOIN users u ON u.id = s.created_by WHERE s.id = ? AND s.team_id = ?",
+            "u.name, s.cursor, s.next_run_at, s.failures, s.last_error FROM subscriptions s JOIN users u ON u.id = s.created_by "
+            "WHERE s.id = ? AND s.team_id = ?",
             {std::string(id), p.team_id});
         if (!r) return;
         boost::system::error_code ec;
@@ -151,7 +152,17 @@ Result<json::object> Subscriptions::view(const Principal& p, std::string_view id
                        {"kind", r->text(4)},        {"params", ec ? json::value(json::object{}) : params},
                        {"status", r->text(6)},      {"unsigned", r->integer(7) != 0},
                        {"created_by", r->text(10)}, {"created_at", r->text(8)}, {"updated_at", r->text(9)}};
-        if (r->text(4) == "poll") o["cursor"] = r->is_null(11) ? json::value(nullptr) : json::value(r->text(11));
+        if (r->text(4) != "webhook") {
+            json::value cursor = nullptr;
+            if (!r->is_null(11)) {
+                cursor = json::parse(r->text(11), ec);
+                if (ec) cursor = nullptr;
+            }
+            if (r->text(4) == "poll") o["cursor"] = std::move(cursor);
+            o["next_run_at"] = r->is_null(12) ? json::value(nullptr) : json::value(iso_time(std::chrono::system_clock::time_point(std::chrono::seconds(r->integer(12)))));
+            o["failures"] = r->integer(13);
+            o["last_error"] = r->is_null(14) ? json::value(nullptr) : json::value(r->text(14));
+        }
         auto pending = tx.query_one("SELECT COUNT(*) FROM events WHERE subscription_id = ? AND acked_at IS NULL", {std::string(id)});
         o["pending_events"] = pending ? pending->integer(0) : 0;
         connection = r->text(1);

@@ -1,0 +1,174 @@
+#include "triggers/poller.hpp"
+
+#include "common/clock.hpp"
+#include "common/log.hpp"
+
+#include <boost/json.hpp>
+
+namespace patchbay::triggers {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr int kMaxInFlight = 8;
+constexpr int64_t kClaimSeconds = 300;  // a run not finished by then may be claimed again
+
+int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+Poller::Poller(store::Database& db, catalog::Catalog& catalog, invoker::Invoker& invoker, control::ControlPlane& control, EventLog& events,
+               Attach attach)
+    : db_(db), catalog_(catalog), invoker_(invoker), control_(control), events_(events), attach_(std::move(attach)) {}
+
+Poller::~Poller() {
+    {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return in_flight_ == 0; });
+}
+
+void Poller::start() {
+    thread_ = std::thread([this] { loop(); });
+}
+
+void Poller::loop() {
+    for (;;) {
+        {
+            std::unique_lock lock(mu_);
+            cv_.wait_for(lock, std::chrono::milliseconds(500), [&] { return stopping_; });
+            if (stopping_) return;
+        }
+        try {
+            claim_and_run();
+        } catch (const store::StoreError& e) {
+            log::warn("poller could not read the store", {{"reason", e.what()}});
+        }
+    }
+}
+
+void Poller::claim_and_run() {
+    int room;
+    {
+        std::lock_guard lock(mu_);
+        room = kMaxInFlight - in_flight_;
+    }
+    if (room <= 0) return;
+    std::vector<Claimed> due;
+    int64_t now = unix_now();
+    db_.write([&](store::Tx& tx) {
+        auto rows = tx.query(
+            "SELECT id, team_id, connection_id, integration, trigger_name, kind, params, cursor, failures FROM subscriptions "
+            "WHERE kind IN ('poll', 'schedule') AND status = 'active' AND COALESCE(next_run_at, 0) <= ? AND COALESCE(running_until, 0) < ? "
+            "ORDER BY COALESCE(next_run_at, 0) LIMIT ?",
+            {now, now, int64_t{room}});
+        for (const auto& r : rows) {
+            Claimed c;
+            c.id = r.text(0);
+            c.team_id = r.integer(1);
+            c.connection_id = r.text(2);
+            c.integration = r.text(3);
+            c.trigger = r.text(4);
+            c.kind = r.text(5);
+            boost::system::error_code ec;
+            c.params = json::parse(r.text(6), ec);
+            if (ec || !c.params.is_object()) c.params = json::object{};
+            if (!r.is_null(7)) {
+                c.cursor = json::parse(r.text(7), ec);
+                if (ec) c.cursor = nullptr;
+            }
+            c.failures = r.integer(8);
+            tx.exec("UPDATE subscriptions SET running_until = ? WHERE id = ?", {now + kClaimSeconds, c.id});
+            due.push_back(std::move(c));
+        }
+    });
+    for (auto& c : due) {
+        {
+            std::lock_guard lock(mu_);
+            ++in_flight_;
+        }
+        run(std::move(c));
+    }
+}
+
+void Poller::run(Claimed c) {
+    auto entry = catalog_.find(c.integration);
+    const manifest::Trigger* trigger = entry && entry->ready() ? entry->manifest->find_trigger(c.trigger) : nullptr;
+    if (!trigger) {
+        Error e(Errc::integration_unavailable, "integration '" + c.integration + "' or its trigger '" + c.trigger + "' is unavailable");
+        return finished(c, &e, std::chrono::minutes(5));
+    }
+    auto interval = std::chrono::duration_cast<std::chrono::seconds>(trigger->interval);
+    if (interval.count() < 1) interval = std::chrono::seconds(1);
+
+    if (c.kind == "schedule") {
+        // One event per tick; the tick's own time is its id, so a tick is stored once.
+        int64_t now = unix_now();
+        int64_t tick = now - now % interval.count();
+        json::object data{{"scheduled_at", iso_time(std::chrono::system_clock::time_point(std::chrono::seconds(tick)))}, {"params", c.params}};
+        Delivery d{c.team_id, c.id, "", {{"tick:" + std::to_string(tick), json::serialize(data)}}, RunUpdate{std::nullopt, tick + interval.count()}};
+        events_.append(std::move(d), [this, c, interval](Result<Stored> r) { finished(c, r ? nullptr : &r.error(), interval); });
+        return;
+    }
+
+    auto rc = control_.open_connection(c.connection_id);
+    if (!rc) return finished(c, &rc.error(), interval);
+    invoker::InvokeRequest ir;
+    ir.hook = invoker::Hook::poll;
+    ir.integration = c.integration;
+    ir.action = c.trigger;
+    ir.input = json::object{{"cursor", c.cursor}, {"params", c.params}};
+    ir.context = json::object{{"subscription", json::object{{"id", c.id}, {"params", c.params}}}};
+    ir.timeout = std::chrono::seconds(60);
+    attach_(ir, *rc);
+    invoker_.invoke(std::move(ir), [this, c, interval](invoker::InvokeOutcome o) {
+        if (!o.ok()) return finished(c, &*o.error, interval);
+        std::vector<NewEvent> events;
+        std::optional<std::string> cursor;
+        if (const auto* out = o.output->if_object()) {
+            if (const auto* list = out->if_contains("events"); list && list->is_array())
+                for (const auto& e : list->get_array()) {
+                    const auto* eo = e.if_object();
+                    if (!eo) continue;
+                    const auto* id = eo->if_contains("id");
+                    const auto* data = eo->if_contains("data");
+                    // An item's id is what deduplicates it: polls overlap.
+                    events.push_back({id ? (id->is_string() ? std::string(id->get_string()) : json::serialize(*id)) : std::string(),
+                                      json::serialize(data ? *data : json::value(nullptr))});
+                }
+            if (const auto* next = out->if_contains("cursor"); next && !next->is_null()) cursor = json::serialize(*next);
+        }
+        Delivery d{c.team_id, c.id, "", std::move(events), RunUpdate{std::move(cursor), unix_now() + interval.count()}};
+        events_.append(std::move(d), [this, c, interval](Result<Stored> r) { finished(c, r ? nullptr : &r.error(), interval); });
+    });
+}
+
+void Poller::finished(const Claimed& c, const Error* error, std::chrono::seconds interval) {
+    if (error) {
+        // Back off: the interval, doubled per failure in a row, at most an hour (or the interval).
+        int64_t wait = interval.count();
+        for (int64_t i = 0; i < c.failures && wait < 3600; ++i) wait *= 2;
+        wait = std::max<int64_t>(interval.count(), std::min<int64_t>(wait, 3600));
+        log::warn("trigger run failed", {{"subscription", c.id}, {"trigger", c.trigger}, {"reason", error->message}, {"retry_in_s", wait}});
+        try {
+            db_.write([&](store::Tx& tx) {
+                tx.exec("UPDATE subscriptions SET failures = failures + 1, last_error = ?, next_run_at = ?, running_until = NULL WHERE id = ?",
+                        {error->message.substr(0, 500), unix_now() + wait, c.id});
+            });
+        } catch (const store::StoreError& e) {
+            log::warn("trigger failure not recorded", {{"subscription", c.id}, {"reason", e.what()}});
+        }
+    }
+    std::lock_guard lock(mu_);
+    --in_flight_;
+    cv_.notify_all();
+}
+
+}  // namespace patchbay::triggers
