@@ -1,7 +1,9 @@
 // Triggers end to end: subscriptions and their hook URLs, webhook deliveries verified by the host
 // (signature, timestamp, duplicates), turned into events by the plugin or taken whole, stored
 // before the 2xx, and pulled by the engine in order with leases, acknowledgements and redelivery.
+#include "common/clock.hpp"
 #include "common/crypto.hpp"
+#include "triggers/cron.hpp"
 #include "test_support.hpp"
 #include "upstream.hpp"
 
@@ -335,4 +337,33 @@ TEST_CASE("polls that return the same items again store each item once; schedule
     REQUIRE(ticked);
     auto view = w.as("admin", "GET", "/v1/subscriptions/" + std::string(tick.at("id").as_string())).json();
     CHECK_FALSE(view.at("next_run_at").is_null());
+
+    // Its own cron and time zone: the first run only works out the next tick.
+    auto daily = w.subscribe("admin", R"({"connection": ")" + w.connection +
+                                          R"(", "trigger": "tick", "schedule": {"cron": "0 9 * * *", "timezone": "Europe/Berlin"}})");
+    std::string daily_id(daily.at("id").as_string());
+    json::value next_run;
+    REQUIRE(eventually([&] {
+        next_run = w.as("admin", "GET", "/v1/subscriptions/" + daily_id).json().at("next_run_at");
+        return !next_run.is_null();
+    }));
+    auto berlin = patchbay::triggers::TimeZone::load("Europe/Berlin");
+    REQUIRE(berlin.ok());
+    auto when = patchbay::triggers::CronSchedule::parse("0 9 * * *")->next_after(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(), *berlin);
+    REQUIRE(when);
+    std::string expected = patchbay::iso_time(std::chrono::system_clock::time_point(std::chrono::seconds(*when)));
+    CHECK(next_run.as_string() == expected);
+    CHECK(w.as("admin", "GET", "/v1/subscriptions/" + daily_id).json().at("schedule").at("timezone") == "Europe/Berlin");
+    // Bad schedules are refused with the field that is wrong.
+    auto bad_zone = w.as("admin", "POST", "/v1/subscriptions",
+                         R"({"connection": ")" + w.connection + R"(", "trigger": "tick", "schedule": {"cron": "0 9 * * *", "timezone": "Mars/Base"}})");
+    CHECK(bad_zone.status == 400);
+    CHECK(bad_zone.json().at("error").at("pointer") == "/schedule/timezone");
+    auto bad_cron = w.as("admin", "POST", "/v1/subscriptions",
+                         R"({"connection": ")" + w.connection + R"(", "trigger": "tick", "schedule": {"cron": "0 25 * * *"}})");
+    CHECK(bad_cron.json().at("error").at("pointer") == "/schedule/cron");
+    auto not_a_schedule = w.as("admin", "POST", "/v1/subscriptions",
+                               R"({"connection": ")" + w.connection + R"(", "trigger": "new_items", "schedule": {"cron": "0 9 * * *"}})");
+    CHECK(not_a_schedule.status == 400);
 }

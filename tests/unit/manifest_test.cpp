@@ -154,6 +154,8 @@ TEST_CASE("malformed manifests name the file, line and column and say what to wr
         {"webhook signed text without the body", kHead + "triggers:\n  - name: t\n    title: T\n    kind: webhook\n    webhook:\n      signature: {algorithm: hmac-sha256, header: X, signed: '{id}'}\n",
          11, "{body} exactly once"},
         {"schedule without cron", kHead + "triggers:\n  - {name: t, title: T, kind: schedule}\n", 7, "needs 'cron'"},
+        {"cron in an unknown time zone", kHead + "triggers:\n  - {name: t, title: T, kind: schedule, cron: '0 9 * * *', timezone: Moon/Base}\n", 7,
+         "unknown time zone 'Moon/Base'"},
         {"cron with 3 fields", kHead + "triggers:\n  - {name: t, title: T, kind: schedule, cron: '* * *'}\n", 7, "5 fields"},
         {"rawSecrets not boolean", kHead + "rawSecrets: maybe\nactions: []\n", 6, "true or false"},
         {"tab indentation", "apiVersion: patchbay/v1\nname: demo\n\tversion: 1.0.0\n", 3, "YAML syntax error"},

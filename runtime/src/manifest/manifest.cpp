@@ -490,7 +490,7 @@ private:
         for (const auto& t : n) {
             std::string where = "triggers[" + std::to_string(i++) + "]: ";
             if (!t.IsMap()) { add(t.Mark(), where + "each trigger is a mapping with name, title and kind"); continue; }
-            check_keys(t, where, {"name", "title", "description", "kind", "event", "interval", "cron", "webhook"});
+            check_keys(t, where, {"name", "title", "description", "kind", "event", "interval", "cron", "timezone", "webhook"});
             Trigger tr;
             tr.name = string_field(t, "name", where, true, "ticket_created");
             if (!tr.name.empty()) {
@@ -512,11 +512,12 @@ private:
                 else tr.interval = *d;
             }
             tr.cron = string_field(t, "cron", where, false, "");
-            if (!tr.cron.empty()) {
-                std::istringstream ss(tr.cron);
-                int fields = 0;
-                for (std::string part; ss >> part;) ++fields;
-                if (fields != 5) add(t["cron"].Mark(), where + "cron must have 5 fields (minute hour day month weekday), e.g. '0 9 * * 1-5'");
+            if (!tr.cron.empty())
+                if (auto c = triggers::CronSchedule::parse(tr.cron); !c) add(t["cron"].Mark(), where + c.error().message);
+            tr.timezone = string_field(t, "timezone", where, false, "");
+            if (!tr.timezone.empty()) {
+                if (tr.cron.empty()) add(t["timezone"].Mark(), where + "'timezone' applies to a 'cron' schedule");
+                else if (auto z = triggers::TimeZone::load(tr.timezone); !z) add(t["timezone"].Mark(), where + z.error().message);
             }
             if (tr.kind == "poll" && tr.interval.count() == 0) tr.interval = std::chrono::minutes(5);
             if (tr.kind == "schedule" && tr.cron.empty() && tr.interval.count() == 0)
@@ -606,6 +607,7 @@ boost::json::object describe(const Manifest& m) {
         if (t.event) x["event"] = t.event->document();
         if (t.interval.count()) x["interval_ms"] = t.interval.count();
         if (!t.cron.empty()) x["cron"] = t.cron;
+        if (!t.timezone.empty()) x["timezone"] = t.timezone;
         triggers.push_back(std::move(x));
     }
     o["triggers"] = std::move(triggers);

@@ -7,6 +7,7 @@
 
 #include "loader/host.hpp"
 #include "schema/json_schema.hpp"
+#include "triggers/cron.hpp"
 #include "triggers/webhook_policy.hpp"
 
 #include <boost/json/value.hpp>
@@ -71,6 +72,7 @@ struct Trigger {
     std::optional<schema::Schema> event;
     std::chrono::milliseconds interval{0};  // poll and interval schedules
     std::string cron;                        // cron schedules
+    std::string timezone;                    // the cron's IANA time zone; "" = UTC
     boost::json::value webhook;              // verification and delivery-id settings, as written
     triggers::WebhookPolicy webhook_policy;  // the same, checked
 };

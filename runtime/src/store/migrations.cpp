@@ -150,6 +150,7 @@ CREATE TABLE subscriptions (
   trigger_name TEXT NOT NULL,
   kind TEXT NOT NULL,
   params TEXT NOT NULL DEFAULT '{}',
+  schedule TEXT,
   status TEXT NOT NULL CHECK (status IN ('active', 'paused')),
   unsigned_ok INTEGER NOT NULL DEFAULT 0 CHECK (unsigned_ok IN (0, 1)),
   hook_hash TEXT UNIQUE,

@@ -2,6 +2,7 @@
 
 #include "common/clock.hpp"
 #include "common/log.hpp"
+#include "triggers/cron.hpp"
 
 #include <boost/json.hpp>
 
@@ -65,7 +66,7 @@ void Poller::claim_and_run() {
     int64_t now = unix_now();
     db_.write([&](store::Tx& tx) {
         auto rows = tx.query(
-            "SELECT id, team_id, connection_id, integration, trigger_name, kind, params, cursor, failures FROM subscriptions "
+            "SELECT id, team_id, connection_id, integration, trigger_name, kind, params, cursor, failures, next_run_at, schedule FROM subscriptions "
             "WHERE kind IN ('poll', 'schedule') AND status = 'active' AND COALESCE(next_run_at, 0) <= ? AND COALESCE(running_until, 0) < ? "
             "ORDER BY COALESCE(next_run_at, 0) LIMIT ?",
             {now, now, int64_t{room}});
@@ -85,6 +86,11 @@ void Poller::claim_and_run() {
                 if (ec) c.cursor = nullptr;
             }
             c.failures = r.integer(8);
+            if (!r.is_null(9)) c.next_run_at = r.integer(9);
+            if (!r.is_null(10)) {
+                c.schedule = json::parse(r.text(10), ec);
+                if (ec) c.schedule = nullptr;
+            }
             tx.exec("UPDATE subscriptions SET running_until = ? WHERE id = ?", {now + kClaimSeconds, c.id});
             due.push_back(std::move(c));
         }
@@ -108,6 +114,34 @@ void Poller::run(Claimed c) {
     auto interval = std::chrono::duration_cast<std::chrono::seconds>(trigger->interval);
     if (interval.count() < 1) interval = std::chrono::seconds(1);
 
+    if (c.kind == "schedule" && (!trigger->cron.empty() || c.schedule.is_object())) {
+        // The subscription's own schedule, else the manifest's.
+        std::string cron = trigger->cron, zone = trigger->timezone;
+        if (const auto* s = c.schedule.if_object()) {
+            if (const auto* v = s->if_contains("cron"); v && v->is_string()) cron = std::string(v->get_string()), zone.clear();
+            if (const auto* v = s->if_contains("timezone"); v && v->is_string()) zone = std::string(v->get_string());
+        }
+        auto schedule = CronSchedule::parse(cron);
+        auto tz = TimeZone::load(zone);
+        if (!schedule || !tz) return finished(c, schedule ? &tz.error() : &schedule.error(), std::chrono::hours(1));
+        int64_t now = unix_now();
+        auto next = schedule->next_after(std::max(now, c.next_run_at.value_or(0)), *tz);
+        if (!next) {
+            Error e(Errc::invalid_input, "cron '" + cron + "' never fires (within five years)");
+            return finished(c, &e, std::chrono::hours(24));
+        }
+        std::vector<NewEvent> events;
+        if (c.next_run_at) {  // the tick that came due; the first run only sets the next one
+            int64_t tick = *c.next_run_at;
+            json::object data{{"scheduled_at", iso_time(std::chrono::system_clock::time_point(std::chrono::seconds(tick)))},
+                              {"timezone", tz->name()},
+                              {"params", c.params}};
+            events.push_back({"tick:" + std::to_string(tick), json::serialize(data)});
+        }
+        Delivery d{c.team_id, c.id, "", std::move(events), RunUpdate{std::nullopt, *next}};
+        events_.append(std::move(d), [this, c](Result<Stored> r) { finished(c, r ? nullptr : &r.error(), std::chrono::minutes(1)); });
+        return;
+    }
     if (c.kind == "schedule") {
         // One event per tick; the tick's own time is its id, so a tick is stored once.
         int64_t now = unix_now();

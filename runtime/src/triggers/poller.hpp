@@ -18,6 +18,7 @@
 #include "triggers/event_log.hpp"
 
 #include <condition_variable>
+#include <optional>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -42,8 +43,9 @@ private:
         std::string id;
         int64_t team_id = 0;
         std::string connection_id, integration, trigger, kind;
-        boost::json::value params, cursor;
+        boost::json::value params, cursor, schedule;
         int64_t failures = 0;
+        std::optional<int64_t> next_run_at;
     };
     void loop();
     void claim_and_run();

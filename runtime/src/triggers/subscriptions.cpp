@@ -4,6 +4,7 @@
 #include "common/crypto.hpp"
 #include "common/log.hpp"
 #include "store/audit.hpp"
+#include "triggers/cron.hpp"
 
 #include <boost/json.hpp>
 
@@ -57,7 +58,7 @@ void Subscriptions::set_public_url(std::string url) {
 std::string Subscriptions::hook_url(const std::string& token) const { return public_url_ + "/hooks/" + token; }
 
 Result<json::object> Subscriptions::create(const Principal& p, const json::object& body) {
-    if (auto e = only_keys(body, {"connection", "trigger", "params", "signing_secret", "unsigned"})) return *e;
+    if (auto e = only_keys(body, {"connection", "trigger", "params", "signing_secret", "unsigned", "schedule"})) return *e;
     const auto* c = body.if_contains("connection");
     const auto* t = body.if_contains("trigger");
     if (!c || !c->is_string() || !t || !t->is_string())
@@ -86,6 +87,21 @@ Result<json::object> Subscriptions::create(const Principal& p, const json::objec
         return Error(Errc::not_found, "integration '" + integration + "' has no trigger '" + trigger + "'; its triggers are: " +
                                           (names.empty() ? "none" : names),
                      "/trigger");
+    }
+    std::optional<json::object> schedule;  // a schedule trigger's own cron and time zone
+    if (const auto* s = body.if_contains("schedule")) {
+        if (tr->kind != "schedule") return Error(Errc::invalid_input, "schedule applies to schedule triggers; '" + trigger + "' is a " + tr->kind + " trigger", "/schedule");
+        const auto* so = s->if_object();
+        if (!so) return Error(Errc::invalid_input, "schedule is {\"cron\": \"0 9 * * mon-fri\", \"timezone\": \"Europe/Berlin\"}", "/schedule");
+        if (auto e = only_keys(*so, {"cron", "timezone"})) return *e;
+        std::string cron = so->contains("cron") && so->at("cron").is_string() ? std::string(so->at("cron").get_string()) : tr->cron;
+        if (cron.empty()) return Error(Errc::invalid_input, "this trigger runs on an interval; give schedule.cron to run it on a cron schedule", "/schedule/cron");
+        if (auto c = CronSchedule::parse(cron); !c) return Error(Errc::invalid_input, c.error().message, "/schedule/cron");
+        if (const auto* z = so->if_contains("timezone")) {
+            if (!z->is_string()) return Error(Errc::invalid_input, "schedule.timezone is an IANA name such as Europe/Berlin", "/schedule/timezone");
+            if (auto tz = TimeZone::load(z->get_string()); !tz) return Error(Errc::invalid_input, tz.error().message, "/schedule/timezone");
+        }
+        schedule = *so;
     }
     bool unsigned_ok = false;
     if (const auto* u = body.if_contains("unsigned")) {
@@ -120,9 +136,10 @@ Result<json::object> Subscriptions::create(const Principal& p, const json::objec
     std::string id = "sub_" + crypto::random_hex(8);
     std::string now = iso_now();
     db_.write([&](Tx& tx) {
-        tx.exec("INSERT INTO subscriptions (id, team_id, connection_id, integration, trigger_name, kind, params, status, unsigned_ok, hook_hash, "
-                "created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)",
-                {id, p.team_id, connection, integration, trigger, tr->kind, json::serialize(params), int64_t{unsigned_ok},
+        tx.exec("INSERT INTO subscriptions (id, team_id, connection_id, integration, trigger_name, kind, params, schedule, status, unsigned_ok, "
+                "hook_hash, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)",
+                {id, p.team_id, connection, integration, trigger, tr->kind, json::serialize(params),
+                 schedule ? store::Value{json::serialize(*schedule)} : store::Value{}, int64_t{unsigned_ok},
                  token.empty() ? store::Value{} : store::Value{crypto::sha256_hex(token)}, p.user_id, now, now});
         if (!token.empty()) seal_into(tx, vault_, p.team_id, connection, secret_field(id, "hook_token"), token);
         if (!secret.empty()) seal_into(tx, vault_, p.team_id, connection, secret_field(id, "secret"), secret);
@@ -142,7 +159,7 @@ Result<json::object> Subscriptions::view(const Principal& p, std::string_view id
     db_.read([&](Tx& tx) {
         auto r = tx.query_one(
             "SELECT s.id, s.connection_id, s.integration, s.trigger_name, s.kind, s.params, s.status, s.unsigned_ok, s.created_at, s.updated_at, "
-            "u.name, s.cursor, s.next_run_at, s.failures, s.last_error FROM subscriptions s JOIN users u ON u.id = s.created_by "
+            "u.name, s.cursor, s.next_run_at, s.failures, s.last_error, s.schedule FROM subscriptions s JOIN users u ON u.id = s.created_by "
             "WHERE s.id = ? AND s.team_id = ?",
             {std::string(id), p.team_id});
         if (!r) return;
@@ -162,6 +179,10 @@ Result<json::object> Subscriptions::view(const Principal& p, std::string_view id
             o["next_run_at"] = r->is_null(12) ? json::value(nullptr) : json::value(iso_time(std::chrono::system_clock::time_point(std::chrono::seconds(r->integer(12)))));
             o["failures"] = r->integer(13);
             o["last_error"] = r->is_null(14) ? json::value(nullptr) : json::value(r->text(14));
+            if (!r->is_null(15)) {
+                json::value sched = json::parse(r->text(15), ec);
+                if (!ec) o["schedule"] = std::move(sched);
+            }
         }
         auto pending = tx.query_one("SELECT COUNT(*) FROM events WHERE subscription_id = ? AND acked_at IS NULL", {std::string(id)});
         o["pending_events"] = pending ? pending->integer(0) : 0;
