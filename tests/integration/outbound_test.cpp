@@ -40,7 +40,8 @@ TEST_CASE("the egress guard is on unless an admin allows a target", "[outbound][
     CHECK(ok.status == 200);
     CHECK(up.connections() == 1);
 
-    auto bad = run({patchbay_bin(), "serve", "--manifests", folder.path().string(), "--egress-allow", "10.0.0.0/99"});
+    TempDir data;
+    auto bad = run({patchbay_bin(), "serve", "--manifests", folder.path().string(), "--data", data.path().string(), "--egress-allow", "10.0.0.0/99"});
     CHECK(bad.exit_code == 2);
     CHECK(bad.err.find("egress allow entry '10.0.0.0/99'") != std::string::npos);
 }

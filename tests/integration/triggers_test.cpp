@@ -367,3 +367,77 @@ TEST_CASE("polls that return the same items again store each item once; schedule
                                R"({"connection": ")" + w.connection + R"(", "trigger": "new_items", "schedule": {"cron": "0 9 * * *"}})");
     CHECK(not_a_schedule.status == 400);
 }
+
+TEST_CASE("push delivery: signed POSTs to the engine, retried with backoff in order, dead letters replayed", "[triggers][push]") {
+    World w({"--push-retry-ms", "200", "--push-max-age", "3"});
+    Upstream engine;
+    auto raw = w.subscribe("admin", R"({"connection": ")" + w.connection + R"(", "trigger": "raw", "unsigned": true})");
+    std::string hook(raw.at("hook_url").as_string());
+    // Members may not redirect the team's events.
+    CHECK(w.as("member", "PUT", "/v1/delivery", R"({"url": ")" + engine.url("/sink") + R"("})").status == 403);
+    CHECK(w.as("admin", "PUT", "/v1/delivery", R"({"url": "ftp://x"})").status == 400);
+    auto set = w.as("admin", "PUT", "/v1/delivery", R"({"url": ")" + engine.url("/sink") + R"("})");
+    INFO(set.body);
+    REQUIRE(set.status == 200);
+    CHECK(set.json().at("mode") == "push");
+    std::string secret(set.json().at("secret").as_string());
+    CHECK_FALSE(w.as("admin", "GET", "/v1/delivery").json().as_object().contains("secret"));
+    // Pulling is refused while events are pushed.
+    CHECK(w.server->call("GET", "/v1/events").status == 409);
+
+    for (int i = 1; i <= 3; ++i) REQUIRE(http("POST", hook, R"({"n": )" + std::to_string(i) + "}").status == 200);
+    REQUIRE(eventually([&] { return engine.sunk().size() >= 3; }));
+    auto sunk = engine.sunk();
+    for (size_t i = 0; i < 3; ++i) {
+        auto event = json::parse(sunk[i].body);
+        CHECK(event.at("data").at("n") == static_cast<int64_t>(i + 1));  // in order
+        std::string sig, id;
+        for (const auto& [k, v] : sunk[i].headers) {
+            if (k == "X-Patchbay-Signature") sig = v;
+            if (k == "X-Patchbay-Event-Id") id = v;
+        }
+        CHECK(id == event.at("id").as_string());
+        // The engine checks it as Stripe-style webhooks are checked.
+        std::string ts = sig.substr(2, sig.find(',') - 2);
+        CHECK(sig == "t=" + ts + ",v1=" + c::hex(c::hmac(c::Mac::hmac_sha256, secret, ts + "." + sunk[i].body)));
+    }
+    CHECK(w.as("admin", "GET", "/v1/delivery").json().at("pending_events") == 0);  // a 2xx acknowledged each
+
+    // The engine is down: retried (attempt counts up), later events wait behind the first.
+    engine.set_sink_failing(true);
+    REQUIRE(http("POST", hook, R"({"n": 4})").status == 200);
+    REQUIRE(http("POST", hook, R"({"n": 5})").status == 200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    engine.set_sink_failing(false);
+    REQUIRE(eventually([&] { return engine.sunk().size() >= 5; }));
+    sunk = engine.sunk();
+    CHECK(json::parse(sunk[3].body).at("data").at("n") == 4);
+    CHECK(json::parse(sunk[4].body).at("data").at("n") == 5);
+    CHECK(json::parse(sunk[3].body).at("attempt").as_int64() >= 2);
+
+    // Down for longer than the events may age (3 s here, 72 h by default): dead letters.
+    engine.set_sink_failing(true);
+    REQUIRE(http("POST", hook, R"({"n": 6})").status == 200);
+    json::array dead;
+    REQUIRE(eventually([&] {
+        dead = w.as("admin", "GET", "/v1/dead-letters").json().at("dead_letters").as_array();
+        return !dead.empty();
+    }, std::chrono::seconds(20)));
+    CHECK(dead.at(0).at("data").at("n") == 6);
+    CHECK(dead.at(0).at("last_error").as_string().find("the engine answered 500") != std::string::npos);
+    CHECK(w.as("admin", "GET", "/v1/delivery").json().at("dead_letters") == 1);
+    // Replayed once the engine is back: delivered.
+    engine.set_sink_failing(false);
+    auto replay = w.as("admin", "POST", "/v1/dead-letters/replay", json::serialize(json::object{{"ids", json::array{dead.at(0).at("id"), "evt_nope"}}}));
+    REQUIRE(replay.status == 200);
+    CHECK(replay.json().at("replayed") == 1);
+    CHECK(replay.json().at("unknown") == json::array{"evt_nope"});
+    REQUIRE(eventually([&] { return engine.sunk().size() >= 6; }));
+    CHECK(json::parse(engine.sunk().back().body).at("data").at("n") == 6);
+    CHECK(w.as("admin", "GET", "/v1/dead-letters").json().at("dead_letters").as_array().empty());
+    // Back to pulling.
+    REQUIRE(w.as("admin", "DELETE", "/v1/delivery").status == 200);
+    CHECK(w.server->call("GET", "/v1/events").status == 200);
+    auto audit = w.server->call("GET", "/v1/audit?limit=50").body;
+    for (const char* a : {"delivery.set", "delivery.replay", "delivery.remove"}) CHECK(audit.find(a) != std::string::npos);
+}

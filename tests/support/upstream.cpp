@@ -55,6 +55,8 @@ struct Upstream::Impl {
     std::string expected_credential;
     std::map<std::string, int> hits;
     int feed_size = 0;
+    bool sink_failing = false;
+    std::vector<Upstream::Sunk> sunk;
     bool feed_failing = false;
     std::vector<std::vector<std::pair<std::string, std::string>>> seen;
     std::condition_variable hold_cv;
@@ -170,6 +172,18 @@ struct Upstream::Impl {
                 hold_cv.wait(lock, [this] { return released || stopping.load(); });
                 --holding;
                 res.body() = R"({"hello":"held"})";
+            } else if (path == "/sink") {
+                // A test engine: keeps what is posted (while set to fail, answers 500 instead).
+                std::lock_guard lock(mu);
+                if (sink_failing) {
+                    res.result(bhttp::status::internal_server_error);
+                    res.body() = R"({"error":"engine down"})";
+                } else {
+                    std::vector<std::pair<std::string, std::string>> hs;
+                    for (const auto& f : req) hs.emplace_back(std::string(f.name_string()), std::string(f.value()));
+                    sunk.push_back({req.body(), std::move(hs)});
+                    res.body() = "{}";
+                }
             } else if (path == "/feed") {
                 // A list that grows (set_feed): items with ids after ?after=N, oldest first.
                 std::lock_guard lock(mu);
@@ -233,6 +247,16 @@ int Upstream::hits(const std::string& key) const {
     std::lock_guard lock(impl_->mu);
     auto it = impl_->hits.find(key);
     return it == impl_->hits.end() ? 0 : it->second;
+}
+
+void Upstream::set_sink_failing(bool failing) {
+    std::lock_guard lock(impl_->mu);
+    impl_->sink_failing = failing;
+}
+
+std::vector<Upstream::Sunk> Upstream::sunk() const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->sunk;
 }
 
 void Upstream::set_feed(int size, bool failing) {

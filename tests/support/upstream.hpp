@@ -13,6 +13,7 @@
 //   /redirect?to=URL[&status=S]  answers S (302) with Location: URL
 //   /hold            waits until release(), then answers like /json
 //   /big?bytes=N     answers N bytes of 'x'
+//   /sink            keeps each request posted (sunk()); answers 500 while set_sink_failing(true)
 //   /feed?after=N    {"items": [{"id", "name"}...]}: the items after N of a list set_feed() grows
 //                    (503 while it is set failing); hits("feed") counts the requests
 //   /paged?style=cursor|offset|page|link&total=N  N items {"id", "name"} a page at a time: cursor
@@ -48,6 +49,12 @@ public:
     int hits(const std::string& key) const;
     int held() const;  // requests waiting in /hold now
     void set_feed(int size, bool failing = false);
+    struct Sunk {
+        std::string body;
+        std::vector<std::pair<std::string, std::string>> headers;
+    };
+    void set_sink_failing(bool failing);
+    std::vector<Sunk> sunk() const;
     void release();    // lets every /hold request (present and future) answer
     // The headers (lower-case names) of the requests seen so far, oldest first.
     std::vector<std::vector<std::pair<std::string, std::string>>> seen_headers() const;

@@ -120,14 +120,16 @@ json::object describe(const catalog::Entry& e) {
 }
 
 Api::Api(catalog::Catalog& catalog, invoker::Invoker& invoker, store::PrincipalStore& principals, control::ControlPlane& control,
-         std::shared_ptr<oauth::Manager> oauth, triggers::Subscriptions& subscriptions, triggers::EventLog& events)
+         std::shared_ptr<oauth::Manager> oauth, triggers::Subscriptions& subscriptions, triggers::EventLog& events,
+         triggers::PushDelivery& push)
     : catalog_(catalog),
       invoker_(invoker),
       principals_(principals),
       control_(control),
       oauth_(std::move(oauth)),
       subscriptions_(subscriptions),
-      events_(events) {}
+      events_(events),
+      push_(push) {}
 
 bool wants_headers(std::string_view target) { return target.rfind("/hooks/", 0) == 0; }
 
@@ -629,7 +631,44 @@ void Api::route(const ApiRequest& req, const store::Principal& who, std::functio
     }
     if (parts.size() == 2 && parts[1] == "events") {
         if (!get) return respond(method_not_allowed(req, "GET"));
+        if (push_.pushes(who.team_id))
+            return respond(error_response(Error(Errc::conflict, "this team's events are pushed to its delivery URL (GET /v1/delivery); "
+                                                                "DELETE /v1/delivery to pull them instead"),
+                                          rid));
         return pull_events(req, who, query, std::move(respond));
+    }
+    if (parts.size() == 2 && parts[1] == "delivery") {
+        if (get) return respond(from(push_.get_target(who), rid));
+        if (m == "PUT") {
+            auto b = body();
+            if (!b) return respond(error_response(b.error(), rid));
+            return respond(from(push_.set_target(who, *b), rid));
+        }
+        if (m == "DELETE") return respond(from(push_.remove_target(who), rid));
+        return respond(method_not_allowed(req, "GET, PUT, DELETE"));
+    }
+    if (parts.size() == 2 && parts[1] == "dead-letters") {
+        if (!get) return respond(method_not_allowed(req, "GET"));
+        size_t limit = 100;
+        try {
+            if (auto l = query_param(query, "limit"); !l.empty()) limit = static_cast<size_t>(std::stoul(l));
+        } catch (...) {
+            return respond(error_response(Error(Errc::invalid_input, "limit is a number"), rid));
+        }
+        return respond(from(push_.dead_letters(who, limit), rid));
+    }
+    if (parts.size() == 3 && parts[1] == "dead-letters" && parts[2] == "replay") {
+        if (m != "POST") return respond(method_not_allowed(req, "POST"));
+        auto b = body();
+        if (!b) return respond(error_response(b.error(), rid));
+        const auto* ids = b->if_contains("ids");
+        std::vector<std::string> list;
+        if (ids && ids->is_array())
+            for (const auto& x : ids->get_array())
+                if (x.is_string()) list.emplace_back(x.get_string());
+        if (!ids || !ids->is_array() || list.size() != ids->get_array().size() || list.size() > 1000)
+            return respond(error_response(Error(Errc::invalid_input, "send {\"ids\": [\"evt_...\", ...]} (at most 1000)", "/ids"), rid));
+        return respond(from(push_.replay(who, list), rid));
     }
     if (parts.size() == 3 && parts[1] == "events" && parts[2] == "ack") {
         if (m != "POST") return respond(method_not_allowed(req, "POST"));

@@ -10,6 +10,7 @@
 #include "invoker/invoker.hpp"
 #include "oauth/oauth.hpp"
 #include "triggers/event_log.hpp"
+#include "triggers/push.hpp"
 #include "triggers/subscriptions.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -49,7 +50,8 @@ ApiResponse error_response(const Error& error, const std::string& request_id);
 class Api {
 public:
     Api(catalog::Catalog& catalog, invoker::Invoker& invoker, store::PrincipalStore& principals, control::ControlPlane& control,
-        std::shared_ptr<oauth::Manager> oauth, triggers::Subscriptions& subscriptions, triggers::EventLog& events);
+        std::shared_ptr<oauth::Manager> oauth, triggers::Subscriptions& subscriptions, triggers::EventLog& events,
+        triggers::PushDelivery& push);
 
     void handle(ApiRequest request, std::function<void(ApiResponse)> respond);
     // The connection's credentials for the host to inject, and its view in the plugin's context.
@@ -78,6 +80,7 @@ private:
     std::shared_ptr<oauth::Manager> oauth_;
     triggers::Subscriptions& subscriptions_;
     triggers::EventLog& events_;
+    triggers::PushDelivery& push_;
 };
 
 // {"name", "title", "version", "status", "error"?, "actions": [...names], ...} for listings.

@@ -65,10 +65,17 @@ Outbound requests (what plugins send; see docs/user-guide.md, "Outbound requests
   --breaker-open-ms MS       how long an open circuit fails fast before a probe (default: 30000)
   --max-in-flight-per-host N requests in flight per integration and upstream host (default: 64)
 
-OAuth2:
-  --public-url URL           where admins' browsers reach this server; the provider redirects to
-                             URL/oauth/callback after login (default: http://LISTEN-ADDRESS)
+OAuth2 and webhooks:
+  --public-url URL           where browsers and tools reach this server: OAuth2 providers redirect
+                             to URL/oauth/callback, webhook URLs are URL/hooks/... (default:
+                             http://LISTEN-ADDRESS)
   --oauth-refresh-margin S   refresh access tokens this many seconds before they expire (default: 60)
+
+Push delivery of events (PUT /v1/delivery):
+  --push-retry-ms MS         first retry after a failed push; doubles per attempt, at most an hour
+                             (default: 10000)
+  --push-max-age S           age at which an undeliverable event becomes a dead letter
+                             (default: 259200, 72 hours)
 )";
 
 
@@ -93,7 +100,7 @@ int run_serve(const std::vector<std::string>& argv) {
     Args args;
     if (auto err = parse_args(argv, {"manifests", "data", "listen", "threads", "max-body", "drain-timeout", "poll-ms", "log-level", "ca-file",
                                "egress-allow", "connect-timeout", "tls-timeout", "max-response-bytes", "retry-attempts",
-                               "breaker-failures", "breaker-open-ms", "max-in-flight-per-host", "public-url",
+                               "breaker-failures", "breaker-open-ms", "max-in-flight-per-host", "public-url", "push-retry-ms", "push-max-age",
                                "oauth-refresh-margin"},
                               {"help"}, args)) {
         std::cerr << "patchbay serve: " << *err << "\n";
@@ -196,6 +203,7 @@ int run_serve(const std::vector<std::string>& argv) {
     client_options.egress = std::move(egress).value();
     http::OutboundOptions outbound_options;
     oauth::Options oauth_options;
+    triggers::PushOptions push_options;
     try {
         auto number = [&](const char* name, int64_t low, int64_t high) -> std::optional<int64_t> {
             auto v = args.get(name);
@@ -218,6 +226,8 @@ int run_serve(const std::vector<std::string>& argv) {
         if (auto n = number("breaker-open-ms", 1, 3'600'000)) outbound_options.breaker_open = std::chrono::milliseconds(*n);
         if (auto n = number("max-in-flight-per-host", 1, 100'000)) outbound_options.max_in_flight_per_host = static_cast<size_t>(*n);
         if (auto n = number("oauth-refresh-margin", 0, 86'400)) oauth_options.refresh_margin = std::chrono::seconds(*n);
+        if (auto n = number("push-retry-ms", 1, 3'600'000)) push_options.retry_after = std::chrono::milliseconds(*n);
+        if (auto n = number("push-max-age", 1, 30 * 86'400)) push_options.max_age = std::chrono::seconds(*n);
     } catch (const std::exception& e) {
         std::cerr << "patchbay serve: --" << e.what()
                   << " takes a whole number in its range (see --help): timeouts 1-600000 ms, retry attempts 1-10\n";
@@ -239,7 +249,8 @@ int run_serve(const std::vector<std::string>& argv) {
         });
     triggers::EventLog events(*state->db);
     triggers::Subscriptions subscriptions(*state->db, control, *state->vault, catalog);
-    api::Api api(catalog, invoker, *state->principals, control, oauth, subscriptions, events);
+    triggers::PushDelivery push(*state->db, *state->vault, client, events, push_options);
+    api::Api api(catalog, invoker, *state->principals, control, oauth, subscriptions, events, push);
     triggers::Poller poller(*state->db, catalog, invoker, control, events,
                             [&api](invoker::InvokeRequest& ir, const control::ResolvedConnection& rc) { api.attach_connection(ir, rc); });
     api::Server server(context_ptrs, sopts, api);
@@ -255,6 +266,7 @@ int run_serve(const std::vector<std::string>& argv) {
     subscriptions.set_public_url(public_url);
     server.start();
     poller.start();
+    push.start();
 
     size_t ready = 0, broken = 0;
     for (const auto& e : catalog.list()) (e->ready() ? ready : broken)++;

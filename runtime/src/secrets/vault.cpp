@@ -42,6 +42,7 @@ Result<std::unique_ptr<Vault>> Vault::open(store::Database& db, const fs::path& 
     std::vector<std::pair<std::string, Sealed>> checks;
     db.read([&](Tx& tx) {
         for (const auto& r : tx.query("SELECT DISTINCT key_id FROM connection_secrets")) sealed_under.insert(r.text(0));
+        for (const auto& r : tx.query("SELECT DISTINCT key_id FROM delivery_targets")) sealed_under.insert(r.text(0));
         for (const auto& r : tx.query("SELECT key_id, sealed FROM key_checks")) {
             checked.insert(r.text(0));
             checks.emplace_back(r.text(0), r.blob(1));
@@ -122,6 +123,7 @@ Result<RotationReport> Vault::rotate(std::string_view actor, size_t batch) {
     std::set<std::string> before;
     db_.read([&](Tx& tx) {
         for (const auto& r : tx.query("SELECT DISTINCT key_id FROM connection_secrets")) before.insert(r.text(0));
+        for (const auto& r : tx.query("SELECT DISTINCT key_id FROM delivery_targets")) before.insert(r.text(0));
     });
     bool pending = std::any_of(before.begin(), before.end(), [&](const std::string& id) { return id != ring->primary().id; });
     if (!pending) {
@@ -175,6 +177,24 @@ Result<RotationReport> Vault::rotate(std::string_view actor, size_t batch) {
         report.resealed += done;
         if (done == 0) break;
     }
+    // Teams' push-delivery signing secrets (few: one per team, one transaction).
+    std::optional<Error> failure;
+    db_.write([&](Tx& tx) {
+        for (const auto& r : tx.query("SELECT team_id, key_id, sealed FROM delivery_targets WHERE key_id <> ?", {primary.id})) {
+            const auto& blob = r.blob(2);
+            std::string ctx = secret_context(r.integer(0), kDeliveryTarget, "secret");
+            auto plain = secrets::open(*ring, Sealed(blob.begin(), blob.end()), ctx);
+            if (!plain) {
+                failure = Error(Errc::internal, "cannot re-seal the push delivery secret of team " + std::to_string(r.integer(0)) + ": " + plain.error().message);
+                throw store::StoreError("rotation stopped");
+            }
+            auto resealed = seal(primary, *plain, ctx);
+            OPENSSL_cleanse(plain->data(), plain->size());
+            report.resealed += static_cast<size_t>(tx.exec("UPDATE delivery_targets SET key_id = ?, sealed = ? WHERE team_id = ? AND key_id = ?",
+                                                           {primary.id, store::Blob(resealed.begin(), resealed.end()), r.integer(0), r.text(1)}));
+        }
+    });
+    if (failure) return *failure;
     report.primary = primary.id;
     json::array prev;
     for (const auto& p : report.previous) prev.push_back(json::string(p));
@@ -191,6 +211,7 @@ Result<std::vector<std::string>> Vault::prune(std::string_view actor) {
     db_.read([&](Tx& tx) {
         for (const auto& r : tx.query("SELECT DISTINCT key_id FROM connection_secrets")) used.insert(r.text(0));
         for (const auto& r : tx.query("SELECT DISTINCT verifier_key_id FROM oauth_authorizations")) used.insert(r.text(0));
+        for (const auto& r : tx.query("SELECT DISTINCT key_id FROM delivery_targets")) used.insert(r.text(0));
     });
     std::vector<std::string> unused;
     for (const auto& k : ring->keys())

@@ -26,6 +26,9 @@ struct RotationReport {
     std::vector<std::string> previous;  // keys that sealed something before; kept until pruned
 };
 
+// The "connection" a team's push-delivery signing secret is sealed under (with field "secret").
+inline constexpr const char* kDeliveryTarget = "delivery-target";
+
 class Vault {
 public:
     // Loads the keyring and checks it against the database. On the first run (no key anywhere,

@@ -137,7 +137,8 @@ CREATE TABLE oauth_authorizations (
 )sql";
 
 // Triggers: subscriptions to a connection's triggers, the delivery ids seen (deduplication for 72
-// hours), and the event log the engine reads. A subscription's signing secret is sealed as a
+// hours), the event log the engine reads, and where a team's events are pushed (its signing
+// secret sealed like a connection secret; the vault rotates it too). A subscription's signing secret is sealed as a
 // secret of its connection (field "subscription:<id>"), so key rotation and pruning cover it.
 // Events are numbered in the order they were stored; `lease_until` hides an event handed to the
 // engine until it is acknowledged or the lease runs out.
@@ -183,7 +184,18 @@ CREATE TABLE events (
   attempts INTEGER NOT NULL DEFAULT 0,
   lease_until INTEGER,
   acked_at INTEGER,
+  dead_at INTEGER,
+  last_error TEXT,
   UNIQUE (subscription_id, source_id)
+);
+CREATE TABLE delivery_targets (
+  team_id INTEGER PRIMARY KEY REFERENCES teams(id) ON DELETE CASCADE,
+  url TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  sealed BLOB NOT NULL,
+  created_by INTEGER NOT NULL REFERENCES users(id),
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
 );
 CREATE INDEX events_pending ON events(team_id, acked_at, seq);
 CREATE INDEX events_by_subscription ON events(subscription_id, seq);

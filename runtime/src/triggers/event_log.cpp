@@ -135,7 +135,7 @@ void EventLog::commit(std::vector<Pending>& batch) {
     {
         std::lock_guard lock(mu_);
         for (auto it = waiters_.begin(); it != waiters_.end();) {
-            if (teams.count(it->second.first)) {
+            if (it->second.first == 0 || teams.count(it->second.first)) {
                 wake.push_back(std::move(it->second.second));
                 it = waiters_.erase(it);
             } else {
@@ -170,9 +170,10 @@ Result<json::object> EventLog::pull(int64_t team_id, const PullOptions& o) {
         auto rows = tx.query(
             "SELECT e.seq, e.id, e.subscription_id, e.data, e.received_at, e.attempts, s.integration, s.trigger_name, s.connection_id "
             "FROM events e JOIN subscriptions s ON s.id = e.subscription_id "
-            "WHERE e.team_id = ? AND e.acked_at IS NULL AND (e.lease_until IS NULL OR e.lease_until <= ?) AND (e.seq > ? OR e.attempts > 0) "
+            "WHERE e.team_id = ? AND e.acked_at IS NULL AND e.dead_at IS NULL AND (e.lease_until IS NULL OR e.lease_until <= ?) "
+            "AND (e.seq > ? OR e.attempts > 0) "
             "AND NOT EXISTS (SELECT 1 FROM events p WHERE p.subscription_id = e.subscription_id AND p.seq < e.seq "
-            "                AND p.acked_at IS NULL AND p.lease_until > ?) "
+            "                AND p.acked_at IS NULL AND p.dead_at IS NULL AND p.lease_until > ?) "
             "ORDER BY e.seq LIMIT ?",
             {team_id, now, o.after, now, limit});
         for (const auto& r : rows) {

@@ -80,7 +80,8 @@ public:
     // Marks events done: {"acknowledged": n, "unknown": [ids not pending for this team]}.
     Result<boost::json::object> ack(int64_t team_id, const std::vector<std::string>& ids);
 
-    // Calls `wake` once, on the writer thread, after events for `team_id` are next stored here.
+    // Calls `wake` once, on the writer thread, after events for `team_id` (0: any team) are next
+    // stored here.
     uint64_t wait_for(int64_t team_id, std::function<void()> wake);
     void cancel_wait(uint64_t ticket);
 
