@@ -441,3 +441,46 @@ TEST_CASE("push delivery: signed POSTs to the engine, retried with backoff in or
     auto audit = w.server->call("GET", "/v1/audit?limit=50").body;
     for (const char* a : {"delivery.set", "delivery.replay", "delivery.remove"}) CHECK(audit.find(a) != std::string::npos);
 }
+
+TEST_CASE("plugins register webhooks at the tool, a reconcile loop repairs drift, deletion removes them", "[triggers][registration]") {
+    World w({"--reconcile-interval", "1"});
+    Upstream tool;
+    auto sub = w.subscribe("admin", R"({"connection": ")" + w.connection + R"(", "trigger": "ticket_created", "params": {"registry": ")" +
+                                        tool.url("") + R"("}})");
+    std::string id(sub.at("id").as_string());
+    CHECK(sub.at("remote").at("id").as_string().starts_with("hook-"));
+    auto first_remote = sub.at("remote");
+    auto sunk = tool.sunk();
+    REQUIRE(sunk.size() == 1);
+    auto note = json::parse(sunk[0].body);
+    CHECK(note.at("op") == "register");
+    CHECK(note.at("hook_url") == sub.at("hook_url"));
+    CHECK(note.at("secret") == sub.at("signing_secret"));  // the tool signs with the secret it is given
+    CHECK(note.at("had").is_null());
+
+    // The tool loses it (the first check answers 404): re-registered, and audited.
+    REQUIRE(eventually([&] { return w.as("admin", "GET", "/v1/subscriptions/" + id).json().at("remote") != first_remote; }));
+    CHECK(json::parse(tool.sunk().at(1).body).at("had") == first_remote);
+    auto second_remote = w.as("admin", "GET", "/v1/subscriptions/" + id).json().at("remote");
+    CHECK(w.server->call("GET", "/v1/audit?limit=50").body.find("subscription.reregistered") != std::string::npos);
+    // Later checks find it: nothing changes.
+    REQUIRE(eventually([&] { return tool.hits("check") >= 3; }));
+    CHECK(w.as("admin", "GET", "/v1/subscriptions/" + id).json().at("remote") == second_remote);
+    CHECK(tool.sunk().size() == 2);
+
+    // Deleting the subscription removes the registration.
+    auto removed = w.as("admin", "DELETE", "/v1/subscriptions/" + id);
+    REQUIRE(removed.status == 200);
+    CHECK(removed.json().at("remote_removed") == true);
+    auto last = json::parse(tool.sunk().back().body);
+    CHECK(last.at("op") == "unregister");
+    CHECK(last.at("remote") == second_remote);
+
+    // A tool that refuses the registration: nothing is subscribed.
+    tool.set_sink_failing(true);
+    auto refused = w.as("admin", "POST", "/v1/subscriptions",
+                        R"({"connection": ")" + w.connection + R"(", "trigger": "ticket_created", "params": {"registry": ")" + tool.url("") + R"("}})");
+    CHECK(refused.status >= 400);
+    CHECK(std::string(refused.json().at("error").at("message").as_string()).find("could not be registered at the tool") != std::string::npos);
+    CHECK(w.as("admin", "GET", "/v1/subscriptions").json().at("subscriptions").as_array().empty());
+}

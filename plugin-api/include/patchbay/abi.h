@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 #define PATCHBAY_ABI_MAJOR 1
-#define PATCHBAY_ABI_MINOR 1
+#define PATCHBAY_ABI_MINOR 2
 
 #if defined(_WIN32)
 #define PATCHBAY_PLUGIN_EXPORT __declspec(dllexport)
@@ -153,6 +153,9 @@ typedef int32_t (*pb_handle_webhook_fn)(void* instance, pb_call* call, pb_str tr
 /* Request: {"cursor": ... or null, "params": {...}}. Output: {"events": [...], "cursor": ...}. */
 typedef int32_t (*pb_poll_trigger_fn)(void* instance, pb_call* call, pb_str trigger,
                                       pb_str request_json, pb_str context_json);
+/* (v1.2) Registering a subscription's webhook at the tool, and removing it; see pb_plugin_v1. */
+typedef int32_t (*pb_trigger_request_fn)(void* instance, pb_call* call, pb_str trigger,
+                                         pb_str request_json, pb_str context_json);
 
 /* Create one configured instance. `config_json` is the manifest's `config` object ("{}" if none).
  * Report bad configuration with set_error and return NULL. Do no I/O here. */
@@ -195,6 +198,17 @@ typedef struct pb_plugin_v1 {
     pb_handle_webhook_fn handle_webhook;
     pb_poll_trigger_fn poll_trigger;
     uint32_t flags;              /* PB_PLUGIN_* bits */
+
+    /* (v1.2) For tools that must be told where to send webhooks. `subscribe` registers the
+     * subscription's hook URL: request {"hook_url", "secret" (the subscription's signing secret
+     * when the trigger is signed, for tools that sign with a secret they are given), "params",
+     * "remote" (what the last call returned, or null)}; output {"remote": {...}}, whatever finds
+     * the registration again (the tool's webhook id). The host calls it when a subscription is
+     * made and then periodically with the stored "remote": check that the registration still
+     * exists and matches, and re-create it if not. `unsubscribe` removes it: request {"remote",
+     * "params"}. Answer PB_ERR_UNSUPPORTED for a trigger that needs no registration. */
+    pb_trigger_request_fn subscribe;
+    pb_trigger_request_fn unsubscribe;
 } pb_plugin_v1;
 
 /* The entry point. Returns the descriptor, or NULL if the plugin cannot run with this host

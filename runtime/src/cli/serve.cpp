@@ -76,6 +76,8 @@ Push delivery of events (PUT /v1/delivery):
                              (default: 10000)
   --push-max-age S           age at which an undeliverable event becomes a dead letter
                              (default: 259200, 72 hours)
+  --reconcile-interval S     how often plugins check the webhooks they registered at the tools,
+                             re-creating any that drifted (default: 3600)
 )";
 
 
@@ -100,7 +102,7 @@ int run_serve(const std::vector<std::string>& argv) {
     Args args;
     if (auto err = parse_args(argv, {"manifests", "data", "listen", "threads", "max-body", "drain-timeout", "poll-ms", "log-level", "ca-file",
                                "egress-allow", "connect-timeout", "tls-timeout", "max-response-bytes", "retry-attempts",
-                               "breaker-failures", "breaker-open-ms", "max-in-flight-per-host", "public-url", "push-retry-ms", "push-max-age",
+                               "breaker-failures", "breaker-open-ms", "max-in-flight-per-host", "public-url", "push-retry-ms", "push-max-age", "reconcile-interval",
                                "oauth-refresh-margin"},
                               {"help"}, args)) {
         std::cerr << "patchbay serve: " << *err << "\n";
@@ -204,6 +206,7 @@ int run_serve(const std::vector<std::string>& argv) {
     http::OutboundOptions outbound_options;
     oauth::Options oauth_options;
     triggers::PushOptions push_options;
+    std::chrono::seconds reconcile_every{3600};
     try {
         auto number = [&](const char* name, int64_t low, int64_t high) -> std::optional<int64_t> {
             auto v = args.get(name);
@@ -228,6 +231,7 @@ int run_serve(const std::vector<std::string>& argv) {
         if (auto n = number("oauth-refresh-margin", 0, 86'400)) oauth_options.refresh_margin = std::chrono::seconds(*n);
         if (auto n = number("push-retry-ms", 1, 3'600'000)) push_options.retry_after = std::chrono::milliseconds(*n);
         if (auto n = number("push-max-age", 1, 30 * 86'400)) push_options.max_age = std::chrono::seconds(*n);
+        if (auto n = number("reconcile-interval", 1, 7 * 86'400)) reconcile_every = std::chrono::seconds(*n);
     } catch (const std::exception& e) {
         std::cerr << "patchbay serve: --" << e.what()
                   << " takes a whole number in its range (see --help): timeouts 1-600000 ms, retry attempts 1-10\n";
@@ -265,6 +269,22 @@ int run_serve(const std::vector<std::string>& argv) {
     oauth->set_redirect_uri(public_url + "/oauth/callback");
     subscriptions.set_public_url(public_url);
     server.start();
+    subscriptions.set_registrar([&](bool subscribe, const std::string& connection_id, const std::string& integration, const std::string& trigger,
+                                    boost::json::object request) -> Result<boost::json::value> {
+        auto rc = control.open_connection(connection_id);
+        if (!rc) return rc.error();
+        invoker::InvokeRequest ir;
+        ir.hook = subscribe ? invoker::Hook::subscribe : invoker::Hook::unsubscribe;
+        ir.integration = integration;
+        ir.action = trigger;
+        ir.input = std::move(request);
+        ir.timeout = std::chrono::seconds(30);
+        api.attach_connection(ir, *rc);
+        auto o = invoker.invoke_blocking(std::move(ir));
+        if (!o.ok()) return *o.error;
+        return std::move(*o.output);
+    });
+    poller.set_reconcile([&] { subscriptions.reconcile(reconcile_every); }, reconcile_every);
     poller.start();
     push.start();
 

@@ -112,13 +112,17 @@ InvokeOutcome run_webhook(const catalog::Entry& entry, const std::string& trigge
     return collect(rc, call, entry.manifest->version);
 }
 
-InvokeOutcome run_poll(const catalog::Entry& entry, const std::string& trigger, const json::value& request, const json::object& context,
-                       pb_call& call) {
-    const auto& desc = entry.instance->descriptor();
-    if (!desc.poll_trigger) {
+InvokeOutcome run_trigger_hook(const catalog::Entry& entry, Hook hook, const std::string& trigger, const json::value& request,
+                               const json::object& context, pb_call& call) {
+    const auto& lib = entry.instance->library();
+    pb_trigger_request_fn fn = hook == Hook::poll        ? lib.descriptor().poll_trigger
+                               : hook == Hook::subscribe ? lib.subscribe_hook()
+                                                         : lib.unsubscribe_hook();
+    const char* what = hook == Hook::poll ? "poll" : hook == Hook::subscribe ? "subscribe" : "unsubscribe";
+    if (!fn) {
         InvokeOutcome out;
         out.version = entry.manifest->version;
-        out.error = Error(Errc::unsupported, "the plugin of '" + entry.name + "' has no poll hook");
+        out.error = Error(Errc::unsupported, "the plugin of '" + entry.name + "' has no " + std::string(what) + " hook");
         return out;
     }
     json::object ctx = context;
@@ -126,8 +130,8 @@ InvokeOutcome run_poll(const catalog::Entry& entry, const std::string& trigger, 
     ctx["trigger"] = trigger;
     std::string request_text = json::serialize(request);
     std::string ctx_text = json::serialize(ctx);
-    int32_t rc = desc.poll_trigger(entry.instance->handle(), &call, pb_str{trigger.data(), trigger.size()},
-                                   pb_str{request_text.data(), request_text.size()}, pb_str{ctx_text.data(), ctx_text.size()});
+    int32_t rc = fn(entry.instance->handle(), &call, pb_str{trigger.data(), trigger.size()}, pb_str{request_text.data(), request_text.size()},
+                    pb_str{ctx_text.data(), ctx_text.size()});
     return collect(rc, call, entry.manifest->version);
 }
 
@@ -196,6 +200,8 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
                 action_name = action                        ? req.action
                               : req.hook == Hook::webhook ? "webhook " + req.action
                               : req.hook == Hook::poll    ? "poll " + req.action
+                              : req.hook == Hook::subscribe ? "subscribe " + req.action
+                              : req.hook == Hook::unsubscribe ? "unsubscribe " + req.action
                                                           : "test connection";
     shared->ticket = deadlines_.watch(started + budget, [shared, budget, integration, action_name, started] {
         if (shared->finished.exchange(true)) return;
@@ -214,6 +220,8 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
         call.operation = action                        ? action->name
                          : req.hook == Hook::webhook ? "webhook"
                          : req.hook == Hook::poll    ? "poll"
+                         : req.hook == Hook::subscribe ? "subscribe"
+                         : req.hook == Hook::unsubscribe ? "unsubscribe"
                                                      : "test_connection";
         call.http = http_;
         call.scope = req.scope.get();
@@ -225,8 +233,9 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
                                     .count();
         InvokeOutcome o = action                        ? run_action(*entry, *action, req.input, req.context, call)
                           : req.hook == Hook::webhook ? run_webhook(*entry, req.action, req.input, req.body, req.context, call)
-                          : req.hook == Hook::poll    ? run_poll(*entry, req.action, req.input, req.context, call)
-                                                      : run_test_connection(*entry, req.context, call);
+                          : req.hook == Hook::poll || req.hook == Hook::subscribe || req.hook == Hook::unsubscribe
+                              ? run_trigger_hook(*entry, req.hook, req.action, req.input, req.context, call)
+                              : run_test_connection(*entry, req.context, call);
         o.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
         if (shared->finished.exchange(true)) {
             log::debug("late result dropped", {{"integration", entry->name}, {"operation", call.operation}});

@@ -24,7 +24,7 @@
 
 namespace patchbay::invoker {
 
-enum class Hook { action, test_connection, webhook, poll };
+enum class Hook { action, test_connection, webhook, poll, subscribe, unsubscribe };
 
 struct InvokeRequest {
     Hook hook = Hook::action;
@@ -78,9 +78,10 @@ private:
 // the calling thread.
 InvokeOutcome run_webhook(const catalog::Entry& entry, const std::string& trigger, const boost::json::value& request, const std::string& body,
                           const boost::json::object& context, pb_call& call);
-// Runs the poll hook (trigger `trigger`, request {"cursor", "params"}) synchronously.
-InvokeOutcome run_poll(const catalog::Entry& entry, const std::string& trigger, const boost::json::value& request,
-                       const boost::json::object& context, pb_call& call);
+// Runs a trigger hook that takes a request: poll ({"cursor", "params"}), subscribe or
+// unsubscribe (see abi.h), synchronously.
+InvokeOutcome run_trigger_hook(const catalog::Entry& entry, Hook hook, const std::string& trigger, const boost::json::value& request,
+                               const boost::json::object& context, pb_call& call);
 // Runs the test-connection hook synchronously on the calling thread.
 InvokeOutcome run_test_connection(const catalog::Entry& entry, const boost::json::object& context, pb_call& call);
 

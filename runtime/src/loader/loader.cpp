@@ -72,6 +72,14 @@ bool Library::implements_action(std::string_view name) const {
     return false;
 }
 
+pb_trigger_request_fn Library::subscribe_hook() const {
+    return desc_->struct_size >= offsetof(pb_plugin_v1, subscribe) + sizeof(pb_trigger_request_fn) ? desc_->subscribe : nullptr;
+}
+
+pb_trigger_request_fn Library::unsubscribe_hook() const {
+    return desc_->struct_size >= offsetof(pb_plugin_v1, unsubscribe) + sizeof(pb_trigger_request_fn) ? desc_->unsubscribe : nullptr;
+}
+
 bool Library::implements_trigger(std::string_view name) const {
     for (uint32_t i = 0; i < desc_->trigger_count; ++i)
         if (view(desc_->triggers[i]) == name) return true;

@@ -38,6 +38,9 @@ public:
     Library& operator=(const Library&) = delete;
 
     const pb_plugin_v1& descriptor() const { return *desc_; }
+    // (ABI 1.2) The webhook registration hooks; null for older plugins and those without them.
+    pb_trigger_request_fn subscribe_hook() const;
+    pb_trigger_request_fn unsubscribe_hook() const;
     const std::string& sha256() const { return sha256_; }
     const std::filesystem::path& source() const { return source_; }
     std::string plugin_name() const;

@@ -160,6 +160,8 @@ CREATE TABLE subscriptions (
   running_until INTEGER,
   failures INTEGER NOT NULL DEFAULT 0,
   last_error TEXT,
+  remote TEXT,
+  reconciled_at INTEGER,
   created_by INTEGER NOT NULL REFERENCES users(id),
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL

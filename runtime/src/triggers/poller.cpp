@@ -49,6 +49,12 @@ void Poller::loop() {
         }
         try {
             claim_and_run();
+            // Checked every tick, run each `reconcile_every_`: the subscriptions' own times decide
+            // which registrations are due, so a short interval is cheap.
+            if (reconcile_ && std::chrono::steady_clock::now() - last_reconcile_ >= std::min<std::chrono::seconds>(reconcile_every_, std::chrono::seconds(60))) {
+                last_reconcile_ = std::chrono::steady_clock::now();
+                reconcile_();
+            }
         } catch (const store::StoreError& e) {
             log::warn("poller could not read the store", {{"reason", e.what()}});
         }

@@ -37,6 +37,11 @@ public:
     Poller& operator=(const Poller&) = delete;
 
     void start();
+    // Also runs `reconcile` about every `every` (webhook registrations at the tools).
+    void set_reconcile(std::function<void()> reconcile, std::chrono::seconds every) {
+        reconcile_ = std::move(reconcile);
+        reconcile_every_ = every;
+    }
 
 private:
     struct Claimed {
@@ -58,6 +63,9 @@ private:
     control::ControlPlane& control_;
     EventLog& events_;
     Attach attach_;
+    std::function<void()> reconcile_;
+    std::chrono::seconds reconcile_every_{3600};
+    std::chrono::steady_clock::time_point last_reconcile_{};
 
     std::mutex mu_;
     std::condition_variable cv_;

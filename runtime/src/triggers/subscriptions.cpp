@@ -147,9 +147,81 @@ Result<json::object> Subscriptions::create(const Principal& p, const json::objec
                             json::object{{"connection", connection}, {"integration", integration}, {"trigger", trigger},
                                          {"unsigned", unsigned_ok}, {"secret", secret.empty() ? "none" : generated ? "generated" : "given"}});
     });
+    // Tools that must be told where to send webhooks: the plugin registers the hook URL there.
+    if (!token.empty() && registrar_) {
+        json::object request{{"hook_url", hook_url(token)}, {"params", params}, {"remote", nullptr}};
+        if (!secret.empty()) request["secret"] = secret;
+        auto registered = registrar_(true, connection, integration, trigger, std::move(request));
+        if (!registered && registered.error().code != Errc::unsupported) {
+            db_.write([&](Tx& tx) {
+                tx.exec("DELETE FROM connection_secrets WHERE connection_id = ? AND field LIKE ?", {connection, secret_field(id, "%")});
+                tx.exec("DELETE FROM subscriptions WHERE id = ?", {id});
+                store::record_audit(tx, p.team_id, p.user, "subscription.delete", "subscription", id,
+                                    json::object{{"reason", "the tool refused the webhook registration"}});
+            });
+            Error e = registered.error();
+            e.message = "the webhook could not be registered at the tool, so nothing was subscribed: " + e.message;
+            return e;
+        }
+        if (registered)
+            if (const auto* r = registered->is_object() ? registered->get_object().if_contains("remote") : nullptr; r && !r->is_null())
+                db_.write([&](Tx& tx) {
+                    tx.exec("UPDATE subscriptions SET remote = ?, reconciled_at = ? WHERE id = ?",
+                            {json::serialize(*r), std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(), id});
+                });
+    }
     auto v = view(p, id, true);
     if (v && generated) (*v)["signing_secret"] = secret;  // shown this once; configure the tool with it
     return v;
+}
+
+void Subscriptions::reconcile(std::chrono::seconds every) {
+    if (!registrar_) return;
+    int64_t now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    struct Item {
+        std::string id, connection, integration, trigger, remote, params;
+        int64_t team = 0;
+        store::Blob token, secret;
+    };
+    std::vector<Item> due;
+    db_.read([&](Tx& tx) {
+        for (const auto& r : tx.query("SELECT id, team_id, connection_id, integration, trigger_name, remote, params FROM subscriptions "
+                                      "WHERE kind = 'webhook' AND status = 'active' AND remote IS NOT NULL AND COALESCE(reconciled_at, 0) <= ? LIMIT 50",
+                                      {now - every.count()})) {
+            Item it{r.text(0), r.text(2), r.text(3), r.text(4), r.text(5), r.text(6), r.integer(1), {}, {}};
+            if (auto t = tx.query_one("SELECT sealed FROM connection_secrets WHERE connection_id = ? AND field = ?", {it.connection, secret_field(it.id, "hook_token")}))
+                it.token = t->blob(0);
+            if (auto s = tx.query_one("SELECT sealed FROM connection_secrets WHERE connection_id = ? AND field = ?", {it.connection, secret_field(it.id, "secret")}))
+                it.secret = s->blob(0);
+            due.push_back(std::move(it));
+        }
+    });
+    for (auto& it : due) {
+        auto token = vault_.open_secret(it.team, it.connection, secret_field(it.id, "hook_token"), secrets::Sealed(it.token.begin(), it.token.end()));
+        if (!token) continue;
+        boost::system::error_code ec;
+        json::value remote = json::parse(it.remote, ec), params = json::parse(it.params, ec);
+        json::object request{{"hook_url", hook_url(*token)}, {"params", params.is_object() ? params : json::value(json::object{})}, {"remote", remote}};
+        if (!it.secret.empty())
+            if (auto s = vault_.open_secret(it.team, it.connection, secret_field(it.id, "secret"), secrets::Sealed(it.secret.begin(), it.secret.end())))
+                request["secret"] = *s;
+        auto out = registrar_(true, it.connection, it.integration, it.trigger, std::move(request));
+        db_.write([&](Tx& tx) {
+            if (!out) {
+                log::warn("webhook registration check failed", {{"subscription", it.id}, {"reason", out.error().message}});
+                tx.exec("UPDATE subscriptions SET reconciled_at = ?, last_error = ? WHERE id = ?", {now, out.error().message.substr(0, 500), it.id});
+                return;
+            }
+            const auto* r = out->is_object() ? out->get_object().if_contains("remote") : nullptr;
+            std::string fresh = r && !r->is_null() ? json::serialize(*r) : it.remote;
+            tx.exec("UPDATE subscriptions SET reconciled_at = ?, remote = ?, last_error = NULL WHERE id = ?", {now, fresh, it.id});
+            if (fresh != it.remote) {
+                log::info("webhook registration repaired", {{"subscription", it.id}});
+                store::record_audit(tx, it.team, "patchbay", "subscription.reregistered", "subscription", it.id,
+                                    json::object{{"reason", "the tool no longer had the registration as made"}});
+            }
+        });
+    }
 }
 
 Result<json::object> Subscriptions::view(const Principal& p, std::string_view id, bool with_hook_url) {
@@ -159,7 +231,7 @@ Result<json::object> Subscriptions::view(const Principal& p, std::string_view id
     db_.read([&](Tx& tx) {
         auto r = tx.query_one(
             "SELECT s.id, s.connection_id, s.integration, s.trigger_name, s.kind, s.params, s.status, s.unsigned_ok, s.created_at, s.updated_at, "
-            "u.name, s.cursor, s.next_run_at, s.failures, s.last_error, s.schedule FROM subscriptions s JOIN users u ON u.id = s.created_by "
+            "u.name, s.cursor, s.next_run_at, s.failures, s.last_error, s.schedule, s.remote FROM subscriptions s JOIN users u ON u.id = s.created_by "
             "WHERE s.id = ? AND s.team_id = ?",
             {std::string(id), p.team_id});
         if (!r) return;
@@ -169,6 +241,11 @@ Result<json::object> Subscriptions::view(const Principal& p, std::string_view id
                        {"kind", r->text(4)},        {"params", ec ? json::value(json::object{}) : params},
                        {"status", r->text(6)},      {"unsigned", r->integer(7) != 0},
                        {"created_by", r->text(10)}, {"created_at", r->text(8)}, {"updated_at", r->text(9)}};
+        if (r->text(4) == "webhook" && !r->is_null(16)) {  // registered at the tool by the plugin
+            json::value remote = json::parse(r->text(16), ec);
+            if (!ec) o["remote"] = std::move(remote);
+            if (!r->is_null(14)) o["last_error"] = r->text(14);
+        }
         if (r->text(4) != "webhook") {
             json::value cursor = nullptr;
             if (!r->is_null(11)) {
@@ -278,12 +355,17 @@ Result<json::object> Subscriptions::rotate_secret(const Principal& p, std::strin
 
 Result<json::object> Subscriptions::remove(const Principal& p, std::string_view id) {
     std::optional<Error> err;
+    struct Unregister {
+        std::string connection, integration, trigger, remote, params;
+    };
+    std::optional<Unregister> unregister;
     db_.write([&](Tx& tx) {
-        auto r = tx.query_one("SELECT created_by, connection_id, trigger_name FROM subscriptions WHERE id = ? AND team_id = ?",
+        auto r = tx.query_one("SELECT created_by, connection_id, trigger_name, remote, integration, params FROM subscriptions WHERE id = ? AND team_id = ?",
                               {std::string(id), p.team_id});
         if (!r) return void(err = no_subscription(id));
         if (r->integer(0) != p.user_id && !p.admin())
             return void(err = Error(Errc::forbidden, "only the subscription's creator or an admin may delete it"));
+        if (!r->is_null(3)) unregister = Unregister{r->text(1), r->text(4), r->text(2), r->text(3), r->text(5)};
         tx.exec("DELETE FROM connection_secrets WHERE connection_id = ? AND field LIKE ?", {r->text(1), secret_field(id, "%")});
         tx.exec("DELETE FROM subscriptions WHERE id = ?", {std::string(id)});
         store::record_audit(tx, p.team_id, p.user, "subscription.delete", "subscription", id,
@@ -291,7 +373,17 @@ Result<json::object> Subscriptions::remove(const Principal& p, std::string_view 
     });
     if (err) return *err;
     forget_hooks();
-    return json::object{{"id", id}, {"removed", true}};
+    json::object out{{"id", id}, {"removed", true}};
+    if (unregister && registrar_) {
+        // The tool forgets the webhook too (best effort: the subscription is gone either way).
+        boost::system::error_code ec;
+        json::value remote = json::parse(unregister->remote, ec), params = json::parse(unregister->params, ec);
+        auto r = registrar_(false, unregister->connection, unregister->integration, unregister->trigger,
+                            json::object{{"remote", remote}, {"params", params.is_object() ? params : json::value(json::object{})}});
+        out["remote_removed"] = r.ok() || r.error().code == Errc::unsupported;
+        if (!r && r.error().code != Errc::unsupported) out["remote_error"] = r.error().message;
+    }
+    return out;
 }
 
 std::optional<HookTarget> Subscriptions::by_hook_token(std::string_view token) {

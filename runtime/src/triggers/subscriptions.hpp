@@ -22,6 +22,7 @@
 #include <boost/json/object.hpp>
 
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -49,6 +50,16 @@ public:
     // Where senders reach this server (hook URLs start with it). Set before serving.
     void set_public_url(std::string url);
 
+    // Calls the plugin's webhook registration hook (subscribe = true) or its removal hook, for a
+    // connection, with `request`; returns the hook's output. UNSUPPORTED means the trigger needs
+    // no registration. Set before serving.
+    using Registrar = std::function<Result<boost::json::value>(bool subscribe, const std::string& connection_id, const std::string& integration,
+                                                               const std::string& trigger, boost::json::object request)>;
+    void set_registrar(Registrar r) { registrar_ = std::move(r); }
+    // Asks the plugin to check each registered webhook not checked for `every`, re-creating what
+    // drifted (the tool lost or changed it). Run by the poller.
+    void reconcile(std::chrono::seconds every);
+
     // {"connection", "trigger", "params"?, "signing_secret"?, "unsigned"?}
     Result<boost::json::object> create(const store::Principal& p, const boost::json::object& body);
     Result<boost::json::object> list(const store::Principal& p, std::string_view connection, std::string_view status);
@@ -75,6 +86,7 @@ private:
     secrets::Vault& vault_;
     catalog::Catalog& catalog_;
     std::string public_url_;
+    Registrar registrar_;
 
     struct CachedHook {
         std::chrono::steady_clock::time_point loaded;

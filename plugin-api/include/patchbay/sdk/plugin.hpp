@@ -278,6 +278,9 @@ public:
         webhooks_[std::move(trigger)] = std::move(h);
         return *this;
     }
+    // (ABI 1.2) Registers/removes a subscription's webhook at the tool (see abi.h).
+    Plugin& subscribe(std::string trigger, RequestHandler h) { subscribes_[std::move(trigger)] = std::move(h); return *this; }
+    Plugin& unsubscribe(std::string trigger, RequestHandler h) { unsubscribes_[std::move(trigger)] = std::move(h); return *this; }
     Plugin& poll(std::string trigger, RequestHandler h) {
         triggers_.insert(trigger);
         polls_[std::move(trigger)] = std::move(h);
@@ -314,6 +317,8 @@ public:
         desc_.list_organizations = orgs_ ? &Plugin::c_orgs : nullptr;
         desc_.handle_webhook = webhooks_.empty() ? nullptr : &Plugin::c_webhook;
         desc_.poll_trigger = polls_.empty() ? nullptr : &Plugin::c_poll;
+        desc_.subscribe = subscribes_.empty() ? nullptr : &Plugin::c_subscribe;
+        desc_.unsubscribe = unsubscribes_.empty() ? nullptr : &Plugin::c_unsubscribe;
         desc_.flags = (cooperative_ ? PB_PLUGIN_COOPERATIVE : 0u) | (configured_ ? PB_PLUGIN_CONFIGURED_ACTIONS : 0u);
         self() = this;
         return &desc_;
@@ -440,6 +445,25 @@ private:
         });
     }
 
+    static int32_t trigger_request(std::map<std::string, RequestHandler> Plugin::*which, void* instance, pb_call* call, pb_str trigger,
+                                   pb_str request, pb_str context) {
+        auto* inst = static_cast<Instance*>(instance);
+        return run(inst->plugin->host_, call, [&]() -> Result {
+            const auto& handlers = inst->plugin->*which;
+            auto it = handlers.find(std::string(detail::from_pb(trigger)));
+            if (it == handlers.end())
+                return Error{ErrorCode::unsupported, "trigger '" + std::string(detail::from_pb(trigger)) + "' needs no registration", {}};
+            Call c = make_call(inst, call, context);
+            return it->second(c, parse_or_empty(request));
+        });
+    }
+    static int32_t c_subscribe(void* instance, pb_call* call, pb_str trigger, pb_str request, pb_str context) {
+        return trigger_request(&Plugin::subscribes_, instance, call, trigger, request, context);
+    }
+    static int32_t c_unsubscribe(void* instance, pb_call* call, pb_str trigger, pb_str request, pb_str context) {
+        return trigger_request(&Plugin::unsubscribes_, instance, call, trigger, request, context);
+    }
+
     static int32_t c_poll(void* instance, pb_call* call, pb_str trigger, pb_str request, pb_str context) {
         auto* inst = static_cast<Instance*>(instance);
         return run(inst->plugin->host_, call, [&]() -> Result {
@@ -455,6 +479,7 @@ private:
     std::map<std::string, ActionHandler> actions_;
     std::map<std::string, WebhookHandler> webhooks_;
     std::map<std::string, RequestHandler> polls_;
+    std::map<std::string, RequestHandler> subscribes_, unsubscribes_;
     std::set<std::string> triggers_;
     ContextHandler test_;
     RequestHandler orgs_;
