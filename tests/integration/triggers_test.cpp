@@ -32,6 +32,10 @@ triggers:
   - name: raw
     title: Anything posted
     kind: webhook
+  - name: token_checked
+    title: GitLab-style
+    kind: webhook
+    webhook: {verifiedBy: plugin, deliveryId: X-Gitlab-Event-UUID}
   - name: new_items
     title: New items
     kind: poll
@@ -483,4 +487,23 @@ TEST_CASE("plugins register webhooks at the tool, a reconcile loop repairs drift
     CHECK(refused.status >= 400);
     CHECK(std::string(refused.json().at("error").at("message").as_string()).find("could not be registered at the tool") != std::string::npos);
     CHECK(w.as("admin", "GET", "/v1/subscriptions").json().at("subscriptions").as_array().empty());
+}
+
+TEST_CASE("a scheme only the plugin knows: it checks each delivery with the subscription's secret", "[triggers][webhook]") {
+    World w;
+    auto sub = w.subscribe("member", R"({"connection": ")" + w.connection + R"(", "trigger": "token_checked", "signing_secret": "gl-token-123"})");
+    std::string hook(sub.at("hook_url").as_string());
+    auto wrong = http("POST", hook, R"({"object_kind": "push"})", {{"X-Gitlab-Token", "nope"}, {"X-Gitlab-Event-UUID", "u-1"}});
+    CHECK(wrong.status == 401);
+    CHECK(wrong.error_code() == "SIGNATURE_INVALID");
+    CHECK(wrong.body.find("gl-token-123") == std::string::npos);
+    CHECK(http("POST", hook, R"({"object_kind": "push"})", {{"X-Gitlab-Event-UUID", "u-2"}}).status == 401);
+    auto right = http("POST", hook, R"({"object_kind": "push"})", {{"X-Gitlab-Token", "gl-token-123"}, {"X-Gitlab-Event-UUID", "u-3"}});
+    CHECK(right.status == 200);
+    auto events = w.pull().at("events").as_array();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].at("data").at("object_kind") == "push");
+    // Such a trigger cannot be subscribed unsigned.
+    CHECK(w.as("member", "POST", "/v1/subscriptions", R"({"connection": ")" + w.connection + R"(", "trigger": "token_checked", "unsigned": true})")
+              .status == 400);
 }

@@ -175,6 +175,10 @@ TEST_CASE("a manifest's webhook block is checked, with errors saying what to wri
     CHECK(parse_error(R"({"timestamp": {"header": "T", "tolerance": "2d"}})").find("between 1s and 24h") != std::string::npos);
     CHECK(parse_error(R"({"deliveryId": 5})").find("deliveryId must name the header") != std::string::npos);
     CHECK(parse_error(R"({"verify": true})").find("unknown key 'verify'") != std::string::npos);
+    CHECK(policy(R"({"verifiedBy": "plugin"})").plugin_verifies);
+    CHECK(parse_error(R"({"verifiedBy": "magic"})").find("verifiedBy is host") != std::string::npos);
+    CHECK(parse_error(R"({"verifiedBy": "plugin", "signature": {"algorithm": "hmac-sha1", "header": "X"}})").find("the plugin checks them") !=
+          std::string::npos);
     // No signature at all is a valid policy: such a tool's subscriptions must be marked unsigned.
     CHECK_FALSE(policy("{}").signature);
     CHECK_FALSE(policy("null").signature);

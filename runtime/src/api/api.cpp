@@ -728,7 +728,12 @@ void Api::take_webhook(ApiRequest req, std::string token, std::function<void(Api
                                    rid, 30));
     const auto& policy = trigger->webhook_policy;
     triggers::IncomingWebhook in{req.headers, req.body};
-    if (policy.signature || policy.signs_time()) {
+    const bool plugin_checks = policy.plugin_verifies;
+    if (plugin_checks) {
+        // Checked below by the plugin's hook, with the subscription's secrets.
+        if (target->secrets.empty())
+            return respond(error_response(Error(Errc::signature_invalid, "the webhook delivery is refused: the subscription has no secret to check it with"), rid));
+    } else if (policy.signature || policy.signs_time()) {
         if (auto refused = triggers::verify_webhook(policy, in, target->secrets)) {
             log::warn("webhook delivery refused", {{"subscription", target->id}, {"reason", refused->message}, {"request_id", rid}});
             return respond(error_response(*refused, rid));
@@ -743,7 +748,7 @@ void Api::take_webhook(ApiRequest req, std::string token, std::function<void(Api
     if (!policy.delivery_id_header.empty())
         if (auto d = in.header(policy.delivery_id_header)) delivery_id = std::string(d->substr(0, 200));
 
-    if (!entry->instance->descriptor().handle_webhook || !entry->instance->library().implements_trigger(target->trigger)) {
+    if (!plugin_checks && (!entry->instance->descriptor().handle_webhook || !entry->instance->library().implements_trigger(target->trigger))) {
         // No hook: the body is the event (JSON as such, anything else as text).
         boost::system::error_code ec;
         json::value data = json::parse(req.body, ec);
@@ -766,6 +771,11 @@ void Api::take_webhook(ApiRequest req, std::string token, std::function<void(Api
                             {"query", q == std::string_view::npos ? std::string() : std::string(target_text.substr(q + 1))},
                             {"headers", std::move(headers)},
                             {"verified", policy.signature.has_value()}};
+    if (plugin_checks) {
+        json::array secrets;
+        for (const auto& s : target->secrets) secrets.push_back(json::string(s));
+        ir.input.as_object()["secrets"] = std::move(secrets);  // only for the plugin to verify with
+    }
     ir.body = req.body;
     ir.context = json::object{{"subscription", json::object{{"id", target->id}, {"params", target->params}}}, {"request_id", rid}};
     ir.timeout = std::chrono::seconds(10);  // senders give up after about that
@@ -778,6 +788,8 @@ void Api::take_webhook(ApiRequest req, std::string token, std::function<void(Api
         const std::string& rid = shared_req->request_id;
         if (!o.ok()) {
             log::warn("webhook hook failed", {{"subscription", shared_target->id}, {"reason", o.error->message}, {"request_id", rid}});
+            if (o.error->code == Errc::upstream_auth_failed)  // the plugin's own verification refused it
+                return respond(error_response(Error(Errc::signature_invalid, "the webhook delivery is refused: " + o.error->message), rid));
             return respond(error_response(*o.error, rid));
         }
         std::vector<triggers::NewEvent> events;

@@ -195,7 +195,8 @@ Result<std::shared_ptr<Instance>> Loader::instantiate(std::shared_ptr<const Libr
     // Polls need the plugin. A webhook trigger it does not handle is the host's (each delivery's body
     // is one event), and schedules are the host's alone (one event per tick).
     for (const auto& t : m.triggers)
-        if (t.kind == "poll" && !library->implements_trigger(t.name)) missing.push_back("trigger '" + t.name + "'");
+        if ((t.kind == "poll" || t.webhook_policy.plugin_verifies) && !library->implements_trigger(t.name))
+            missing.push_back("trigger '" + t.name + "'");
     if (!missing.empty()) {
         std::string list;
         for (const auto& s : missing) list += (list.empty() ? "" : ", ") + s;

@@ -112,7 +112,7 @@ Result<json::object> Subscriptions::create(const Principal& p, const json::objec
     bool generated = false;
     std::string token;
     if (tr->kind == "webhook") {
-        bool signs = tr->webhook_policy.signature.has_value();
+        bool signs = tr->webhook_policy.signature.has_value() || tr->webhook_policy.plugin_verifies;
         if (signs && unsigned_ok)
             return Error(Errc::invalid_input, "trigger '" + trigger + "' is signed by the tool; leave out \"unsigned\"", "/unsigned");
         if (!signs && !unsigned_ok)

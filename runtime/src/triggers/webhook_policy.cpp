@@ -148,8 +148,8 @@ Result<WebhookPolicy> parse_webhook_policy(const json::value& block) {
     if (!o) return bad("must be a mapping with signature, timestamp and deliveryId");
     for (const auto& [k, v] : *o) {
         (void)v;
-        if (k != "signature" && k != "timestamp" && k != "deliveryId")
-            return bad("unknown key '" + std::string(k) + "'; use signature, timestamp or deliveryId");
+        if (k != "signature" && k != "timestamp" && k != "deliveryId" && k != "verifiedBy")
+            return bad("unknown key '" + std::string(k) + "'; use signature, timestamp, deliveryId or verifiedBy");
     }
     if (const auto* s = o->if_contains("signature")) {
         const auto* so = s->if_object();
@@ -196,6 +196,13 @@ Result<WebhookPolicy> parse_webhook_policy(const json::value& block) {
         }
         if (p.timestamp_header.empty() && !(p.signature && !p.signature->timestamp_key.empty()))
             return bad("timestamp.header is required unless the signature's format carries {timestamp}");
+    }
+    if (const auto* v = o->if_contains("verifiedBy")) {
+        if (!v->is_string() || (v->get_string() != "host" && v->get_string() != "plugin"))
+            return bad("verifiedBy is host (the default: the signature declared here) or plugin (the plugin's webhook hook checks)");
+        p.plugin_verifies = v->get_string() == "plugin";
+        if (p.plugin_verifies && (p.signature || !p.timestamp_header.empty()))
+            return bad("a trigger its plugin verifies declares no signature or timestamp here; the plugin checks them");
     }
     if (const auto* d = o->if_contains("deliveryId")) {
         if (!d->is_string() || d->get_string().empty()) return bad("deliveryId must name the header that identifies each delivery");

@@ -43,6 +43,10 @@ struct WebhookPolicy {
     std::string timestamp_header;             // a header with the signing time (Unix seconds)
     std::chrono::seconds tolerance{300};      // how far that time may be from now, either way
     std::string delivery_id_header;           // names each delivery; repeats are dropped
+    // `verifiedBy: plugin`: a scheme the host does not know (GitLab's token header, Twilio's
+    // signature over the URL): the plugin's webhook hook checks each delivery against the
+    // subscription's secrets, which it is given for that, and refuses what does not match.
+    bool plugin_verifies = false;
 
     bool signs_time() const;
 };
