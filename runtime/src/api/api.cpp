@@ -150,6 +150,20 @@ Result<json::object> body_object(const ApiRequest& req) {
     return std::move(v.get_object());
 }
 
+// {"ids": ["evt_...", ...]}: at most 1000 event ids.
+Result<std::vector<std::string>> event_ids(const ApiRequest& req) {
+    auto b = body_object(req);
+    if (!b) return b.error();
+    const auto* ids = b->if_contains("ids");
+    std::vector<std::string> list;
+    if (ids && ids->is_array())
+        for (const auto& x : ids->get_array())
+            if (x.is_string()) list.emplace_back(x.get_string());
+    if (!ids || !ids->is_array() || list.size() != ids->get_array().size() || list.size() > 1000)
+        return Error(Errc::invalid_input, "send {\"ids\": [\"evt_...\", ...]} (at most 1000)", "/ids");
+    return list;
+}
+
 bool flag(std::string_view query, std::string_view key) {
     auto v = query_param(query, key);
     return v == "true" || v == "1" || v == "yes";
@@ -657,31 +671,11 @@ void Api::route(const ApiRequest& req, const store::Principal& who, std::functio
         }
         return respond(from(push_.dead_letters(who, limit), rid));
     }
-    if (parts.size() == 3 && parts[1] == "dead-letters" && parts[2] == "replay") {
+    if ((parts.size() == 3 && parts[1] == "dead-letters" && parts[2] == "replay") || (parts.size() == 3 && parts[1] == "events" && parts[2] == "ack")) {
         if (m != "POST") return respond(method_not_allowed(req, "POST"));
-        auto b = body();
-        if (!b) return respond(error_response(b.error(), rid));
-        const auto* ids = b->if_contains("ids");
-        std::vector<std::string> list;
-        if (ids && ids->is_array())
-            for (const auto& x : ids->get_array())
-                if (x.is_string()) list.emplace_back(x.get_string());
-        if (!ids || !ids->is_array() || list.size() != ids->get_array().size() || list.size() > 1000)
-            return respond(error_response(Error(Errc::invalid_input, "send {\"ids\": [\"evt_...\", ...]} (at most 1000)", "/ids"), rid));
-        return respond(from(push_.replay(who, list), rid));
-    }
-    if (parts.size() == 3 && parts[1] == "events" && parts[2] == "ack") {
-        if (m != "POST") return respond(method_not_allowed(req, "POST"));
-        auto b = body();
-        if (!b) return respond(error_response(b.error(), rid));
-        const auto* ids = b->if_contains("ids");
-        std::vector<std::string> list;
-        if (ids && ids->is_array())
-            for (const auto& x : ids->get_array())
-                if (x.is_string()) list.emplace_back(x.get_string());
-        if (!ids || !ids->is_array() || list.size() != ids->get_array().size() || list.size() > 1000)
-            return respond(error_response(Error(Errc::invalid_input, "send {\"ids\": [\"evt_...\", ...]} (at most 1000)", "/ids"), rid));
-        return respond(from(events_.ack(who.team_id, list), rid));
+        auto ids = event_ids(req);
+        if (!ids) return respond(error_response(ids.error(), rid));
+        return respond(from(parts[1] == "events" ? events_.ack(who.team_id, *ids) : push_.replay(who, *ids), rid));
     }
     if (parts.size() == 3 && parts[1] == "openapi" && parts[2] == "import") {
         if (m != "POST") return respond(method_not_allowed(req, "POST"));
@@ -792,18 +786,9 @@ void Api::take_webhook(ApiRequest req, std::string token, std::function<void(Api
                 return respond(error_response(Error(Errc::signature_invalid, "the webhook delivery is refused: " + o.error->message), rid));
             return respond(error_response(*o.error, rid));
         }
-        std::vector<triggers::NewEvent> events;
+        std::vector<triggers::NewEvent> events = triggers::events_from_hook(*o.output);
         std::optional<ApiResponse> answer;
         if (const auto* out = o.output->if_object()) {
-            if (const auto* list = out->if_contains("events"); list && list->is_array())
-                for (const auto& e : list->get_array()) {
-                    const auto* eo = e.if_object();
-                    if (!eo) continue;
-                    const auto* id = eo->if_contains("id");
-                    const auto* data = eo->if_contains("data");
-                    events.push_back({id && id->is_string() ? std::string(id->get_string()) : std::string(),
-                                      json::serialize(data ? *data : json::value(nullptr))});
-                }
             if (const auto* r = out->if_contains("response"); r && r->is_object()) {
                 ApiResponse a;
                 const auto& ro = r->get_object();

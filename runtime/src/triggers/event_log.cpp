@@ -31,6 +31,31 @@ constexpr size_t kMaxBatch = 512;
 
 }  // namespace
 
+json::object event_json(const store::Row& r) {
+    boost::system::error_code ec;
+    json::value data = json::parse(r.text(3), ec);
+    if (ec) data = json::string(r.text(3));
+    return json::object{{"id", r.text(1)},           {"seq", r.integer(0)},          {"subscription", r.text(2)},
+                        {"integration", r.text(6)},  {"trigger", r.text(7)},         {"connection", r.text(8)},
+                        {"received_at", iso(r.integer(4))}, {"attempt", r.integer(5) + 1}, {"data", std::move(data)}};
+}
+
+std::vector<NewEvent> events_from_hook(const json::value& output) {
+    std::vector<NewEvent> events;
+    const auto* out = output.if_object();
+    const auto* list = out ? out->if_contains("events") : nullptr;
+    if (!list || !list->is_array()) return events;
+    for (const auto& e : list->get_array()) {
+        const auto* eo = e.if_object();
+        if (!eo) continue;
+        const auto* id = eo->if_contains("id");
+        const auto* data = eo->if_contains("data");
+        events.push_back({id && !id->is_null() ? (id->is_string() ? std::string(id->get_string()) : json::serialize(*id)) : std::string(),
+                          json::serialize(data ? *data : json::value(nullptr))});
+    }
+    return events;
+}
+
 EventLog::EventLog(store::Database& db, std::chrono::hours dedup_window) : db_(db), dedup_window_(dedup_window) {
     writer_ = std::thread([this] { run(); });
 }
@@ -168,8 +193,7 @@ Result<json::object> EventLog::pull(int64_t team_id, const PullOptions& o) {
     db_.write([&](Tx& tx) {
         // Pending, not out on lease, and no earlier event of its subscription out on lease.
         auto rows = tx.query(
-            "SELECT e.seq, e.id, e.subscription_id, e.data, e.received_at, e.attempts, s.integration, s.trigger_name, s.connection_id "
-            "FROM events e JOIN subscriptions s ON s.id = e.subscription_id "
+            std::string("SELECT ") + kEventColumns + " FROM events e JOIN subscriptions s ON s.id = e.subscription_id "
             "WHERE e.team_id = ? AND e.acked_at IS NULL AND e.dead_at IS NULL AND (e.lease_until IS NULL OR e.lease_until <= ?) "
             "AND (e.seq > ? OR e.attempts > 0) "
             "AND NOT EXISTS (SELECT 1 FROM events p WHERE p.subscription_id = e.subscription_id AND p.seq < e.seq "
@@ -177,18 +201,7 @@ Result<json::object> EventLog::pull(int64_t team_id, const PullOptions& o) {
             "ORDER BY e.seq LIMIT ?",
             {team_id, now, o.after, now, limit});
         for (const auto& r : rows) {
-            boost::system::error_code ec;
-            json::value data = json::parse(r.text(3), ec);
-            if (ec) data = json::string(r.text(3));
-            events.push_back(json::object{{"id", r.text(1)},
-                                          {"seq", r.integer(0)},
-                                          {"subscription", r.text(2)},
-                                          {"integration", r.text(6)},
-                                          {"trigger", r.text(7)},
-                                          {"connection", r.text(8)},
-                                          {"received_at", iso(r.integer(4))},
-                                          {"attempt", r.integer(5) + 1},
-                                          {"data", std::move(data)}});
+            events.push_back(event_json(r));
             tx.exec("UPDATE events SET lease_until = ?, attempts = attempts + 1 WHERE seq = ?", {now + o.lease.count(), r.integer(0)});
             cursor = std::max(cursor, r.integer(0));
         }

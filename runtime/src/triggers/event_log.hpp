@@ -38,6 +38,17 @@ struct NewEvent {
     std::string data;       // JSON text
 };
 
+// The events a plugin's webhook or poll hook returned: {"events": [{"id"?, "data"}]}. Ids that
+// are not strings are used as their JSON text.
+std::vector<NewEvent> events_from_hook(const boost::json::value& output);
+
+// How an event is handed to the engine (pulled or pushed): a row of kEventColumns (events `e`
+// joined to their subscription `s`) as {"id", "seq", "subscription", "integration", "trigger",
+// "connection", "received_at", "attempt", "data"}, `attempt` counting this hand-out.
+inline constexpr const char* kEventColumns =
+    "e.seq, e.id, e.subscription_id, e.data, e.received_at, e.attempts, s.integration, s.trigger_name, s.connection_id";
+boost::json::object event_json(const store::Row& row);
+
 // What a poll or a schedule run moves its subscription to, in the same transaction as its events:
 // a cursor is never ahead of the events it covers.
 struct RunUpdate {

@@ -170,21 +170,10 @@ void Poller::run(Claimed c) {
     attach_(ir, *rc);
     invoker_.invoke(std::move(ir), [this, c, interval](invoker::InvokeOutcome o) {
         if (!o.ok()) return finished(c, &*o.error, interval);
-        std::vector<NewEvent> events;
+        std::vector<NewEvent> events = events_from_hook(*o.output);  // item ids deduplicate: polls overlap
         std::optional<std::string> cursor;
-        if (const auto* out = o.output->if_object()) {
-            if (const auto* list = out->if_contains("events"); list && list->is_array())
-                for (const auto& e : list->get_array()) {
-                    const auto* eo = e.if_object();
-                    if (!eo) continue;
-                    const auto* id = eo->if_contains("id");
-                    const auto* data = eo->if_contains("data");
-                    // An item's id is what deduplicates it: polls overlap.
-                    events.push_back({id ? (id->is_string() ? std::string(id->get_string()) : json::serialize(*id)) : std::string(),
-                                      json::serialize(data ? *data : json::value(nullptr))});
-                }
+        if (const auto* out = o.output->if_object())
             if (const auto* next = out->if_contains("cursor"); next && !next->is_null()) cursor = json::serialize(*next);
-        }
         Delivery d{c.team_id, c.id, "", std::move(events), RunUpdate{std::move(cursor), unix_now() + interval.count()}};
         events_.append(std::move(d), [this, c, interval](Result<Stored> r) { finished(c, r ? nullptr : &r.error(), interval); });
     });

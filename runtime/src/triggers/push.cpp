@@ -208,26 +208,14 @@ void PushDelivery::push_team(const Target& t) {
     std::vector<int64_t> attempts;
     db_.write([&](Tx& tx) {
         auto rows = tx.query(
-            "SELECT e.seq, e.id, e.subscription_id, e.data, e.received_at, e.attempts, s.integration, s.trigger_name, s.connection_id "
-            "FROM events e JOIN subscriptions s ON s.id = e.subscription_id "
+            std::string("SELECT ") + kEventColumns + " FROM events e JOIN subscriptions s ON s.id = e.subscription_id "
             "WHERE e.team_id = ? AND e.acked_at IS NULL AND e.dead_at IS NULL AND (e.lease_until IS NULL OR e.lease_until <= ?) "
             "AND NOT EXISTS (SELECT 1 FROM events p WHERE p.subscription_id = e.subscription_id AND p.seq < e.seq "
             "                AND p.acked_at IS NULL AND p.dead_at IS NULL) "
             "ORDER BY e.seq LIMIT ?",
             {t.team_id, now, kBatch});
         for (const auto& r : rows) {
-            boost::system::error_code ec;
-            json::value data = json::parse(r.text(3), ec);
-            if (ec) data = json::string(r.text(3));
-            json::object e{{"id", r.text(1)},
-                           {"seq", r.integer(0)},
-                           {"subscription", r.text(2)},
-                           {"integration", r.text(6)},
-                           {"trigger", r.text(7)},
-                           {"connection", r.text(8)},
-                           {"received_at", iso_time(std::chrono::system_clock::time_point(std::chrono::seconds(r.integer(4))))},
-                           {"attempt", r.integer(5) + 1},
-                           {"data", std::move(data)}};
+            json::object e = event_json(r);
             tx.exec("UPDATE events SET lease_until = ?, attempts = attempts + 1 WHERE seq = ?", {now + kClaimSeconds, r.integer(0)});
             batch.emplace_back(r.integer(0), std::move(e));
             attempts.push_back(r.integer(5) + 1);
