@@ -207,7 +207,9 @@ TEST_CASE("subscriptions: unsigned triggers only when said, handshakes, pause, w
     auto refused = w.as("member", "POST", "/v1/subscriptions", R"({"connection": ")" + w.connection + R"(", "trigger": "raw"})");
     CHECK(refused.status == 400);
     CHECK(std::string(refused.json().at("error").at("message").as_string()).find("\"unsigned\": true") != std::string::npos);
-    auto raw = w.subscribe("member", R"({"connection": ")" + w.connection + R"(", "trigger": "raw", "unsigned": true})");
+    // Accepting unsigned deliveries is an admin's decision.
+    CHECK(w.as("member", "POST", "/v1/subscriptions", R"({"connection": ")" + w.connection + R"(", "trigger": "raw", "unsigned": true})").status == 403);
+    auto raw = w.subscribe("admin", R"({"connection": ")" + w.connection + R"(", "trigger": "raw", "unsigned": true})");
     CHECK(raw.at("unsigned") == true);
     CHECK_FALSE(raw.contains("signing_secret"));
     // The plugin has no hook for it: the host takes the body as the event.

@@ -117,8 +117,10 @@ Result<json::object> Subscriptions::create(const Principal& p, const json::objec
             return Error(Errc::invalid_input, "trigger '" + trigger + "' is signed by the tool; leave out \"unsigned\"", "/unsigned");
         if (!signs && !unsigned_ok)
             return Error(Errc::invalid_input, "trigger '" + trigger + "' declares no signature, so nothing proves a delivery comes from the tool; "
-                                                   "subscribe with \"unsigned\": true to accept that (the hook URL is then the only secret)",
+                                                   "an admin may subscribe with \"unsigned\": true to accept that (the hook URL is then the only secret)",
                          "/unsigned");
+        if (unsigned_ok && !p.admin())
+            return Error(Errc::forbidden, "only admins may accept unsigned deliveries (\"unsigned\": true)");
         if (const auto* s = body.if_contains("signing_secret")) {
             if (!signs) return Error(Errc::invalid_input, "trigger '" + trigger + "' is unsigned; a signing_secret has no use", "/signing_secret");
             if (!s->is_string() || s->get_string().size() < 8)
