@@ -4,7 +4,9 @@
 # runs wrk at 32 connections posting signed deliveries, each with its own delivery id, to the
 # subscription's hook URL. Every 2xx means the event was verified, checked against the delivery ids
 # of the last 72 hours and committed to disk. Prints events/s, p50, p99, and checks that the event
-# log holds exactly as many events as wrk saw 2xx answers.
+# log holds exactly as many events as wrk saw 2xx answers. The baseline, in the same run: nginx
+# answering the same POSTs with 200 without checking or keeping anything (the ceiling of an HTTP
+# server on this machine), and the ratio to it.
 #
 # Usage: bench/webhook_ingest.sh [DURATION_SECONDS]   (default 10)
 # Goal (2 cores, SQLite): >= 5,000 events/s; p99 < 50 ms.
@@ -23,6 +25,33 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# --- baseline: nginx answering every POST with 200, keeping nothing -----------------------------
+nginx_port=$(free_port)
+mkdir -p "$work/nginx"
+cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location = /hook { default_type application/json; return 200 '{}'; }
+  }
+}
+CONF
+chmod -R a+rX "$work"
+nginx -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" &
+pids+=($!)
 
 mkdir -p "$work/manifests"
 cp -r build/manifests/. "$work/manifests/"
@@ -82,15 +111,23 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(99)))
 end
 LUA
+for _ in $(seq 50); do curl -sf -X POST "http://127.0.0.1:$nginx_port/hook" >/dev/null 2>&1 && break; sleep 0.1; done
+base=$(wrk -t2 -c32 -d"${duration}s" -s "$work/post.lua" "http://127.0.0.1:$nginx_port/hook")
+read -r _ base_requests base_bad base_micros base_p50 base_p99 <<<"$(echo "$base" | grep '^RESULT')"
+if ((base_bad > 0)); then echo "the nginx baseline answered $base_bad non-2xx" >&2; exit 1; fi
 out=$(wrk -t2 -c32 -d"${duration}s" -s "$work/post.lua" "$hook")
 read -r _ requests bad micros p50 p99 <<<"$(echo "$out" | grep '^RESULT')"
 if ((bad > 0)); then echo "wrk saw $bad non-2xx answers" >&2; echo "$out" >&2; exit 1; fi
 
 stored=$(api "http://127.0.0.1:$port/v1/subscriptions/$sub_id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pending_events"])')
-awk -v r="$requests" -v us="$micros" -v p50="$p50" -v p99="$p99" -v s="$stored" 'BEGIN {
+awk -v r="$requests" -v us="$micros" -v p50="$p50" -v p99="$p99" -v s="$stored" \
+    -v br="$base_requests" -v bus="$base_micros" -v bp50="$base_p50" -v bp99="$base_p99" 'BEGIN {
   printf "deliveries answered 2xx: %d in %.1f s; events in the log: %d (1 from the check, up to 32 cut off in flight)\n", r, us / 1e6, s;
-  printf "events/s: %.0f   (goal >= 5000)\n", r / (us / 1e6);
-  printf "p50: %.2f ms   p99: %.2f ms   (goal p99 < 50 ms)\n", p50 / 1000, p99 / 1000 }'
+  printf "%-28s %10s %10s %10s\n", "", "events/s", "p50 (ms)", "p99 (ms)";
+  printf "%-28s %10.0f %10.2f %10.2f\n", "nginx, keeping nothing", br / (bus / 1e6), bp50 / 1000, bp99 / 1000;
+  printf "%-28s %10.0f %10.2f %10.2f\n", "patchbay, verified + stored", r / (us / 1e6), p50 / 1000, p99 / 1000;
+  printf "ratio to the baseline: %.2f\n", (r / (us / 1e6)) / (br / (bus / 1e6));
+  printf "goals: >= 5000 events/s; p99 < 50 ms\n" }'
 # wrk stops with up to 32 deliveries in flight: stored, but their answers not counted.
 if ((stored < requests + 1 || stored > requests + 1 + 32)); then
   echo "the log holds $stored events for $requests accepted deliveries (+1 check, +32 in flight at most)" >&2; exit 1
