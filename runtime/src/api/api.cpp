@@ -121,7 +121,7 @@ json::object describe(const catalog::Entry& e) {
 
 Api::Api(catalog::Catalog& catalog, invoker::Invoker& invoker, store::PrincipalStore& principals, control::ControlPlane& control,
          std::shared_ptr<oauth::Manager> oauth, triggers::Subscriptions& subscriptions, triggers::EventLog& events,
-         triggers::PushDelivery& push)
+         triggers::PushDelivery& push, mapping::Organizations& organizations)
     : catalog_(catalog),
       invoker_(invoker),
       principals_(principals),
@@ -129,7 +129,8 @@ Api::Api(catalog::Catalog& catalog, invoker::Invoker& invoker, store::PrincipalS
       oauth_(std::move(oauth)),
       subscriptions_(subscriptions),
       events_(events),
-      push_(push) {}
+      push_(push),
+      organizations_(organizations) {}
 
 bool wants_headers(std::string_view target) { return target.rfind("/hooks/", 0) == 0; }
 
@@ -650,6 +651,31 @@ void Api::route(const ApiRequest& req, const store::Principal& who, std::functio
                                                                 "DELETE /v1/delivery to pull them instead"),
                                           rid));
         return pull_events(req, who, query, std::move(respond));
+    }
+    if (parts.size() >= 2 && parts[1] == "organizations") {
+        if (parts.size() == 2) {
+            if (get) {
+                mapping::OrganizationQuery oq;
+                oq.q = query_param(query, "q");
+                oq.after = query_param(query, "after");
+                try {
+                    if (auto l = query_param(query, "limit"); !l.empty()) oq.limit = static_cast<size_t>(std::stoul(l));
+                } catch (...) {
+                    return respond(error_response(Error(Errc::invalid_input, "limit is a number"), rid));
+                }
+                return respond(from(organizations_.list(who, oq), rid));
+            }
+            if (m != "PUT") return respond(method_not_allowed(req, "GET, PUT"));
+            auto b = body();
+            if (!b) return respond(error_response(b.error(), rid));
+            return respond(from(organizations_.upsert(who, *b), rid));
+        }
+        if (parts.size() == 3) {
+            std::string id = percent_decode(parts[2]);
+            if (get) return respond(from(organizations_.get(who, id), rid));
+            if (m == "DELETE") return respond(from(organizations_.remove(who, id), rid));
+            return respond(method_not_allowed(req, "GET, DELETE"));
+        }
     }
     if (parts.size() == 2 && parts[1] == "delivery") {
         if (get) return respond(from(push_.get_target(who), rid));

@@ -9,6 +9,7 @@
 #include "store/principals.hpp"
 #include "invoker/invoker.hpp"
 #include "oauth/oauth.hpp"
+#include "mapping/organizations.hpp"
 #include "triggers/event_log.hpp"
 #include "triggers/push.hpp"
 #include "triggers/subscriptions.hpp"
@@ -51,7 +52,7 @@ class Api {
 public:
     Api(catalog::Catalog& catalog, invoker::Invoker& invoker, store::PrincipalStore& principals, control::ControlPlane& control,
         std::shared_ptr<oauth::Manager> oauth, triggers::Subscriptions& subscriptions, triggers::EventLog& events,
-        triggers::PushDelivery& push);
+        triggers::PushDelivery& push, mapping::Organizations& organizations);
 
     void handle(ApiRequest request, std::function<void(ApiResponse)> respond);
     // The connection's credentials for the host to inject, and its view in the plugin's context.
@@ -81,6 +82,7 @@ private:
     triggers::Subscriptions& subscriptions_;
     triggers::EventLog& events_;
     triggers::PushDelivery& push_;
+    mapping::Organizations& organizations_;
 };
 
 // {"name", "title", "version", "status", "error"?, "actions": [...names], ...} for listings.

@@ -4,13 +4,16 @@
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
 #include "control/state.hpp"
+#include "mapping/organizations.hpp"
 #include "store/audit.hpp"
 
 #include <boost/json.hpp>
 
 #include <cstdlib>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <sstream>
 
 namespace patchbay::cli {
 
@@ -33,6 +36,10 @@ Teams, users and API tokens, straight on the data directory (works while `serve`
   tokens list --team TEAM
   tokens revoke ID --team TEAM
   audit --team TEAM [--limit N] [--before ID]           newest first
+  organizations list --team TEAM [--q TEXT]            the platform's organizations: id, name, parent, domain
+  organizations upsert FILE --team TEAM [--remove-missing]
+                                        FILE: a JSON list of {"id", "name", "parent"?, "domain"?}
+                                        ("-" reads stdin); all or nothing
 
 Options:
   --data DIR   data directory (default: $PATCHBAY_DATA or ./patchbay-data)
@@ -66,7 +73,7 @@ int fail(const std::string& cmd, const std::string& message, int code = 1) {
 
 int run_admin(const std::vector<std::string>& argv) {
     Args args;
-    if (auto err = parse_args(argv, {"data", "team", "role", "user", "name", "limit", "before"}, {"help"}, args))
+    if (auto err = parse_args(argv, {"data", "team", "role", "user", "name", "limit", "before", "q"}, {"help", "remove-missing"}, args))
         return fail("admin", *err, 2);
     if (args.has("help") || args.positional.empty()) {
         std::cout << kAdminHelp;
@@ -176,6 +183,52 @@ int run_admin(const std::vector<std::string>& argv) {
             if (auto e = principals.revoke_token(team->id, id, std::nullopt)) return fail("admin", e->message);
             audit(team->id, "token.revoke", "token", pos[2]);
             std::cout << "revoked token " << id << "\n";
+            return 0;
+        }
+        if (what == "organizations" && verb == "list") {
+            auto team = team_arg();
+            if (!team) return 1;
+            mapping::Organizations orgs(db);
+            store::Principal reader;
+            reader.team_id = team->id;
+            mapping::OrganizationQuery q;
+            q.q = args.get("q").value_or("");
+            q.limit = 1000;
+            for (;;) {
+                auto page = orgs.list(reader, q);
+                if (!page) return fail("admin", page.error().message);
+                for (const auto& o : page->at("organizations").as_array()) {
+                    auto text = [&](const char* k) { return o.at(k).is_string() ? std::string(o.at(k).as_string()) : std::string(); };
+                    std::cout << text("id") << "\t" << text("name") << "\t" << text("parent") << "\t" << text("domain") << "\n";
+                }
+                if (!page->contains("next_after")) break;
+                q.after = std::string(page->at("next_after").as_string());
+            }
+            return 0;
+        }
+        if (what == "organizations" && verb == "upsert" && pos.size() == 3) {
+            auto team = team_arg();
+            if (!team) return 1;
+            std::string text;
+            if (pos[2] == "-") {
+                std::stringstream ss;
+                ss << std::cin.rdbuf();
+                text = ss.str();
+            } else {
+                std::ifstream in(pos[2]);
+                if (!in) return fail("admin", "cannot read '" + pos[2] + "'", 2);
+                std::stringstream ss;
+                ss << in.rdbuf();
+                text = ss.str();
+            }
+            boost::system::error_code ec;
+            json::value list = json::parse(text, ec);
+            if (ec || !list.is_array()) return fail("admin", "'" + pos[2] + "' must hold a JSON list of {\"id\", \"name\", \"parent\"?, \"domain\"?}", 2);
+            json::object body{{"organizations", std::move(list)}, {"remove_missing", args.has("remove-missing")}};
+            auto r = mapping::Organizations(db).upsert_as(team->id, actor(), body);
+            if (!r) return fail("admin", r.error().message + (r.error().pointer.empty() ? "" : " (at " + r.error().pointer + ")"), 2);
+            std::cout << "created " << r->at("created").as_int64() << ", updated " << r->at("updated").as_int64() << ", unchanged "
+                      << r->at("unchanged").as_int64() << ", removed " << r->at("removed").as_int64() << "\n";
             return 0;
         }
         if (what == "audit") {

@@ -254,7 +254,8 @@ int run_serve(const std::vector<std::string>& argv) {
     triggers::EventLog events(*state->db);
     triggers::Subscriptions subscriptions(*state->db, control, *state->vault, catalog);
     triggers::PushDelivery push(*state->db, *state->vault, client, events, push_options);
-    api::Api api(catalog, invoker, *state->principals, control, oauth, subscriptions, events, push);
+    mapping::Organizations organizations(*state->db);
+    api::Api api(catalog, invoker, *state->principals, control, oauth, subscriptions, events, push, organizations);
     triggers::Poller poller(*state->db, catalog, invoker, control, events,
                             [&api](invoker::InvokeRequest& ir, const control::ResolvedConnection& rc) { api.attach_connection(ir, rc); });
     api::Server server(context_ptrs, sopts, api);

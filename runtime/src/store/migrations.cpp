@@ -203,6 +203,21 @@ CREATE INDEX events_pending ON events(team_id, acked_at, seq);
 CREATE INDEX events_by_subscription ON events(subscription_id, seq);
 )sql";
 
+// The platform's organizations per team (organization mapping builds on them).
+constexpr const char* kV5Sqlite = R"sql(
+CREATE TABLE organizations (
+  team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+  id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  parent_id TEXT,
+  domain TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (team_id, id)
+);
+CREATE INDEX organizations_by_parent ON organizations(team_id, parent_id);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -211,6 +226,7 @@ const std::vector<Migration>& migrations() {
         {2, "installations, connections, secrets", kV2Sqlite},
         {3, "oauth2 token state and authorizations", kV3Sqlite},
         {4, "trigger subscriptions, webhook deliveries, events", kV4Sqlite},
+        {5, "platform organizations", kV5Sqlite},
     };
     return all;
 }
