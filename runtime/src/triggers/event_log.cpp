@@ -1,5 +1,6 @@
 #include "triggers/event_log.hpp"
 
+#include "common/clock.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"
 
@@ -13,10 +14,6 @@ namespace json = boost::json;
 using store::Tx;
 
 namespace {
-
-int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 std::string iso(int64_t unix_seconds) {
     std::time_t t = static_cast<std::time_t>(unix_seconds);

@@ -15,10 +15,6 @@ namespace {
 constexpr int kMaxInFlight = 8;
 constexpr int64_t kClaimSeconds = 300;  // a run not finished by then may be claimed again
 
-int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 }  // namespace
 
 Poller::Poller(store::Database& db, catalog::Catalog& catalog, invoker::Invoker& invoker, control::ControlPlane& control, EventLog& events,
@@ -139,7 +135,7 @@ void Poller::run(Claimed c) {
         std::vector<NewEvent> events;
         if (c.next_run_at) {  // the tick that came due; the first run only sets the next one
             int64_t tick = *c.next_run_at;
-            json::object data{{"scheduled_at", iso_time(std::chrono::system_clock::time_point(std::chrono::seconds(tick)))},
+            json::object data{{"scheduled_at", iso_unix(tick)},
                               {"timezone", tz->name()},
                               {"params", c.params}};
             events.push_back({"tick:" + std::to_string(tick), json::serialize(data)});
@@ -152,7 +148,7 @@ void Poller::run(Claimed c) {
         // One event per tick; the tick's own time is its id, so a tick is stored once.
         int64_t now = unix_now();
         int64_t tick = now - now % interval.count();
-        json::object data{{"scheduled_at", iso_time(std::chrono::system_clock::time_point(std::chrono::seconds(tick)))}, {"params", c.params}};
+        json::object data{{"scheduled_at", iso_unix(tick)}, {"params", c.params}};
         Delivery d{c.team_id, c.id, "", {{"tick:" + std::to_string(tick), json::serialize(data)}}, RunUpdate{std::nullopt, tick + interval.count()}};
         events_.append(std::move(d), [this, c, interval](Result<Stored> r) { finished(c, r ? nullptr : &r.error(), interval); });
         return;

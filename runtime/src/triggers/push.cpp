@@ -16,10 +16,6 @@ using store::Tx;
 
 namespace {
 
-int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 Error admins_only() { return Error(Errc::forbidden, "only admins may change where the team's events are delivered"); }
 
 constexpr int64_t kBatch = 50;
@@ -132,7 +128,7 @@ Result<json::object> PushDelivery::dead_letters(const Principal& p, size_t limit
                                          {"trigger", r.text(3)},
                                          {"attempts", r.integer(4)},
                                          {"last_error", r.text(5)},
-                                         {"dead_at", iso_time(std::chrono::system_clock::time_point(std::chrono::seconds(r.integer(6))))},
+                                         {"dead_at", iso_unix(r.integer(6))},
                                          {"data", ec ? json::value(r.text(7)) : std::move(data)}});
         }
     });

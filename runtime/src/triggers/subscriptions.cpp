@@ -169,7 +169,7 @@ Result<json::object> Subscriptions::create(const Principal& p, const json::objec
             if (const auto* r = registered->is_object() ? registered->get_object().if_contains("remote") : nullptr; r && !r->is_null())
                 db_.write([&](Tx& tx) {
                     tx.exec("UPDATE subscriptions SET remote = ?, reconciled_at = ? WHERE id = ?",
-                            {json::serialize(*r), std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(), id});
+                            {json::serialize(*r), unix_now(), id});
                 });
     }
     auto v = view(p, id, true);
@@ -179,7 +179,7 @@ Result<json::object> Subscriptions::create(const Principal& p, const json::objec
 
 void Subscriptions::reconcile(std::chrono::seconds every) {
     if (!registrar_) return;
-    int64_t now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    int64_t now = unix_now();
     struct Item {
         std::string id, connection, integration, trigger, remote, params;
         int64_t team = 0;
@@ -255,7 +255,7 @@ Result<json::object> Subscriptions::view(const Principal& p, std::string_view id
                 if (ec) cursor = nullptr;
             }
             if (r->text(4) == "poll") o["cursor"] = std::move(cursor);
-            o["next_run_at"] = r->is_null(12) ? json::value(nullptr) : json::value(iso_time(std::chrono::system_clock::time_point(std::chrono::seconds(r->integer(12)))));
+            o["next_run_at"] = r->is_null(12) ? json::value(nullptr) : json::value(iso_unix(r->integer(12)));
             o["failures"] = r->integer(13);
             o["last_error"] = r->is_null(14) ? json::value(nullptr) : json::value(r->text(14));
             if (!r->is_null(15)) {
