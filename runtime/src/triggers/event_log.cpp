@@ -182,27 +182,35 @@ void EventLog::housekeeping() {
     }
 }
 
-Result<json::object> EventLog::pull(int64_t team_id, const PullOptions& o) {
-    json::array events;
-    int64_t cursor = o.after;
+std::vector<json::object> EventLog::lease(int64_t team_id, const PullOptions& o, bool one_per_subscription) {
+    std::vector<json::object> events;
     int64_t now = unix_now();
     int64_t limit = static_cast<int64_t>(std::max<size_t>(1, std::min<size_t>(o.limit, 1000)));
     db_.write([&](Tx& tx) {
-        // Pending, not out on lease, and no earlier event of its subscription out on lease.
+        // Pending, not out on lease, and no earlier event of its subscription in the way.
         auto rows = tx.query(
             std::string("SELECT ") + kEventColumns + " FROM events e JOIN subscriptions s ON s.id = e.subscription_id "
             "WHERE e.team_id = ? AND e.acked_at IS NULL AND e.dead_at IS NULL AND (e.lease_until IS NULL OR e.lease_until <= ?) "
             "AND (e.seq > ? OR e.attempts > 0) "
             "AND NOT EXISTS (SELECT 1 FROM events p WHERE p.subscription_id = e.subscription_id AND p.seq < e.seq "
-            "                AND p.acked_at IS NULL AND p.dead_at IS NULL AND p.lease_until > ?) "
+            "                AND p.acked_at IS NULL AND p.dead_at IS NULL AND (? = 1 OR p.lease_until > ?)) "
             "ORDER BY e.seq LIMIT ?",
-            {team_id, now, o.after, now, limit});
+            {team_id, now, o.after, int64_t{one_per_subscription}, now, limit});
         for (const auto& r : rows) {
             events.push_back(event_json(r));
             tx.exec("UPDATE events SET lease_until = ?, attempts = attempts + 1 WHERE seq = ?", {now + o.lease.count(), r.integer(0)});
-            cursor = std::max(cursor, r.integer(0));
         }
     });
+    return events;
+}
+
+Result<json::object> EventLog::pull(int64_t team_id, const PullOptions& o) {
+    json::array events;
+    int64_t cursor = o.after;
+    for (auto& e : lease(team_id, o, false)) {
+        cursor = std::max(cursor, e.at("seq").as_int64());
+        events.push_back(std::move(e));
+    }
     return json::object{{"events", std::move(events)}, {"cursor", cursor}};
 }
 

@@ -88,6 +88,10 @@ public:
 
     // Hands out up to `limit` events of the team: {"events": [...], "cursor": N}.
     Result<boost::json::object> pull(int64_t team_id, const PullOptions& options);
+    // The hand-out itself (event_json views, leased). `one_per_subscription`: only each
+    // subscription's oldest pending event, for a sender that must finish one before the next
+    // (push); otherwise a subscription's events wait only while an earlier one is out on lease.
+    std::vector<boost::json::object> lease(int64_t team_id, const PullOptions& options, bool one_per_subscription);
     // Marks events done: {"acknowledged": n, "unknown": [ids not pending for this team]}.
     Result<boost::json::object> ack(int64_t team_id, const std::vector<std::string>& ids);
 

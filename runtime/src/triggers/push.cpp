@@ -199,28 +199,11 @@ void PushDelivery::loop() {
 }
 
 void PushDelivery::push_team(const Target& t) {
-    int64_t now = unix_now();
-    std::vector<std::pair<int64_t, json::object>> batch;  // seq, event
-    std::vector<int64_t> attempts;
-    db_.write([&](Tx& tx) {
-        auto rows = tx.query(
-            std::string("SELECT ") + kEventColumns + " FROM events e JOIN subscriptions s ON s.id = e.subscription_id "
-            "WHERE e.team_id = ? AND e.acked_at IS NULL AND e.dead_at IS NULL AND (e.lease_until IS NULL OR e.lease_until <= ?) "
-            "AND NOT EXISTS (SELECT 1 FROM events p WHERE p.subscription_id = e.subscription_id AND p.seq < e.seq "
-            "                AND p.acked_at IS NULL AND p.dead_at IS NULL) "
-            "ORDER BY e.seq LIMIT ?",
-            {t.team_id, now, kBatch});
-        for (const auto& r : rows) {
-            json::object e = event_json(r);
-            tx.exec("UPDATE events SET lease_until = ?, attempts = attempts + 1 WHERE seq = ?", {now + kClaimSeconds, r.integer(0)});
-            batch.emplace_back(r.integer(0), std::move(e));
-            attempts.push_back(r.integer(5) + 1);
-        }
-    });
-    // (The query takes each subscription's oldest pending event only, so events of one
-    // subscription never race each other.)
-    for (size_t i = 0; i < batch.size(); ++i) {
-        const auto& [seq, event] = batch[i];
+    // Each subscription's oldest pending event only, so events of one subscription never race
+    // each other and a retry holds back the ones after it.
+    auto batch = events_.lease(t.team_id, PullOptions{0, kBatch, std::chrono::seconds(kClaimSeconds)}, true);
+    for (const auto& event : batch) {
+        int64_t seq = event.at("seq").as_int64(), attempt = event.at("attempt").as_int64();
         std::string body = json::serialize(event);
         std::string ts = std::to_string(unix_now());
         host::OutboundRequest req;
@@ -231,7 +214,7 @@ void PushDelivery::push_team(const Target& t) {
         req.follow_redirects = false;
         req.headers = {{"Content-Type", "application/json"},
                        {"X-Patchbay-Event-Id", std::string(event.at("id").as_string())},
-                       {"X-Patchbay-Attempt", std::to_string(attempts[i])},
+                       {"X-Patchbay-Attempt", std::to_string(attempt)},
                        {"X-Patchbay-Signature", "t=" + ts + ",v1=" + crypto::hex(crypto::hmac(crypto::Mac::hmac_sha256, t.secret, ts + "." + body))}};
         auto res = client_.perform(req, std::chrono::steady_clock::now() + options_.timeout);
         bool ok = res && res->status >= 200 && res->status < 300;
@@ -247,19 +230,19 @@ void PushDelivery::push_team(const Target& t) {
                 if (!row) return;
                 if (now2 - row->integer(0) >= options_.max_age.count()) {
                     tx.exec("UPDATE events SET dead_at = ?, lease_until = NULL, last_error = ? WHERE seq = ?", {now2, problem.substr(0, 500), seq});
-                    log::warn("event parked as a dead letter", {{"event", event.at("id")}, {"attempts", attempts[i]}, {"reason", problem}});
+                    log::warn("event parked as a dead letter", {{"event", event.at("id")}, {"attempts", attempt}, {"reason", problem}});
                     return;
                 }
                 // Back off: retry_after, doubling per attempt, at most an hour.
                 int64_t wait_ms = options_.retry_after.count();
-                for (int64_t a = 1; a < attempts[i] && wait_ms < 3'600'000; ++a) wait_ms *= 2;
+                for (int64_t a = 1; a < attempt && wait_ms < 3'600'000; ++a) wait_ms *= 2;
                 wait_ms = std::min<int64_t>(wait_ms, 3'600'000);
                 tx.exec("UPDATE events SET lease_until = ?, last_error = ? WHERE seq = ?", {now2 + (wait_ms + 999) / 1000, problem.substr(0, 500), seq});
             });
         } catch (const store::StoreError& e) {
             log::warn("push delivery result not recorded", {{"reason", e.what()}});
         }
-        if (!ok) log::info("push delivery failed; retrying later", {{"event", event.at("id")}, {"attempt", attempts[i]}, {"reason", problem}});
+        if (!ok) log::info("push delivery failed; retrying later", {{"event", event.at("id")}, {"attempt", attempt}, {"reason", problem}});
     }
 }
 
