@@ -64,17 +64,41 @@ InvokeOutcome collect(int32_t rc, pb_call& call, const std::string& version) {
     return out;
 }
 
+// A hook the plugin does not have.
+InvokeOutcome unsupported(const catalog::Entry& entry, const std::string& what) {
+    InvokeOutcome out;
+    out.version = entry.manifest->version;
+    out.error = Error(Errc::unsupported, "the plugin of '" + entry.name + "' " + what);
+    return out;
+}
+
+// The context a trigger hook sees, as JSON text.
+std::string trigger_context(const catalog::Entry& entry, const std::string& trigger, const json::object& context) {
+    json::object ctx = context;
+    ctx["integration"] = entry.name;
+    ctx["trigger"] = trigger;
+    return json::serialize(ctx);
+}
+
+// How a hook is named in the plugin call (pb_call::operation) and in logs.
+const char* hook_name(Hook hook) {
+    switch (hook) {
+        case Hook::action: return "action";
+        case Hook::webhook: return "webhook";
+        case Hook::poll: return "poll";
+        case Hook::subscribe: return "subscribe";
+        case Hook::unsubscribe: return "unsubscribe";
+        case Hook::test_connection: break;
+    }
+    return "test_connection";
+}
+
 }  // namespace
 
 InvokeOutcome run_action(const catalog::Entry& entry, const manifest::Action& action, const json::value& input,
                          const json::object& context, pb_call& call) {
     const auto& desc = entry.instance->descriptor();
-    if (!desc.invoke_action) {
-        InvokeOutcome out;
-        out.version = entry.manifest->version;
-        out.error = Error(Errc::unsupported, "the plugin of '" + entry.name + "' does not implement actions");
-        return out;
-    }
+    if (!desc.invoke_action) return unsupported(entry, "does not implement actions");
     json::object ctx = context;
     ctx["integration"] = entry.name;
     ctx["action"] = action.name;
@@ -95,17 +119,9 @@ InvokeOutcome run_action(const catalog::Entry& entry, const manifest::Action& ac
 InvokeOutcome run_webhook(const catalog::Entry& entry, const std::string& trigger, const json::value& request, const std::string& body,
                           const json::object& context, pb_call& call) {
     const auto& desc = entry.instance->descriptor();
-    if (!desc.handle_webhook) {
-        InvokeOutcome out;
-        out.version = entry.manifest->version;
-        out.error = Error(Errc::unsupported, "the plugin of '" + entry.name + "' has no webhook hook");
-        return out;
-    }
-    json::object ctx = context;
-    ctx["integration"] = entry.name;
-    ctx["trigger"] = trigger;
+    if (!desc.handle_webhook) return unsupported(entry, "has no webhook hook");
     std::string request_text = json::serialize(request);
-    std::string ctx_text = json::serialize(ctx);
+    std::string ctx_text = trigger_context(entry, trigger, context);
     int32_t rc = desc.handle_webhook(entry.instance->handle(), &call, pb_str{trigger.data(), trigger.size()},
                                      pb_str{request_text.data(), request_text.size()}, pb_str{body.data(), body.size()},
                                      pb_str{ctx_text.data(), ctx_text.size()});
@@ -118,18 +134,9 @@ InvokeOutcome run_trigger_hook(const catalog::Entry& entry, Hook hook, const std
     pb_trigger_request_fn fn = hook == Hook::poll        ? lib.descriptor().poll_trigger
                                : hook == Hook::subscribe ? lib.subscribe_hook()
                                                          : lib.unsubscribe_hook();
-    const char* what = hook == Hook::poll ? "poll" : hook == Hook::subscribe ? "subscribe" : "unsubscribe";
-    if (!fn) {
-        InvokeOutcome out;
-        out.version = entry.manifest->version;
-        out.error = Error(Errc::unsupported, "the plugin of '" + entry.name + "' has no " + std::string(what) + " hook");
-        return out;
-    }
-    json::object ctx = context;
-    ctx["integration"] = entry.name;
-    ctx["trigger"] = trigger;
+    if (!fn) return unsupported(entry, "has no " + std::string(hook_name(hook)) + " hook");
     std::string request_text = json::serialize(request);
-    std::string ctx_text = json::serialize(ctx);
+    std::string ctx_text = trigger_context(entry, trigger, context);
     int32_t rc = fn(entry.instance->handle(), &call, pb_str{trigger.data(), trigger.size()}, pb_str{request_text.data(), request_text.size()},
                     pb_str{ctx_text.data(), ctx_text.size()});
     return collect(rc, call, entry.manifest->version);
@@ -137,12 +144,7 @@ InvokeOutcome run_trigger_hook(const catalog::Entry& entry, Hook hook, const std
 
 InvokeOutcome run_test_connection(const catalog::Entry& entry, const json::object& context, pb_call& call) {
     const auto& desc = entry.instance->descriptor();
-    if (!desc.test_connection) {
-        InvokeOutcome out;
-        out.version = entry.manifest->version;
-        out.error = Error(Errc::unsupported, "the plugin of '" + entry.name + "' has no connection test");
-        return out;
-    }
+    if (!desc.test_connection) return unsupported(entry, "has no connection test");
     json::object ctx = context;
     ctx["integration"] = entry.name;
     std::string ctx_text = json::serialize(ctx);
@@ -197,12 +199,9 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
     auto shared = std::make_shared<Shared>();
     shared->done = std::move(done);
     std::string integration = req.integration,
-                action_name = action                        ? req.action
-                              : req.hook == Hook::webhook ? "webhook " + req.action
-                              : req.hook == Hook::poll    ? "poll " + req.action
-                              : req.hook == Hook::subscribe ? "subscribe " + req.action
-                              : req.hook == Hook::unsubscribe ? "unsubscribe " + req.action
-                                                          : "test connection";
+                action_name = action                               ? req.action
+                              : req.hook == Hook::test_connection ? "test connection"
+                                                                   : std::string(hook_name(req.hook)) + " " + req.action;
     shared->ticket = deadlines_.watch(started + budget, [shared, budget, integration, action_name, started] {
         if (shared->finished.exchange(true)) return;
         InvokeOutcome o;
@@ -217,12 +216,7 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
         if (shared->finished.load()) return;  // timed out while queued
         pb_call call;
         call.integration = entry->name;
-        call.operation = action                        ? action->name
-                         : req.hook == Hook::webhook ? "webhook"
-                         : req.hook == Hook::poll    ? "poll"
-                         : req.hook == Hook::subscribe ? "subscribe"
-                         : req.hook == Hook::unsubscribe ? "unsubscribe"
-                                                     : "test_connection";
+        call.operation = action ? action->name : hook_name(req.hook);
         call.http = http_;
         call.scope = req.scope.get();
         call.rate_rules = &entry->manifest->rate_rules;
@@ -231,11 +225,10 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
         call.deadline_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                     (std::chrono::system_clock::now() + (call.deadline - Clock::now())).time_since_epoch())
                                     .count();
-        InvokeOutcome o = action                        ? run_action(*entry, *action, req.input, req.context, call)
-                          : req.hook == Hook::webhook ? run_webhook(*entry, req.action, req.input, req.body, req.context, call)
-                          : req.hook == Hook::poll || req.hook == Hook::subscribe || req.hook == Hook::unsubscribe
-                              ? run_trigger_hook(*entry, req.hook, req.action, req.input, req.context, call)
-                              : run_test_connection(*entry, req.context, call);
+        InvokeOutcome o = action                               ? run_action(*entry, *action, req.input, req.context, call)
+                          : req.hook == Hook::test_connection ? run_test_connection(*entry, req.context, call)
+                          : req.hook == Hook::webhook         ? run_webhook(*entry, req.action, req.input, req.body, req.context, call)
+                                                               : run_trigger_hook(*entry, req.hook, req.action, req.input, req.context, call);
         o.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
         if (shared->finished.exchange(true)) {
             log::debug("late result dropped", {{"integration", entry->name}, {"operation", call.operation}});
