@@ -43,6 +43,35 @@ void seal_into(Tx& tx, secrets::Vault& vault, int64_t team, const std::string& c
             {connection, field, secrets::sealed_key_id(sealed), store::Blob(sealed.begin(), sealed.end())});
 }
 
+// A sealed subscription field ("secret", "previous", "hook_token"), opened; nullopt when the
+// subscription has none, an error when it cannot be opened.
+Result<std::optional<std::string>> open_field(Tx& tx, secrets::Vault& vault, int64_t team, const std::string& connection, std::string_view id,
+                                              std::string_view what) {
+    auto row = tx.query_one("SELECT sealed FROM connection_secrets WHERE connection_id = ? AND field = ?", {connection, secret_field(id, what)});
+    if (!row) return std::optional<std::string>();
+    const auto& blob = row->blob(0);
+    auto opened = vault.open_secret(team, connection, secret_field(id, what), secrets::Sealed(blob.begin(), blob.end()));
+    if (!opened) return opened.error();
+    return std::optional<std::string>(std::move(*opened));
+}
+
+// Removes a subscription with its secrets, audited.
+void erase(Tx& tx, int64_t team, std::string_view actor, const std::string& connection, std::string_view id, json::object details) {
+    tx.exec("DELETE FROM connection_secrets WHERE connection_id = ? AND field LIKE ?", {connection, secret_field(id, "%")});
+    tx.exec("DELETE FROM subscriptions WHERE id = ?", {std::string(id)});
+    store::record_audit(tx, team, actor, "subscription.delete", "subscription", id, std::move(details));
+}
+
+// The subscription `id` of the team, for a change only its creator or an admin may make (`what`
+// says which, for the refusal): its row of "created_by, <columns>".
+Result<store::Row> for_change(Tx& tx, const Principal& p, std::string_view id, const std::string& columns, std::string_view what) {
+    auto r = tx.query_one("SELECT created_by, " + columns + " FROM subscriptions WHERE id = ? AND team_id = ?", {std::string(id), p.team_id});
+    if (!r) return no_subscription(id);
+    if (r->integer(0) != p.user_id && !p.admin())
+        return Error(Errc::forbidden, "only the subscription's creator or an admin may " + std::string(what));
+    return std::move(*r);
+}
+
 std::string new_secret() { return "whsec_" + crypto::base64url(std::string(reinterpret_cast<const char*>(crypto::random_bytes(32).data()), 32)); }
 
 }  // namespace
@@ -156,10 +185,7 @@ Result<json::object> Subscriptions::create(const Principal& p, const json::objec
         auto registered = registrar_(true, connection, integration, trigger, std::move(request));
         if (!registered && registered.error().code != Errc::unsupported) {
             db_.write([&](Tx& tx) {
-                tx.exec("DELETE FROM connection_secrets WHERE connection_id = ? AND field LIKE ?", {connection, secret_field(id, "%")});
-                tx.exec("DELETE FROM subscriptions WHERE id = ?", {id});
-                store::record_audit(tx, p.team_id, p.user, "subscription.delete", "subscription", id,
-                                    json::object{{"reason", "the tool refused the webhook registration"}});
+                erase(tx, p.team_id, p.user, connection, id, json::object{{"reason", "the tool refused the webhook registration"}});
             });
             Error e = registered.error();
             e.message = "the webhook could not be registered at the tool, so nothing was subscribed: " + e.message;
@@ -183,7 +209,8 @@ void Subscriptions::reconcile(std::chrono::seconds every) {
     struct Item {
         std::string id, connection, integration, trigger, remote, params;
         int64_t team = 0;
-        store::Blob token, secret;
+        std::string token;
+        std::optional<std::string> secret;
     };
     std::vector<Item> due;
     db_.read([&](Tx& tx) {
@@ -191,22 +218,18 @@ void Subscriptions::reconcile(std::chrono::seconds every) {
                                       "WHERE kind = 'webhook' AND status = 'active' AND remote IS NOT NULL AND COALESCE(reconciled_at, 0) <= ? LIMIT 50",
                                       {now - every.count()})) {
             Item it{r.text(0), r.text(2), r.text(3), r.text(4), r.text(5), r.text(6), r.integer(1), {}, {}};
-            if (auto t = tx.query_one("SELECT sealed FROM connection_secrets WHERE connection_id = ? AND field = ?", {it.connection, secret_field(it.id, "hook_token")}))
-                it.token = t->blob(0);
-            if (auto s = tx.query_one("SELECT sealed FROM connection_secrets WHERE connection_id = ? AND field = ?", {it.connection, secret_field(it.id, "secret")}))
-                it.secret = s->blob(0);
+            auto token = open_field(tx, vault_, it.team, it.connection, it.id, "hook_token");
+            if (!token || !*token) continue;
+            it.token = std::move(**token);
+            if (auto secret = open_field(tx, vault_, it.team, it.connection, it.id, "secret")) it.secret = std::move(*secret);
             due.push_back(std::move(it));
         }
     });
     for (auto& it : due) {
-        auto token = vault_.open_secret(it.team, it.connection, secret_field(it.id, "hook_token"), secrets::Sealed(it.token.begin(), it.token.end()));
-        if (!token) continue;
         boost::system::error_code ec;
         json::value remote = json::parse(it.remote, ec), params = json::parse(it.params, ec);
-        json::object request{{"hook_url", hook_url(*token)}, {"params", params.is_object() ? params : json::value(json::object{})}, {"remote", remote}};
-        if (!it.secret.empty())
-            if (auto s = vault_.open_secret(it.team, it.connection, secret_field(it.id, "secret"), secrets::Sealed(it.secret.begin(), it.secret.end())))
-                request["secret"] = *s;
+        json::object request{{"hook_url", hook_url(it.token)}, {"params", params.is_object() ? params : json::value(json::object{})}, {"remote", remote}};
+        if (it.secret) request["secret"] = *it.secret;
         auto out = registrar_(true, it.connection, it.integration, it.trigger, std::move(request));
         db_.write([&](Tx& tx) {
             if (!out) {
@@ -228,8 +251,6 @@ void Subscriptions::reconcile(std::chrono::seconds every) {
 
 Result<json::object> Subscriptions::view(const Principal& p, std::string_view id, bool with_hook_url) {
     std::optional<json::object> out;
-    std::string connection;
-    std::vector<unsigned char> sealed_token;
     db_.read([&](Tx& tx) {
         auto r = tx.query_one(
             "SELECT s.id, s.connection_id, s.integration, s.trigger_name, s.kind, s.params, s.status, s.unsigned_ok, s.created_at, s.updated_at, "
@@ -265,18 +286,11 @@ Result<json::object> Subscriptions::view(const Principal& p, std::string_view id
         }
         auto pending = tx.query_one("SELECT COUNT(*) FROM events WHERE subscription_id = ? AND acked_at IS NULL", {std::string(id)});
         o["pending_events"] = pending ? pending->integer(0) : 0;
-        connection = r->text(1);
         if (with_hook_url)
-            if (auto t = tx.query_one("SELECT sealed FROM connection_secrets WHERE connection_id = ? AND field = ?",
-                                      {connection, secret_field(id, "hook_token")}))
-                sealed_token = t->blob(0);
+            if (auto token = open_field(tx, vault_, p.team_id, r->text(1), id, "hook_token"); token && *token) o["hook_url"] = hook_url(**token);
         out = std::move(o);
     });
     if (!out) return no_subscription(id);
-    if (!sealed_token.empty()) {
-        auto token = vault_.open_secret(p.team_id, connection, secret_field(id, "hook_token"), secrets::Sealed(sealed_token));
-        if (token) (*out)["hook_url"] = hook_url(*token);
-    }
     return *out;
 }
 
@@ -301,10 +315,8 @@ Result<json::object> Subscriptions::list(const Principal& p, std::string_view co
 Result<json::object> Subscriptions::set_active(const Principal& p, std::string_view id, bool active) {
     std::optional<Error> err;
     db_.write([&](Tx& tx) {
-        auto r = tx.query_one("SELECT created_by, status FROM subscriptions WHERE id = ? AND team_id = ?", {std::string(id), p.team_id});
-        if (!r) return void(err = no_subscription(id));
-        if (r->integer(0) != p.user_id && !p.admin())
-            return void(err = Error(Errc::forbidden, "only the subscription's creator or an admin may pause or resume it"));
+        auto r = for_change(tx, p, id, "status", "pause or resume it");
+        if (!r) return void(err = r.error());
         std::string status = active ? "active" : "paused";
         if (r->text(1) == status) return;
         tx.exec("UPDATE subscriptions SET status = ?, updated_at = ? WHERE id = ?", {status, iso_now(), std::string(id)});
@@ -329,20 +341,15 @@ Result<json::object> Subscriptions::rotate_secret(const Principal& p, std::strin
     }
     std::optional<Error> err;
     db_.write([&](Tx& tx) {
-        auto r = tx.query_one("SELECT created_by, connection_id FROM subscriptions WHERE id = ? AND team_id = ?", {std::string(id), p.team_id});
-        if (!r) return void(err = no_subscription(id));
-        if (r->integer(0) != p.user_id && !p.admin())
-            return void(err = Error(Errc::forbidden, "only the subscription's creator or an admin may change its signing secret"));
+        auto r = for_change(tx, p, id, "connection_id", "change its signing secret");
+        if (!r) return void(err = r.error());
         std::string connection = r->text(1);
-        auto current = tx.query_one("SELECT key_id, sealed FROM connection_secrets WHERE connection_id = ? AND field = ?",
-                                    {connection, secret_field(id, "secret")});
-        if (!current) return void(err = Error(Errc::conflict, "this subscription's trigger is not signed; it has no signing secret"));
+        auto old = open_field(tx, vault_, p.team_id, connection, id, "secret");
+        if (!old) return void(err = old.error());
+        if (!*old) return void(err = Error(Errc::conflict, "this subscription's trigger is not signed; it has no signing secret"));
         // The current secret becomes the previous one, sealed again under its new name (the
         // field is part of what the seal binds).
-        const auto& blob = current->blob(1);
-        auto old = vault_.open_secret(p.team_id, connection, secret_field(id, "secret"), secrets::Sealed(blob.begin(), blob.end()));
-        if (!old) return void(err = old.error());
-        seal_into(tx, vault_, p.team_id, connection, secret_field(id, "previous"), *old);
+        seal_into(tx, vault_, p.team_id, connection, secret_field(id, "previous"), **old);
         seal_into(tx, vault_, p.team_id, connection, secret_field(id, "secret"), secret);
         tx.exec("UPDATE subscriptions SET updated_at = ? WHERE id = ?", {iso_now(), std::string(id)});
         store::record_audit(tx, p.team_id, p.user, "subscription.rotate_secret", "subscription", id,
@@ -362,16 +369,10 @@ Result<json::object> Subscriptions::remove(const Principal& p, std::string_view 
     };
     std::optional<Unregister> unregister;
     db_.write([&](Tx& tx) {
-        auto r = tx.query_one("SELECT created_by, connection_id, trigger_name, remote, integration, params FROM subscriptions WHERE id = ? AND team_id = ?",
-                              {std::string(id), p.team_id});
-        if (!r) return void(err = no_subscription(id));
-        if (r->integer(0) != p.user_id && !p.admin())
-            return void(err = Error(Errc::forbidden, "only the subscription's creator or an admin may delete it"));
+        auto r = for_change(tx, p, id, "connection_id, trigger_name, remote, integration, params", "delete it");
+        if (!r) return void(err = r.error());
         if (!r->is_null(3)) unregister = Unregister{r->text(1), r->text(4), r->text(2), r->text(3), r->text(5)};
-        tx.exec("DELETE FROM connection_secrets WHERE connection_id = ? AND field LIKE ?", {r->text(1), secret_field(id, "%")});
-        tx.exec("DELETE FROM subscriptions WHERE id = ?", {std::string(id)});
-        store::record_audit(tx, p.team_id, p.user, "subscription.delete", "subscription", id,
-                            json::object{{"connection", r->text(1)}, {"trigger", r->text(2)}});
+        erase(tx, p.team_id, p.user, r->text(1), id, json::object{{"connection", r->text(1)}, {"trigger", r->text(2)}});
     });
     if (err) return *err;
     forget_hooks();
@@ -410,7 +411,6 @@ void Subscriptions::forget_hooks() {
 
 std::optional<HookTarget> Subscriptions::load_hook(const std::string& token_hash) {
     std::optional<HookTarget> h;
-    std::vector<std::pair<std::string, store::Blob>> sealed;
     db_.read([&](Tx& tx) {
         auto r = tx.query_one("SELECT id, team_id, connection_id, integration, trigger_name, params, status, unsigned_ok FROM subscriptions "
                               "WHERE hook_hash = ?",
@@ -427,21 +427,16 @@ std::optional<HookTarget> Subscriptions::load_hook(const std::string& token_hash
         if (!ec && params.is_object()) t.params = std::move(params.get_object());
         t.active = r->text(6) == "active";
         t.unsigned_ok = r->integer(7) != 0;
-        for (const char* what : {"secret", "previous"})
-            if (auto s = tx.query_one("SELECT sealed FROM connection_secrets WHERE connection_id = ? AND field = ?",
-                                      {t.connection_id, secret_field(t.id, what)}))
-                sealed.emplace_back(what, s->blob(0));
+        for (const char* what : {"secret", "previous"}) {
+            auto opened = open_field(tx, vault_, t.team_id, t.connection_id, t.id, what);
+            if (!opened) {
+                log::error("a subscription's signing secret cannot be opened", {{"subscription", t.id}, {"reason", opened.error().message}});
+                continue;  // verification then fails closed
+            }
+            if (*opened) t.secrets.push_back(std::move(**opened));
+        }
         h = std::move(t);
     });
-    if (!h) return std::nullopt;
-    for (const auto& [what, blob] : sealed) {
-        auto opened = vault_.open_secret(h->team_id, h->connection_id, secret_field(h->id, what), secrets::Sealed(blob.begin(), blob.end()));
-        if (!opened) {
-            log::error("a subscription's signing secret cannot be opened", {{"subscription", h->id}, {"reason", opened.error().message}});
-            continue;  // verification then fails closed
-        }
-        h->secrets.push_back(std::move(*opened));
-    }
     return h;
 }
 
