@@ -184,12 +184,19 @@ void PushDelivery::loop() {
                 for (const auto& r : tx.query("SELECT team_id, url, sealed FROM delivery_targets")) rows.emplace_back(r.integer(0), r.text(1), r.blob(2));
             });
             for (auto& [team, url, blob] : rows) {
-                auto secret = vault_.open_secret(team, secrets::kDeliveryTarget, "secret", secrets::Sealed(blob.begin(), blob.end()));
-                if (!secret) {
-                    log::error("a push delivery secret cannot be opened", {{"team_id", team}, {"reason", secret.error().message}});
-                    continue;
+                // Opened again only when the sealed value changed (set anew, or re-sealed by a
+                // key rotation), not on every pass.
+                auto& cached = opened_[team];
+                if (cached.first != blob) {
+                    auto secret = vault_.open_secret(team, secrets::kDeliveryTarget, "secret", secrets::Sealed(blob.begin(), blob.end()));
+                    if (!secret) {
+                        opened_.erase(team);
+                        log::error("a push delivery secret cannot be opened", {{"team_id", team}, {"reason", secret.error().message}});
+                        continue;
+                    }
+                    cached = {blob, std::move(*secret)};
                 }
-                targets.push_back({team, url, std::move(*secret)});
+                targets.push_back({team, url, cached.second});
             }
             for (const auto& t : targets) push_team(t);
         } catch (const store::StoreError& e) {

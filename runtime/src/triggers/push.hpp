@@ -24,6 +24,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -75,6 +76,7 @@ private:
     bool stopping_ = false;
     bool woken_ = false;
     uint64_t wait_ticket_ = 0;
+    std::map<int64_t, std::pair<store::Blob, std::string>> opened_;  // team -> (sealed, secret); the loop's own
     std::thread thread_;
 };
 
