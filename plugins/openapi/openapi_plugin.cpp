@@ -643,13 +643,17 @@ sdk::Result list_organizations(sdk::Call& call, const json::value& request) {
     const json::array* items = items_of(pg, a.body);
     if (!items && !m.contains("items")) items = a.body.if_array();
     if (!items) return sdk::Error::upstream("the answer of " + p.label + " has no list of organizations");
-    std::string id = get(m, "id", "/id"), name = get(m, "name", "/name");
+    std::string id = get(m, "id", "/id"), name = get(m, "name", "/name"), domain = get(m, "domain");
     json::array out;
     for (const auto& item : *items) {
         const json::value* i = pointer(item, id);
         const json::value* n = pointer(item, name);
         if (!i || i->is_null()) continue;
-        out.push_back(json::object{{"id", text_of(*i)}, {"name", n ? text_of(*n) : text_of(*i)}});
+        json::object org{{"id", text_of(*i)}, {"name", n ? text_of(*n) : text_of(*i)}};
+        // The tool's web domain, when it keeps one: it makes suggestions near-certain.
+        if (const json::value* d = domain.empty() ? nullptr : pointer(item, domain); d && d->is_string() && !d->get_string().empty())
+            org["domain"] = d->get_string();
+        out.push_back(std::move(org));
     }
     std::string next = pg.empty() ? std::string() : next_cursor(pg, a, cursor, items->size());
     return json::object{{"items", std::move(out)}, {"next_cursor", next.empty() ? json::value(nullptr) : json::value(next)}};

@@ -58,6 +58,8 @@ struct Upstream::Impl {
     bool sink_failing = false;
     std::vector<Upstream::Sunk> sunk;
     bool feed_failing = false;
+    std::vector<std::pair<std::string, std::string>> companies;  // (id, name)
+    int companies_fail_after = -1;                              // pages served before 503s; -1 = never
     std::vector<std::vector<std::pair<std::string, std::string>>> seen;
     std::condition_variable hold_cv;
     bool released = false;
@@ -184,6 +186,23 @@ struct Upstream::Impl {
                     sunk.push_back({req.body(), std::move(hs)});
                     res.body() = "{}";
                 }
+            } else if (path == "/companies") {
+                // set_companies(): {"data": [{"id", "name"}], "meta": {"next": cursor or null}}, per_page at a time.
+                std::lock_guard lock(mu);
+                int page_no = hits["companies"]++;
+                if (companies_fail_after >= 0 && page_no >= companies_fail_after) {
+                    res.result(bhttp::status::service_unavailable);
+                    res.body() = R"({"error":"companies down"})";
+                } else {
+                    size_t from = param(target, "cursor").empty() ? 0 : std::stoul(param(target, "cursor"));
+                    size_t size = param(target, "per_page").empty() ? 10 : std::stoul(param(target, "per_page"));
+                    boost::json::array items;
+                    for (size_t i = from; i < std::min(companies.size(), from + size); ++i)
+                        items.push_back(boost::json::object{{"id", companies[i].first}, {"name", companies[i].second}});
+                    bool more = from + size < companies.size();
+                    res.body() = boost::json::serialize(boost::json::object{
+                        {"data", items}, {"meta", boost::json::object{{"next", more ? boost::json::value(std::to_string(from + size)) : nullptr}}}});
+                }
             } else if (path == "/feed") {
                 // A list that grows (set_feed): items with ids after ?after=N, oldest first.
                 std::lock_guard lock(mu);
@@ -257,6 +276,13 @@ void Upstream::set_sink_failing(bool failing) {
 std::vector<Upstream::Sunk> Upstream::sunk() const {
     std::lock_guard lock(impl_->mu);
     return impl_->sunk;
+}
+
+void Upstream::set_companies(std::vector<std::pair<std::string, std::string>> companies, int fail_after_pages) {
+    std::lock_guard lock(impl_->mu);
+    impl_->companies = std::move(companies);
+    impl_->companies_fail_after = fail_after_pages;
+    impl_->hits["companies"] = 0;
 }
 
 void Upstream::set_feed(int size, bool failing) {

@@ -49,6 +49,7 @@ public:
     int hits(const std::string& key) const;
     int held() const;  // requests waiting in /hold now
     void set_feed(int size, bool failing = false);
+    void set_companies(std::vector<std::pair<std::string, std::string>> companies, int fail_after_pages = -1);
     struct Sunk {
         std::string body;
         std::vector<std::pair<std::string, std::string>> headers;

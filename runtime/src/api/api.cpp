@@ -121,7 +121,7 @@ json::object describe(const catalog::Entry& e) {
 
 Api::Api(catalog::Catalog& catalog, invoker::Invoker& invoker, store::PrincipalStore& principals, control::ControlPlane& control,
          std::shared_ptr<oauth::Manager> oauth, triggers::Subscriptions& subscriptions, triggers::EventLog& events,
-         triggers::PushDelivery& push, mapping::Organizations& organizations)
+         triggers::PushDelivery& push, mapping::Organizations& organizations, mapping::Mappings& mappings)
     : catalog_(catalog),
       invoker_(invoker),
       principals_(principals),
@@ -130,7 +130,8 @@ Api::Api(catalog::Catalog& catalog, invoker::Invoker& invoker, store::PrincipalS
       subscriptions_(subscriptions),
       events_(events),
       push_(push),
-      organizations_(organizations) {}
+      organizations_(organizations),
+      mappings_(mappings) {}
 
 bool wants_headers(std::string_view target) { return target.rfind("/hooks/", 0) == 0; }
 
@@ -218,7 +219,7 @@ void Api::invoke(ApiRequest req, const store::Principal& who, std::string integr
     invoker::InvokeRequest ir;
     ir.integration = std::move(integration);
     ir.action = std::move(action);
-    std::string connection_id, workflow_id;
+    std::string connection_id, workflow_id, organization;
     if (!req.body.empty()) {
         boost::system::error_code ec;
         json::value body = json::parse(req.body, ec);
@@ -231,10 +232,11 @@ void Api::invoke(ApiRequest req, const store::Principal& who, std::string integr
                                           req.request_id));
         auto& o = body.get_object();
         for (const auto& [k, v] : o) {
-            if (k != "input" && k != "workflow_id" && k != "timeout_ms" && k != "connection" && k != "all_pages" && k != "max_pages")
+            if (k != "input" && k != "workflow_id" && k != "timeout_ms" && k != "connection" && k != "organization" && k != "all_pages" &&
+                k != "max_pages")
                 return respond(error_response(Error(Errc::invalid_input, "unknown field '" + std::string(k) +
-                                                                             "' in the request body; allowed: input, connection, workflow_id, "
-                                                                             "timeout_ms, all_pages, max_pages",
+                                                                             "' in the request body; allowed: input, connection, organization, "
+                                                                             "workflow_id, timeout_ms, all_pages, max_pages",
                                                     "/" + std::string(k)),
                                               req.request_id));
         }
@@ -249,6 +251,11 @@ void Api::invoke(ApiRequest req, const store::Principal& who, std::string integr
             if (!c->is_string())
                 return respond(error_response(Error(Errc::invalid_input, "connection must be a connection id string", "/connection"), req.request_id));
             connection_id = c->get_string();
+        }
+        if (auto* org = o.if_contains("organization")) {
+            if (!org->is_string() || org->get_string().empty())
+                return respond(error_response(Error(Errc::invalid_input, "organization must be a platform organization id", "/organization"), req.request_id));
+            organization = org->get_string();
         }
         // Paging requests, for plugins whose actions page (the OpenAPI plugin): handed on as is.
         if (auto* a = o.if_contains("all_pages")) {
@@ -270,6 +277,13 @@ void Api::invoke(ApiRequest req, const store::Principal& who, std::string integr
         return respond(error_response(Error(Errc::not_installed, "'" + ir.integration +
                                                                      "' is not installed in your team; an admin installs it with POST /v1/installations"),
                                       req.request_id));
+    if (!organization.empty()) {
+        // The organization picks the connection (unless the call names one) and the tenant.
+        auto resolved = mappings_.resolve(who, organization, ir.integration, connection_id);
+        if (!resolved) return respond(error_response(resolved.error(), req.request_id));
+        connection_id = resolved->connection_id;
+        if (auto e = bind_organization(ir, *resolved)) return respond(error_response(*e, req.request_id));
+    }
     if (!connection_id.empty()) {
         auto rc = control_.resolve_for_use(who, connection_id, ir.integration);
         if (!rc) return respond(error_response(rc.error(), req.request_id));
@@ -291,6 +305,47 @@ void Api::invoke(ApiRequest req, const store::Principal& who, std::string integr
         if (!rid.empty()) body["request_id"] = rid;
         respond(json_response(200, body));
     });
+}
+
+std::optional<Error> Api::bind_organization(invoker::InvokeRequest& ir, const mapping::Resolved& r) const {
+    ir.context["organization"] = json::object{{"id", r.organization_id}, {"name", r.organization_name}, {"remote_id", r.remote_id},
+                                              {"remote_name", r.remote_name}, {"stale", r.stale}};
+    // A manifest may name the input parameter that carries the tenant (organizations.parameter):
+    // the mapped id goes there, and a different value in the input is refused, never sent.
+    auto entry = catalog_.find(ir.integration);
+    if (!entry || !entry->manifest) return std::nullopt;
+    const auto* cfg = entry->manifest->organizations_config.if_object();
+    const auto* param = cfg ? cfg->if_contains("parameter") : nullptr;
+    const auto* action = entry->manifest->find_action(ir.action);
+    if (!param || !param->is_string() || !action) return std::nullopt;
+    const auto* schema = action->input.document().if_object();
+    const auto* props = schema ? schema->if_contains("properties") : nullptr;
+    if (!props || !props->is_object() || !props->get_object().contains(param->get_string())) return std::nullopt;
+    if (ir.input.is_null()) ir.input = json::object{};
+    auto* input = ir.input.if_object();
+    if (!input) return std::nullopt;  // the schema check reports it
+    std::string name(param->get_string());
+    if (const auto* given = input->if_contains(name)) {
+        bool same = (given->is_string() && given->get_string() == r.remote_id) || (given->is_int64() && std::to_string(given->get_int64()) == r.remote_id);
+        if (!same)
+            return Error(Errc::invalid_input, "input '" + name + "' names another tenant than organization '" + r.organization_id +
+                                                  "' is mapped to; leave it out and Patchbay fills it in",
+                         "/input/" + name);
+        return std::nullopt;
+    }
+    // The parameter's own type: an integer id stays an integer.
+    const auto* ps = props->get_object().at(name).if_object();
+    const auto* type = ps ? ps->if_contains("type") : nullptr;
+    if (type && type->is_string() && type->get_string() == "integer") {
+        try {
+            size_t used = 0;
+            long long v = std::stoll(r.remote_id, &used);
+            if (used == r.remote_id.size()) return (*input)[name] = v, std::nullopt;
+        } catch (...) {
+        }
+    }
+    (*input)[name] = r.remote_id;
+    return std::nullopt;
 }
 
 void Api::attach_connection(invoker::InvokeRequest& ir, const control::ResolvedConnection& rc) const {
@@ -504,6 +559,7 @@ void Api::route(const ApiRequest& req, const store::Principal& who, std::functio
     const std::string& rid = req.request_id;
     auto body = [&]() { return body_object(req); };
 
+    if (route_mapping(req, who, parts, query, respond)) return;
     if (parts.size() == 2 && parts[1] == "me") {
         if (!get) return respond(method_not_allowed(req, "GET"));
         return respond(json_response(200, json::object{{"user", who.user}, {"team", who.team}, {"role", store::role_name(who.role)}}));
@@ -895,6 +951,147 @@ void Api::pull_events(const ApiRequest& req, const store::Principal& who, std::s
             respond(error_response(Error(Errc::store_unavailable, "the store is unavailable; retry shortly"), rid));
         }
     });
+}
+
+
+namespace {
+
+// ?page=&per_page= as numbers, or an error naming them.
+bool read_int(std::string_view query, std::string_view key, int64_t& out) {
+    auto v = query_param(query, key);
+    if (v.empty()) return true;
+    try {
+        size_t used = 0;
+        out = std::stoll(v, &used);
+        return used == v.size();
+    } catch (...) {
+        return false;
+    }
+}
+
+}  // namespace
+
+bool Api::route_mapping(const ApiRequest& req, const store::Principal& who, const std::vector<std::string_view>& parts, std::string_view query,
+                        std::function<void(ApiResponse)>& respond) {
+    const std::string& m = req.method;
+    const bool get = m == "GET" || m == "HEAD";
+    const std::string& rid = req.request_id;
+    auto with_body = [&](auto&& fn) {
+        auto b = body_object(req);
+        if (!b) return respond(error_response(b.error(), rid));
+        respond(from(fn(*b), rid));
+    };
+    auto bad_numbers = [&](std::string_view names) {
+        respond(error_response(Error(Errc::invalid_input, std::string(names) + " are whole numbers"), rid));
+    };
+    // /v1/connections/{id}/organizations[/refresh] and /v1/connections/{id}/mappings[/suggest]
+    if (parts.size() >= 4 && parts[1] == "connections" && (parts[3] == "organizations" || parts[3] == "mappings")) {
+        std::string id = percent_decode(parts[2]);
+        if (parts.size() == 4 && parts[3] == "organizations") {
+            if (!get) return respond(method_not_allowed(req, "GET")), true;
+            mapping::OptionQuery q;
+            q.q = query_param(query, "q");
+            if (!read_int(query, "page", q.page) || !read_int(query, "per_page", q.per_page)) return bad_numbers("page and per_page"), true;
+            return respond(from(mappings_.options(who, id, q), rid)), true;
+        }
+        if (parts.size() == 5 && parts[3] == "organizations" && parts[4] == "refresh") {
+            if (get) return respond(from(mappings_.refresh_status(who, id), rid)), true;
+            if (m != "POST") return respond(method_not_allowed(req, "GET, POST")), true;
+            return refresh_organizations(req, who, id, std::move(respond)), true;
+        }
+        if (parts.size() == 4 && parts[3] == "mappings") {
+            if (get) {
+                mapping::MappingQuery q;
+                q.q = query_param(query, "q");
+                q.filter = query_param(query, "filter");
+                if (!read_int(query, "page", q.page) || !read_int(query, "per_page", q.per_page)) return bad_numbers("page and per_page"), true;
+                return respond(from(mappings_.list(who, id, q), rid)), true;
+            }
+            if (m != "PUT") return respond(method_not_allowed(req, "GET, PUT")), true;
+            return with_body([&](const json::object& b) { return mappings_.save(who, id, b); }), true;
+        }
+        if (parts.size() == 5 && parts[3] == "mappings" && parts[4] == "suggest") {
+            if (m != "POST") return respond(method_not_allowed(req, "POST")), true;
+            return with_body([&](const json::object& b) { return mappings_.suggest(who, id, b); }), true;
+        }
+        return false;
+    }
+    // /v1/installations/{integration}/default-connection
+    if (parts.size() == 4 && parts[1] == "installations" && parts[3] == "default-connection") {
+        std::string integration = percent_decode(parts[2]);
+        if (get) return respond(from(mappings_.default_connection(who, integration), rid)), true;
+        if (m != "PUT") return respond(method_not_allowed(req, "GET, PUT")), true;
+        return with_body([&](const json::object& b) { return mappings_.set_default_connection(who, integration, b); }), true;
+    }
+    // /v1/organizations/{id}/connections[/{integration}]
+    if (parts.size() >= 4 && parts[1] == "organizations" && parts[3] == "connections") {
+        std::string org = percent_decode(parts[2]);
+        if (parts.size() == 4) {
+            if (!get) return respond(method_not_allowed(req, "GET")), true;
+            return respond(from(mappings_.organization_connections(who, org), rid)), true;
+        }
+        if (parts.size() == 5) {
+            std::string integration = percent_decode(parts[4]);
+            if (m == "DELETE") return respond(from(mappings_.clear_organization_connection(who, org, integration), rid)), true;
+            if (m != "PUT") return respond(method_not_allowed(req, "PUT, DELETE")), true;
+            return with_body([&](const json::object& b) { return mappings_.set_organization_connection(who, org, integration, b); }), true;
+        }
+    }
+    return false;
+}
+
+void Api::refresh_organizations(const ApiRequest& req, const store::Principal& who, std::string connection,
+                                std::function<void(ApiResponse)> respond) {
+    const std::string rid = req.request_id;
+    auto b = body_object(req);
+    if (!b) return respond(error_response(b.error(), rid));
+    mapping::RefreshOptions o;
+    bool wait = false;
+    for (const auto& [k, v] : *b) {
+        if (k == "max_pages" && v.is_int64()) o.max_pages = v.get_int64();
+        else if (k == "page_size" && v.is_int64()) o.page_size = v.get_int64();
+        else if (k == "wait" && v.is_bool()) wait = v.get_bool();
+        else
+            return respond(error_response(Error(Errc::invalid_input, "allowed: max_pages and page_size (whole numbers), wait (true or false)",
+                                                "/" + std::string(k)),
+                                          rid));
+    }
+    // The connection's credentials, opened once for the whole listing. Only admins get here
+    // (Mappings::refresh checks), and an admin maps organizations for every connection of the team.
+    auto conn = control_.get_connection(who, connection);
+    if (!conn) return respond(error_response(conn.error(), rid));
+    std::string integration(conn->at("integration").as_string());
+    if (!who.admin()) return respond(error_response(Error(Errc::forbidden, "only admins refresh a connection's organizations"), rid));
+    auto rc = control_.open_connection(connection);
+    if (!rc) return respond(error_response(rc.error(), rid));
+    auto base = std::make_shared<invoker::InvokeRequest>();
+    base->hook = invoker::Hook::organizations;
+    base->integration = integration;
+    attach_connection(*base, *rc);
+    base->context["team"] = who.team;
+    if (!rid.empty()) base->context["request_id"] = rid;
+    mapping::PageFetcher fetch = [this, base](json::value request, std::function<void(Result<json::value>)> done) {
+        invoker::InvokeRequest ir = *base;
+        ir.input = std::move(request);
+        invoker_.invoke(std::move(ir), [done = std::move(done)](invoker::InvokeOutcome out) {
+            if (!out.ok()) return done(*out.error);
+            done(std::move(*out.output));
+        });
+    };
+    // Without wait the answer is 202 at once and the refresh goes on; its status shows progress.
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    auto reply = std::make_shared<std::function<void(ApiResponse)>>(std::move(respond));
+    mappings_.refresh(who, connection, o, std::move(fetch), [reply, answered, rid](Result<json::object> r) {
+        if (answered->exchange(true)) {
+            if (!r) log::warn("organization refresh failed", {{"reason", r.error().message}, {"request_id", rid}});
+            return;
+        }
+        (*reply)(from(r, rid));
+    });
+    if (!wait && !answered->exchange(true)) {
+        auto status = mappings_.refresh_status(who, connection);
+        (*reply)(from(status, rid, 202));
+    }
 }
 
 }  // namespace patchbay::api

@@ -9,6 +9,7 @@
 #include "store/principals.hpp"
 #include "invoker/invoker.hpp"
 #include "oauth/oauth.hpp"
+#include "mapping/mappings.hpp"
 #include "mapping/organizations.hpp"
 #include "triggers/event_log.hpp"
 #include "triggers/push.hpp"
@@ -52,7 +53,7 @@ class Api {
 public:
     Api(catalog::Catalog& catalog, invoker::Invoker& invoker, store::PrincipalStore& principals, control::ControlPlane& control,
         std::shared_ptr<oauth::Manager> oauth, triggers::Subscriptions& subscriptions, triggers::EventLog& events,
-        triggers::PushDelivery& push, mapping::Organizations& organizations);
+        triggers::PushDelivery& push, mapping::Organizations& organizations, mapping::Mappings& mappings);
 
     void handle(ApiRequest request, std::function<void(ApiResponse)> respond);
     // The connection's credentials for the host to inject, and its view in the plugin's context.
@@ -73,6 +74,15 @@ private:
     void store_events(const ApiRequest& req, const triggers::HookTarget& target, std::string delivery_id, std::vector<triggers::NewEvent> events,
                       std::optional<ApiResponse> answer, std::function<void(ApiResponse)> respond);
     void pull_events(const ApiRequest& req, const store::Principal& who, std::string_view query, std::function<void(ApiResponse)> respond);
+    // Organization mapping routes (/v1/connections/{id}/organizations..., /mappings..., default
+    // and per-organization connections). False when the path is none of them.
+    bool route_mapping(const ApiRequest& req, const store::Principal& who, const std::vector<std::string_view>& parts, std::string_view query,
+                       std::function<void(ApiResponse)>& respond);
+    // The organization's mapped tenant in the plugin's context, and in the input parameter the
+    // manifest names for it (organizations.parameter).
+    std::optional<Error> bind_organization(invoker::InvokeRequest& ir, const mapping::Resolved& r) const;
+    void refresh_organizations(const ApiRequest& req, const store::Principal& who, std::string connection,
+                               std::function<void(ApiResponse)> respond);
 
     catalog::Catalog& catalog_;
     invoker::Invoker& invoker_;
@@ -83,6 +93,7 @@ private:
     triggers::EventLog& events_;
     triggers::PushDelivery& push_;
     mapping::Organizations& organizations_;
+    mapping::Mappings& mappings_;
 };
 
 // {"name", "title", "version", "status", "error"?, "actions": [...names], ...} for listings.

@@ -255,7 +255,8 @@ int run_serve(const std::vector<std::string>& argv) {
     triggers::Subscriptions subscriptions(*state->db, control, *state->vault, catalog);
     triggers::PushDelivery push(*state->db, *state->vault, client, events, push_options);
     mapping::Organizations organizations(*state->db);
-    api::Api api(catalog, invoker, *state->principals, control, oauth, subscriptions, events, push, organizations);
+    mapping::Mappings mappings(*state->db);
+    api::Api api(catalog, invoker, *state->principals, control, oauth, subscriptions, events, push, organizations, mappings);
     triggers::Poller poller(*state->db, catalog, invoker, control, events,
                             [&api](invoker::InvokeRequest& ir, const control::ResolvedConnection& rc) { api.attach_connection(ir, rc); });
     api::Server server(context_ptrs, sopts, api);

@@ -35,6 +35,7 @@ std::string_view code_name(Errc code) {
         case Errc::upstream_busy: return "UPSTREAM_BUSY";
         case Errc::reauthorization_required: return "REAUTHORIZATION_REQUIRED";
         case Errc::signature_invalid: return "SIGNATURE_INVALID";
+        case Errc::not_mapped: return "NOT_MAPPED";
         case Errc::internal: return "INTERNAL";
     }
     return "INTERNAL";
@@ -73,6 +74,7 @@ int http_status(Errc code) {
         case Errc::upstream_busy: return 503;
         case Errc::reauthorization_required: return 409;
         case Errc::signature_invalid: return 401;
+        case Errc::not_mapped: return 409;
         case Errc::internal: return 500;
     }
     return 500;

@@ -48,6 +48,7 @@ enum class Errc {
     upstream_busy,
     reauthorization_required,
     signature_invalid,
+    not_mapped,
     internal,
 };
 

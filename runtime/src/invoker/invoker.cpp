@@ -88,6 +88,7 @@ const char* hook_name(Hook hook) {
         case Hook::poll: return "poll";
         case Hook::subscribe: return "subscribe";
         case Hook::unsubscribe: return "unsubscribe";
+        case Hook::organizations: return "list_organizations";
         case Hook::test_connection: break;
     }
     return "test_connection";
@@ -139,6 +140,18 @@ InvokeOutcome run_trigger_hook(const catalog::Entry& entry, Hook hook, const std
     std::string ctx_text = trigger_context(entry, trigger, context);
     int32_t rc = fn(entry.instance->handle(), &call, pb_str{trigger.data(), trigger.size()}, pb_str{request_text.data(), request_text.size()},
                     pb_str{ctx_text.data(), ctx_text.size()});
+    return collect(rc, call, entry.manifest->version);
+}
+
+InvokeOutcome run_list_organizations(const catalog::Entry& entry, const json::value& request, const json::object& context, pb_call& call) {
+    const auto& desc = entry.instance->descriptor();
+    if (!desc.list_organizations) return unsupported(entry, "does not list organizations");
+    json::object ctx = context;
+    ctx["integration"] = entry.name;
+    std::string request_text = json::serialize(request);
+    std::string ctx_text = json::serialize(ctx);
+    int32_t rc = desc.list_organizations(entry.instance->handle(), &call, pb_str{request_text.data(), request_text.size()},
+                                         pb_str{ctx_text.data(), ctx_text.size()});
     return collect(rc, call, entry.manifest->version);
 }
 
@@ -201,6 +214,7 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
     std::string integration = req.integration,
                 action_name = action                               ? req.action
                               : req.hook == Hook::test_connection ? "test connection"
+                              : req.hook == Hook::organizations   ? "organization listing"
                                                                    : std::string(hook_name(req.hook)) + " " + req.action;
     shared->ticket = deadlines_.watch(started + budget, [shared, budget, integration, action_name, started] {
         if (shared->finished.exchange(true)) return;
@@ -228,6 +242,7 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
         InvokeOutcome o = action                               ? run_action(*entry, *action, req.input, req.context, call)
                           : req.hook == Hook::test_connection ? run_test_connection(*entry, req.context, call)
                           : req.hook == Hook::webhook         ? run_webhook(*entry, req.action, req.input, req.body, req.context, call)
+                          : req.hook == Hook::organizations   ? run_list_organizations(*entry, req.input, req.context, call)
                                                                : run_trigger_hook(*entry, req.hook, req.action, req.input, req.context, call);
         o.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
         if (shared->finished.exchange(true)) {

@@ -24,7 +24,7 @@
 
 namespace patchbay::invoker {
 
-enum class Hook { action, test_connection, webhook, poll, subscribe, unsubscribe };
+enum class Hook { action, test_connection, webhook, poll, subscribe, unsubscribe, organizations };
 
 struct InvokeRequest {
     Hook hook = Hook::action;
@@ -82,6 +82,9 @@ InvokeOutcome run_webhook(const catalog::Entry& entry, const std::string& trigge
 // unsubscribe (see abi.h), synchronously.
 InvokeOutcome run_trigger_hook(const catalog::Entry& entry, Hook hook, const std::string& trigger, const boost::json::value& request,
                                const boost::json::object& context, pb_call& call);
+// Runs the organization-listing hook (request {"cursor", "page_size"}) synchronously.
+InvokeOutcome run_list_organizations(const catalog::Entry& entry, const boost::json::value& request, const boost::json::object& context,
+                                     pb_call& call);
 // Runs the test-connection hook synchronously on the calling thread.
 InvokeOutcome run_test_connection(const catalog::Entry& entry, const boost::json::object& context, pb_call& call);
 

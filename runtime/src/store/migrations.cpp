@@ -218,6 +218,58 @@ CREATE TABLE organizations (
 CREATE INDEX organizations_by_parent ON organizations(team_id, parent_id);
 )sql";
 
+// Organization mapping: each connection's remote organizations (the options a refresh fetched),
+// the mappings saved and suggested per platform organization, and which connection serves an
+// organization (an override per organization, else the installation's default connection).
+constexpr const char* kV6Sqlite = R"sql(
+CREATE TABLE remote_organizations (
+  connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+  remote_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  domain TEXT,
+  position INTEGER NOT NULL,
+  PRIMARY KEY (connection_id, remote_id)
+);
+CREATE TABLE remote_refreshes (
+  connection_id TEXT PRIMARY KEY REFERENCES connections(id) ON DELETE CASCADE,
+  fetched_at TEXT,
+  fetched_by TEXT,
+  item_count INTEGER NOT NULL DEFAULT 0,
+  pages INTEGER NOT NULL DEFAULT 0,
+  complete INTEGER NOT NULL DEFAULT 1,
+  last_attempt_at TEXT,
+  last_error TEXT
+);
+CREATE TABLE organization_mappings (
+  connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+  team_id INTEGER NOT NULL,
+  organization_id TEXT NOT NULL,
+  remote_id TEXT,
+  remote_name TEXT,
+  saved_by TEXT,
+  saved_at TEXT,
+  stale INTEGER NOT NULL DEFAULT 0,
+  suggested_id TEXT,
+  suggested_name TEXT,
+  confidence_milli INTEGER,
+  suggested_at TEXT,
+  PRIMARY KEY (connection_id, organization_id),
+  FOREIGN KEY (team_id, organization_id) REFERENCES organizations(team_id, id) ON DELETE CASCADE
+);
+CREATE INDEX organization_mappings_by_org ON organization_mappings(team_id, organization_id);
+CREATE TABLE organization_connections (
+  team_id INTEGER NOT NULL,
+  organization_id TEXT NOT NULL,
+  integration TEXT NOT NULL,
+  connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+  set_by TEXT NOT NULL,
+  set_at TEXT NOT NULL,
+  PRIMARY KEY (team_id, organization_id, integration),
+  FOREIGN KEY (team_id, organization_id) REFERENCES organizations(team_id, id) ON DELETE CASCADE
+);
+ALTER TABLE installations ADD COLUMN default_connection TEXT REFERENCES connections(id) ON DELETE SET NULL;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -227,6 +279,7 @@ const std::vector<Migration>& migrations() {
         {3, "oauth2 token state and authorizations", kV3Sqlite},
         {4, "trigger subscriptions, webhook deliveries, events", kV4Sqlite},
         {5, "platform organizations", kV5Sqlite},
+        {6, "organization mapping", kV6Sqlite},
     };
     return all;
 }
