@@ -1,6 +1,7 @@
 #include "mapping/mappings.hpp"
 
 #include "common/clock.hpp"
+#include "common/json_fields.hpp"
 #include "common/text.hpp"
 #include "mapping/matcher.hpp"
 #include "store/audit.hpp"
@@ -83,19 +84,6 @@ Result<bool> read_flag(const json::object& body, std::string_view key) {
     return v->get_bool();
 }
 
-Status only_keys(const json::object& body, std::initializer_list<std::string_view> keys) {
-    for (const auto& [k, v] : body) {
-        (void)v;
-        bool ok = false;
-        for (auto key : keys) ok = ok || k == key;
-        if (!ok) {
-            std::string list;
-            for (auto key : keys) list += (list.empty() ? "" : ", ") + std::string(key);
-            return Error(Errc::invalid_input, "unknown field '" + std::string(k) + "'; allowed: " + list, "/" + std::string(k));
-        }
-    }
-    return std::nullopt;
-}
 
 }  // namespace
 
@@ -352,7 +340,7 @@ Result<json::object> Mappings::list(const Principal& p, std::string_view connect
 Result<json::object> Mappings::suggest(const Principal& p, std::string_view connection, const json::object& body) {
     if (!p.admin()) return admins_only("suggest mappings");
     if (auto i = connection_integration(p, connection); !i) return i.error();
-    if (auto e = only_keys(body, {"overwrite", "min_confidence"})) return *e;
+    if (auto e = only_fields(body, {"overwrite", "min_confidence"}, "a suggestion")) return *e;
     auto overwrite = read_flag(body, "overwrite");
     if (!overwrite) return overwrite.error();
     auto min_conf = read_confidence(body, 0.75);
@@ -416,7 +404,7 @@ Result<json::object> Mappings::suggest(const Principal& p, std::string_view conn
 Result<json::object> Mappings::save(const Principal& p, std::string_view connection, const json::object& body) {
     if (!p.admin()) return admins_only("save mappings");
     if (auto i = connection_integration(p, connection); !i) return i.error();
-    if (auto e = only_keys(body, {"mappings", "accept_suggestions", "min_confidence", "overwrite"})) return *e;
+    if (auto e = only_fields(body, {"mappings", "accept_suggestions", "min_confidence", "overwrite"}, "a save")) return *e;
     auto accept = read_flag(body, "accept_suggestions");
     if (!accept) return accept.error();
     auto overwrite = read_flag(body, "overwrite");
@@ -443,7 +431,7 @@ Result<json::object> Mappings::save(const Principal& p, std::string_view connect
             std::string at = "/mappings/" + std::to_string(i++);
             const auto* o = v.if_object();
             if (!o) return Error(Errc::invalid_input, "each mapping is {\"organization\": ID, \"remote_id\": ID or null}", at);
-            if (auto e = only_keys(*o, {"organization", "remote_id"})) return Error(e->code, e->message, at + e->pointer);
+            if (auto e = only_fields(*o, {"organization", "remote_id"}, "a mapping")) return Error(e->code, e->message, at + e->pointer);
             const auto* org = o->if_contains("organization");
             if (!org || !org->is_string() || org->get_string().empty())
                 return Error(Errc::invalid_input, "organization is the platform organization's id", at + "/organization");
@@ -574,7 +562,7 @@ Result<json::object> Mappings::default_connection(const Principal& p, std::strin
 
 Result<json::object> Mappings::set_default_connection(const Principal& p, std::string_view integration, const json::object& body) {
     if (!p.admin()) return admins_only("set an integration's default connection");
-    if (auto e = only_keys(body, {"connection"})) return *e;
+    if (auto e = only_fields(body, {"connection"}, "this call")) return *e;
     const auto* c = body.if_contains("connection");
     if (!c || !(c->is_null() || c->is_string())) return Error(Errc::invalid_input, "send {\"connection\": ID} or {\"connection\": null}", "/connection");
     std::optional<Error> err;
@@ -616,7 +604,7 @@ Result<json::object> Mappings::organization_connections(const Principal& p, std:
 Result<json::object> Mappings::set_organization_connection(const Principal& p, std::string_view organization, std::string_view integration,
                                                            const json::object& body) {
     if (!p.admin()) return admins_only("choose an organization's connection");
-    if (auto e = only_keys(body, {"connection"})) return *e;
+    if (auto e = only_fields(body, {"connection"}, "this call")) return *e;
     const auto* c = body.if_contains("connection");
     if (!c || !c->is_string()) return Error(Errc::invalid_input, "send {\"connection\": ID}", "/connection");
     std::string id(c->get_string());

@@ -2,6 +2,7 @@
 
 #include "common/clock.hpp"
 #include "common/crypto.hpp"
+#include "common/json_fields.hpp"
 #include "common/log.hpp"
 #include "store/audit.hpp"
 #include "triggers/cron.hpp"
@@ -23,17 +24,7 @@ Error no_subscription(std::string_view id) {
 }
 
 Status only_keys(const json::object& body, std::initializer_list<std::string_view> allowed) {
-    for (const auto& [k, v] : body) {
-        (void)v;
-        bool ok = false;
-        for (auto a : allowed) ok = ok || k == a;
-        if (!ok) {
-            std::string list;
-            for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-            return Error(Errc::invalid_input, "unknown field '" + std::string(k) + "'; a subscription takes " + list, "/" + std::string(k));
-        }
-    }
-    return std::nullopt;
+    return only_fields(body, allowed, "a subscription");
 }
 
 void seal_into(Tx& tx, secrets::Vault& vault, int64_t team, const std::string& connection, const std::string& field, std::string_view value) {
