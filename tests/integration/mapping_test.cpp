@@ -282,6 +282,16 @@ TEST_CASE("invoking by organization: default connection, organization override, 
     REQUIRE(ok.status == 200);
     CHECK(ok.json().at("output").at("target") == "/companies/c-101/echo");  // the mapped tenant, bound into companyId
 
+    // The CLI does the same through the server.
+    ::setenv("PATCHBAY_TOKEN", f.server->admin_token().c_str(), 1);
+    auto cli = run({patchbay_bin(), "invoke", "psa", "tickets.list", "--server", f.server->url(), "--organization", "o-globex"});
+    INFO(cli.err);
+    REQUIRE(cli.exit_code == 0);
+    CHECK(json::parse(cli.out).at("target") == "/companies/c-101/echo");
+    auto cli_unmapped = run({patchbay_bin(), "invoke", "psa", "tickets.list", "--server", f.server->url(), "--organization", "o-umbrella"});
+    CHECK(cli_unmapped.exit_code == 1);
+    CHECK(cli_unmapped.err.find("NOT_MAPPED") != std::string::npos);
+
     // The same tenant given explicitly is fine; another one is refused, and nothing is sent.
     CHECK(f.invoke(R"({"organization": "o-globex", "input": {"companyId": "c-101"}})").status == 200);
     int sent = f.up.requests();

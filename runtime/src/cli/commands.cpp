@@ -125,6 +125,8 @@ Options:
   --server URL        invoke through a running Patchbay (e.g. http://127.0.0.1:8080), as the user
                       whose API token is in $PATCHBAY_TOKEN
   --connection ID     with --server: the connection whose credentials the call uses
+  --organization ID   with --server: run it for this platform organization: its connection (its
+                      own, else the integration's default) and its mapped tenant
   --manifests DIR     without --server: the manifests folder to load (default: $PATCHBAY_MANIFESTS or ./manifests)
   --timeout MS        give up sooner than the action's own timeout
   --workflow-id ID    the workflow this call belongs to
@@ -202,7 +204,7 @@ int run_integrations(const std::vector<std::string>& argv) {
 
 int run_invoke(const std::vector<std::string>& argv) {
     Args args;
-    if (auto err = parse_args(argv, {"input", "server", "manifests", "timeout", "workflow-id", "connection"}, {"help"}, args)) {
+    if (auto err = parse_args(argv, {"input", "server", "manifests", "timeout", "workflow-id", "connection", "organization"}, {"help"}, args)) {
         std::cerr << "patchbay invoke: " << *err << "\n";
         return 2;
     }
@@ -244,6 +246,7 @@ int run_invoke(const std::vector<std::string>& argv) {
         if (timeout) body["timeout_ms"] = *timeout;
         if (auto w = args.get("workflow-id")) body["workflow_id"] = *w;
         if (auto c = args.get("connection")) body["connection"] = *c;
+        if (auto o = args.get("organization")) body["organization"] = *o;
         auto r = call_server(*server, "POST", "/v1/integrations/" + integration + "/actions/" + action + "/invoke", json::serialize(body));
         if (!r) return 1;
         if (r->first != 200) {
@@ -255,8 +258,9 @@ int run_invoke(const std::vector<std::string>& argv) {
         return 0;
     }
 
-    if (args.get("connection")) {
-        std::cerr << "patchbay invoke: --connection needs --server: connections and their secrets live in a running Patchbay's store\n";
+    if (args.get("connection") || args.get("organization")) {
+        std::cerr << "patchbay invoke: --connection and --organization need --server: connections, their secrets and the "
+                     "organization mappings live in a running Patchbay's store\n";
         return 2;
     }
     if (!log::enabled(log::Level::debug)) log::set_level(log::Level::warn);
