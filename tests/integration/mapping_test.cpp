@@ -320,6 +320,16 @@ TEST_CASE("invoking by organization: default connection, organization override, 
     REQUIRE(f.server->call("DELETE", "/v1/organizations/o-globex/connections/psa").status == 200);
     CHECK(f.invoke(R"({"organization": "o-globex"})").status == 200);
 
+    // A member the connection is not shared with learns nothing of its mappings: 403 either way.
+    std::string mia = member_token(*f.server);
+    CHECK(f.server->call_as(mia, "POST", "/v1/integrations/psa/actions/tickets.list/invoke", R"({"organization": "o-acme"})").status == 200);
+    REQUIRE(f.server->call("PUT", "/v1/connections/" + f.conn + "/permissions", R"({"restricted": true, "allowed_users": ["admin"]})").status == 200);
+    CHECK(f.server->call_as(mia, "POST", "/v1/integrations/psa/actions/tickets.list/invoke", R"({"organization": "o-acme"})").status == 403);
+    CHECK(f.server->call_as(mia, "POST", "/v1/integrations/psa/actions/tickets.list/invoke", R"({"organization": "o-umbrella"})").status == 409);
+    CHECK(f.server->call_as(mia, "POST", "/v1/integrations/psa/actions/tickets.list/invoke",
+                            R"({"organization": "o-acme", "input": {"companyId": "c-101"}})")
+              .status == 403);
+
     // A connection of another integration cannot be the default.
     CHECK(f.server->call("PUT", "/v1/installations/psa/default-connection", R"({"connection": "nope"})").status == 404);
     // Removing the connection removes its mappings and the default with it.

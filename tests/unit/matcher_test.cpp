@@ -77,6 +77,20 @@ TEST_CASE("suggestions are one-to-one, best pairs first, and leave out what noth
     }
 }
 
+TEST_CASE("a domain many organizations share decides nothing", "[mapping][matcher]") {
+    // Three branches on the parent's domain; the tool keeps that domain for unrelated companies too.
+    std::vector<NamedOrg> platform = {{"Contoso Denver", "contoso.com"}, {"Contoso Austin", "contoso.com"}, {"Contoso Leeds", "contoso.com"}};
+    std::vector<NamedOrg> remote = {{"Northwind Ltd", "contoso.com"}, {"Fabrikam Inc", "contoso.com"}, {"Contoso Denver LLC", "contoso.com"}};
+    auto m = suggest_matches(platform, remote, 0.75);
+    REQUIRE(m.size() == 1);  // by name only: the shared domain does not pair Austin with Northwind
+    CHECK(m[0].left == 0);
+    CHECK(m[0].right == 2);
+    // A domain only one organization on each side has still decides.
+    auto unique = suggest_matches({{"CTSO Holdings", "contoso.com"}}, {{"Contoso Group", "contoso.com"}, {"Globex", "globex.com"}}, 0.75);
+    REQUIRE(unique.size() == 1);
+    CHECK(unique[0].right == 0);
+}
+
 TEST_CASE("the indexed search finds what scoring every pair finds", "[mapping][matcher]") {
     std::vector<NamedOrg> platform, remote;
     const char* words[] = {"North", "Star", "Blue", "River", "Pacific", "Summit", "Harbor", "Pine", "Granite", "Eagle", "Cedar", "Atlas"};

@@ -277,16 +277,20 @@ void Api::invoke(ApiRequest req, const store::Principal& who, std::string integr
         return respond(error_response(Error(Errc::not_installed, "'" + ir.integration +
                                                                      "' is not installed in your team; an admin installs it with POST /v1/installations"),
                                       req.request_id));
+    std::optional<mapping::Resolved> tenant;
     if (!organization.empty()) {
         // The organization picks the connection (unless the call names one) and the tenant.
         auto resolved = mappings_.resolve(who, organization, ir.integration, connection_id);
         if (!resolved) return respond(error_response(resolved.error(), req.request_id));
         connection_id = resolved->connection_id;
-        if (auto e = bind_organization(ir, *resolved)) return respond(error_response(*e, req.request_id));
+        tenant = std::move(*resolved);
     }
     if (!connection_id.empty()) {
+        // Permission first: a caller who may not use the connection learns nothing of its mappings.
         auto rc = control_.resolve_for_use(who, connection_id, ir.integration);
         if (!rc) return respond(error_response(rc.error(), req.request_id));
+        if (tenant)
+            if (auto e = bind_organization(ir, *tenant)) return respond(error_response(*e, req.request_id));
         attach_connection(ir, *rc);
         control_.record_use(connection_id, workflow_id);
     }
@@ -981,6 +985,20 @@ bool Api::route_mapping(const ApiRequest& req, const store::Principal& who, cons
         if (!b) return respond(error_response(b.error(), rid));
         respond(from(fn(*b), rid));
     };
+    // Matching thousands of names or saving thousands of mappings takes a while: on a worker.
+    auto off_thread = [&](auto fn) {
+        auto b = body_object(req);
+        if (!b) return respond(error_response(b.error(), rid));
+        auto reply = respond;
+        bool queued = invoker_.run_detached([fn = std::move(fn), body = std::move(*b), reply, rid]() mutable {
+            try {
+                reply(from(fn(body), rid));
+            } catch (const store::StoreError&) {
+                reply(error_response(Error(Errc::store_unavailable, "the store is unavailable; retry shortly"), rid));
+            }
+        });
+        if (!queued) respond(error_response(Error(Errc::shutting_down, "the runtime is shutting down"), rid));
+    };
     auto bad_numbers = [&](std::string_view names) {
         respond(error_response(Error(Errc::invalid_input, std::string(names) + " are whole numbers"), rid));
     };
@@ -1008,11 +1026,11 @@ bool Api::route_mapping(const ApiRequest& req, const store::Principal& who, cons
                 return respond(from(mappings_.list(who, id, q), rid)), true;
             }
             if (m != "PUT") return respond(method_not_allowed(req, "GET, PUT")), true;
-            return with_body([&](const json::object& b) { return mappings_.save(who, id, b); }), true;
+            return off_thread([this, who, id](const json::object& b) { return mappings_.save(who, id, b); }), true;
         }
         if (parts.size() == 5 && parts[3] == "mappings" && parts[4] == "suggest") {
             if (m != "POST") return respond(method_not_allowed(req, "POST")), true;
-            return with_body([&](const json::object& b) { return mappings_.suggest(who, id, b); }), true;
+            return off_thread([this, who, id](const json::object& b) { return mappings_.suggest(who, id, b); }), true;
         }
         return false;
     }
@@ -1042,7 +1060,22 @@ bool Api::route_mapping(const ApiRequest& req, const store::Principal& who, cons
 
 void Api::refresh_organizations(const ApiRequest& req, const store::Principal& who, std::string connection,
                                 std::function<void(ApiResponse)> respond) {
+    auto reply = std::make_shared<std::function<void(ApiResponse)>>(std::move(respond));
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    try {
+        start_refresh(req, who, std::move(connection), reply, answered);
+    } catch (const store::StoreError&) {
+        if (!answered->exchange(true))
+            (*reply)(error_response(Error(Errc::store_unavailable, "the store is unavailable; retry shortly"), req.request_id));
+    }
+}
+
+void Api::start_refresh(const ApiRequest& req, const store::Principal& who, std::string connection,
+                        std::shared_ptr<std::function<void(ApiResponse)>> reply, std::shared_ptr<std::atomic<bool>> answered) {
     const std::string rid = req.request_id;
+    auto respond = [&](ApiResponse r) {
+        if (!answered->exchange(true)) (*reply)(std::move(r));
+    };
     auto b = body_object(req);
     if (!b) return respond(error_response(b.error(), rid));
     mapping::RefreshOptions o;
@@ -1079,8 +1112,6 @@ void Api::refresh_organizations(const ApiRequest& req, const store::Principal& w
         });
     };
     // Without wait the answer is 202 at once and the refresh goes on; its status shows progress.
-    auto answered = std::make_shared<std::atomic<bool>>(false);
-    auto reply = std::make_shared<std::function<void(ApiResponse)>>(std::move(respond));
     mappings_.refresh(who, connection, o, std::move(fetch), [reply, answered, rid](Result<json::object> r) {
         if (answered->exchange(true)) {
             if (!r) log::warn("organization refresh failed", {{"reason", r.error().message}, {"request_id", rid}});
@@ -1088,9 +1119,9 @@ void Api::refresh_organizations(const ApiRequest& req, const store::Principal& w
         }
         (*reply)(from(r, rid));
     });
-    if (!wait && !answered->exchange(true)) {
+    if (!wait) {
         auto status = mappings_.refresh_status(who, connection);
-        (*reply)(from(status, rid, 202));
+        if (!answered->exchange(true)) (*reply)(from(status, rid, 202));
     }
 }
 

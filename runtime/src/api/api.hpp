@@ -17,6 +17,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -83,6 +84,8 @@ private:
     std::optional<Error> bind_organization(invoker::InvokeRequest& ir, const mapping::Resolved& r) const;
     void refresh_organizations(const ApiRequest& req, const store::Principal& who, std::string connection,
                                std::function<void(ApiResponse)> respond);
+    void start_refresh(const ApiRequest& req, const store::Principal& who, std::string connection,
+                       std::shared_ptr<std::function<void(ApiResponse)>> reply, std::shared_ptr<std::atomic<bool>> answered);
 
     catalog::Catalog& catalog_;
     invoker::Invoker& invoker_;

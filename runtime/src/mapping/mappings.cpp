@@ -57,7 +57,11 @@ Result<std::vector<Option>> read_page(const json::value& out, int64_t page, std:
         if (opt.id.empty() || opt.id.size() > 200) return Error(Errc::plugin_error, where + " of the organization listing has no usable id");
         const auto* name = it->if_contains("name");
         opt.name = name && name->is_string() && !name->get_string().empty() ? std::string(name->get_string()) : opt.id;
-        if (opt.name.size() > 500) opt.name.resize(500);
+        if (opt.name.size() > 500) {
+            size_t cut = 500;
+            while (cut > 0 && (static_cast<unsigned char>(opt.name[cut]) & 0xC0) == 0x80) --cut;  // never half a character
+            opt.name.resize(cut);
+        }
         if (const auto* d = it->if_contains("domain"); d && d->is_string()) opt.domain = ascii_lower(d->get_string());
         list.push_back(std::move(opt));
     }
@@ -100,6 +104,7 @@ struct Mappings::Refresh {
     std::set<std::string> cursors;
     std::optional<std::string> cursor;
     int64_t pages = 0;
+    int64_t failed_page = 0;  // the page a failure is about; 0 when storing failed
     bool complete = false;
 };
 
@@ -143,6 +148,7 @@ void Mappings::next_page(std::shared_ptr<Refresh> r) {
     request["cursor"] = r->cursor ? json::value(*r->cursor) : json::value(nullptr);
     auto fetch = r->fetch;  // the callback may run before fetch returns
     fetch(std::move(request), [this, r](Result<json::value> page) mutable {
+        r->failed_page = r->pages + 1;
         if (!page) return finish(r, page.error());
         ++r->pages;
         std::optional<std::string> next;
@@ -221,8 +227,9 @@ void Mappings::finish(std::shared_ptr<Refresh> r, std::optional<Error> failure) 
             (void)cleared;
             (void)flagged;
         }
-    } catch (const store::StoreError& e) {
+    } catch (const store::StoreError&) {
         failure = Error(Errc::store_unavailable, "the refreshed organizations could not be stored; retry shortly");
+        r->failed_page = 0;
     }
     {
         std::lock_guard lock(mu_);
@@ -231,11 +238,16 @@ void Mappings::finish(std::shared_ptr<Refresh> r, std::optional<Error> failure) 
     auto done = std::move(r->done);
     if (failure) {
         Error e = *failure;
-        e.message = "refreshing the organizations of connection '" + r->connection + "' failed on page " + std::to_string(r->pages + 1) +
-                    "; the previous options are kept: " + e.message;
+        e.message = "refreshing the organizations of connection '" + r->connection + "' failed" +
+                    (r->failed_page > 0 ? " on page " + std::to_string(r->failed_page) : std::string()) + "; the previous options are kept: " + e.message;
         return done(std::move(e));
     }
-    done(refresh_status(r->who, r->connection));
+    // Called on a worker thread: nothing may escape from here.
+    try {
+        done(refresh_status(r->who, r->connection));
+    } catch (const store::StoreError&) {
+        done(Error(Errc::store_unavailable, "the refresh was stored but its status could not be read; GET it again shortly"));
+    }
 }
 
 Result<json::object> Mappings::refresh_status(const Principal& p, std::string_view connection) {
@@ -255,7 +267,7 @@ Result<json::object> Mappings::refresh_status(const Principal& p, std::string_vi
         out["fetched_at"] = r ? nullable(*r, 0) : json::value(nullptr);
         out["count"] = r ? r->integer(1) : 0;
         out["pages"] = r ? r->integer(2) : 0;
-        out["complete"] = r ? r->integer(3) == 1 : false;
+        out["complete"] = r && !r->is_null(0) && r->integer(3) == 1;
         if (r && !r->is_null(6)) out["fetched_by"] = r->text(6);
         if (r && !r->is_null(5)) {
             out["last_error"] = r->text(5);
@@ -267,7 +279,7 @@ Result<json::object> Mappings::refresh_status(const Principal& p, std::string_vi
 
 Result<json::object> Mappings::options(const Principal& p, std::string_view connection, const OptionQuery& q) {
     if (auto i = connection_integration(p, connection); !i) return i.error();
-    int64_t per_page = std::clamp<int64_t>(q.per_page, 1, 1000), page = std::max<int64_t>(q.page, 1);
+    int64_t per_page = std::clamp<int64_t>(q.per_page, 1, 1000), page = std::clamp<int64_t>(q.page, 1, 1'000'000'000);
     json::array items;
     int64_t total = 0;
     std::string needle = ascii_lower(q.q);
@@ -291,7 +303,7 @@ Result<json::object> Mappings::list(const Principal& p, std::string_view connect
     if (auto i = connection_integration(p, connection); !i) return i.error();
     static const std::set<std::string> filters = {"", "unmapped", "suggested", "mapped", "stale"};
     if (!filters.count(q.filter)) return Error(Errc::invalid_input, "filter is one of unmapped, suggested, mapped, stale", "/filter");
-    int64_t per_page = std::clamp<int64_t>(q.per_page, 1, 100), page = std::max<int64_t>(q.page, 1);
+    int64_t per_page = std::clamp<int64_t>(q.per_page, 1, 100), page = std::clamp<int64_t>(q.page, 1, 1'000'000'000);
     // One state per organization: mapped (saved), suggested (no saved mapping, a proposal), or
     // unmapped; stale is a mapped one whose remote organization is gone.
     const std::string state = "CASE WHEN m.remote_id IS NOT NULL THEN 'mapped' WHEN m.suggested_id IS NOT NULL THEN 'suggested' ELSE 'unmapped' END";
@@ -379,7 +391,9 @@ Result<json::object> Mappings::suggest(const Principal& p, std::string_view conn
     auto matches = suggest_matches(left, right, *min_conf);
 
     const std::string now = iso_now();
+    size_t written = 0;
     db_.write([&](Tx& tx) {
+        written = 0;
         // The considered organizations' old proposals go; the new ones replace them.
         for (const auto& o : orgs)
             tx.exec("UPDATE organization_mappings SET suggested_id = NULL, suggested_name = NULL, confidence_milli = NULL, suggested_at = NULL "
@@ -388,16 +402,20 @@ Result<json::object> Mappings::suggest(const Principal& p, std::string_view conn
         for (const auto& m : matches) {
             const auto& org = orgs[m.left];
             const auto& opt = options[m.right];
+            // A refresh may have replaced the options since they were read: propose only what is still there.
+            if (!tx.query_one("SELECT 1 FROM remote_organizations WHERE connection_id = ? AND remote_id = ?", {std::string(connection), opt.id}))
+                continue;
             tx.exec("INSERT INTO organization_mappings (connection_id, team_id, organization_id, suggested_id, suggested_name, confidence_milli, suggested_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (connection_id, organization_id) DO UPDATE SET suggested_id = excluded.suggested_id, "
                     "suggested_name = excluded.suggested_name, confidence_milli = excluded.confidence_milli, suggested_at = excluded.suggested_at",
                     {std::string(connection), p.team_id, org.id, opt.id, opt.name, static_cast<int64_t>(std::lround(m.confidence * 1000)), now});
+            ++written;
         }
         store::record_audit(tx, p.team_id, p.user, "mappings.suggest", "connection", connection,
-                            json::object{{"considered", orgs.size()}, {"suggested", matches.size()}, {"overwrite", *overwrite}});
+                            json::object{{"considered", orgs.size()}, {"suggested", written}, {"overwrite", *overwrite}});
     });
     return json::object{{"connection", connection},        {"considered", orgs.size()},         {"options", options.size()},
-                        {"suggested", matches.size()},     {"unmatched", orgs.size() - matches.size()}, {"min_confidence", *min_conf},
+                        {"suggested", written},            {"unmatched", orgs.size() - written}, {"min_confidence", *min_conf},
                         {"overwrite", *overwrite}};
 }
 
@@ -535,9 +553,9 @@ Result<Resolved> Mappings::resolve(const Principal& p, std::string_view organiza
                                         "/organization"));
             }
         }
-        auto m = tx.query_one("SELECT remote_id, remote_name, stale FROM organization_mappings WHERE connection_id = ? AND organization_id = ? "
-                              "AND remote_id IS NOT NULL",
-                              {out.connection_id, std::string(organization)});
+        auto m = tx.query_one("SELECT remote_id, remote_name, stale FROM organization_mappings WHERE connection_id = ? AND team_id = ? "
+                              "AND organization_id = ? AND remote_id IS NOT NULL",
+                              {out.connection_id, p.team_id, std::string(organization)});
         if (!m)
             return void(err = Error(Errc::not_mapped, "organization '" + std::string(organization) + "' is not mapped on connection '" + out.connection_id +
                                                           "' (" + via + "); an admin maps it (PUT /v1/connections/" + out.connection_id + "/mappings)",

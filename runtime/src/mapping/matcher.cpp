@@ -302,6 +302,8 @@ double score(const Prepared& a, const Prepared& b, const Vocabulary& v) {
     return std::clamp(s, 0.0, 1.0);
 }
 
+constexpr uint32_t kMaxDomainUses = 2;
+
 struct Prepared2 {
     Vocabulary vocab;
     std::vector<Prepared> left, right;
@@ -317,6 +319,19 @@ Prepared2 prepare_all(const std::vector<NamedOrg>& left, const std::vector<Named
         for (const auto& p : *side)
             for (uint32_t t : p.tokens) all.vocab.count(t);
     all.vocab.finish(left.size() + right.size());
+    // A domain that several organizations share (a parent company's, a mail provider's) says
+    // nothing about which one is which: it is not used.
+    std::unordered_map<std::string, std::pair<uint32_t, uint32_t>> uses;
+    for (const auto& p : all.left)
+        if (!p.domain.empty()) ++uses[p.domain].first;
+    for (const auto& p : all.right)
+        if (!p.domain.empty()) ++uses[p.domain].second;
+    for (auto* side : {&all.left, &all.right})
+        for (auto& p : *side)
+            if (!p.domain.empty()) {
+                auto [l, r] = uses[p.domain];
+                if (l > kMaxDomainUses || r > kMaxDomainUses) p.domain.clear();
+            }
     return all;
 }
 
