@@ -19,7 +19,7 @@ namespace {
 const char* kPsaSpec = R"(openapi: 3.0.3
 info: {title: PSA, version: 1.0.0}
 servers: [{url: 'https://psa.example.com'}]
-x-patchbay-organizations: {operation: companies.list, id: /id, name: /name, parameter: companyId}
+x-patchbay-organizations: {operation: companies.list, id: /id, name: /name, domain: /website, parameter: companyId}
 paths:
   /companies:
     get:
@@ -68,7 +68,7 @@ struct MappingFixture {
         server->install({"psa"});
         conn = connection("main");
         REQUIRE(server->call("PUT", "/v1/organizations", R"({"organizations": [
-            {"id": "o-acme", "name": "ACME Holdings"},
+            {"id": "o-acme", "name": "ACME Holdings", "domain": "acme-holdings.com"},
             {"id": "o-globex", "name": "Globex"},
             {"id": "o-initech", "name": "Initech LLC"},
             {"id": "o-wayne", "name": "Wayne Enterprsies"},
@@ -126,6 +126,9 @@ TEST_CASE("refresh follows every page, keeps the options with their time, and a 
     CHECK(options.at("total") == 25);
     CHECK(options.at("pages") == 3);
     CHECK(options.at("items").as_array().size() == 5);
+    auto first = f.server->call("GET", "/v1/connections/" + f.conn + "/organizations?per_page=2").json();
+    CHECK(first.at("items").at(0).at("domain") == "acme-holdings.com");  // read through organizations.domain
+    CHECK(first.at("items").at(1).at("domain").is_null());
     auto search = f.server->call("GET", "/v1/connections/" + f.conn + "/organizations?q=globex").json();
     REQUIRE(search.at("items").as_array().size() == 1);
     CHECK(search.at("items").at(0).at("id") == "c-101");
@@ -186,7 +189,8 @@ TEST_CASE("suggest, save, never overwrite, page and filter, stale after a refres
     CHECK(suggested("o-umbrella").empty());  // nothing like it at the tool
     CHECK(suggested("o-c1").empty());
     CHECK(rows.at("o-acme").at("status") == "suggested");
-    CHECK(rows.at("o-acme").at("suggestion").at("confidence").as_double() > 0.9);
+    CHECK(rows.at("o-acme").at("suggestion").at("confidence").as_double() > 0.97);  // name and domain agree
+    CHECK(rows.at("o-wayne").at("suggestion").at("confidence").as_double() < rows.at("o-acme").at("suggestion").at("confidence").as_double());  // a typo costs some
     CHECK(f.mappings("?filter=suggested").at("total") == 5);
     CHECK(f.mappings("?filter=unmapped").at("total") == 7);
 

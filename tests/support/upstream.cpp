@@ -198,7 +198,11 @@ struct Upstream::Impl {
                     size_t size = param(target, "per_page").empty() ? 10 : std::stoul(param(target, "per_page"));
                     boost::json::array items;
                     for (size_t i = from; i < std::min(companies.size(), from + size); ++i)
-                        items.push_back(boost::json::object{{"id", companies[i].first}, {"name", companies[i].second}});
+                    {
+                        boost::json::object item{{"id", companies[i].first}, {"name", companies[i].second}};
+                        if (i == 0) item["website"] = "acme-holdings.com";  // some tools keep the company's domain
+                        items.push_back(std::move(item));
+                    }
                     bool more = from + size < companies.size();
                     res.body() = boost::json::serialize(boost::json::object{
                         {"data", items}, {"meta", boost::json::object{{"next", more ? boost::json::value(std::to_string(from + size)) : nullptr}}}});

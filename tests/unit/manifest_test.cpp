@@ -68,6 +68,8 @@ triggers:
 organizations:
   supported: true
   pageSize: 50
+  domain: /website
+  parameter: companyId
 x-vendor-note: extensions are allowed
 )");
     INFO((r.diagnostics.empty() ? "" : r.diagnostics[0].to_string()));
@@ -90,6 +92,8 @@ x-vendor-note: extensions are allowed
     CHECK(m.triggers[1].interval == std::chrono::minutes(5));  // the poll default
     CHECK(m.triggers[2].cron == "0 2 * * *");
     CHECK(m.organizations);
+    CHECK(m.organizations_config.at("parameter") == "companyId");
+    CHECK(m.organizations_config.at("domain") == "/website");
     CHECK(m.config.at("base").as_string() == "https://api.example.com");
 }
 

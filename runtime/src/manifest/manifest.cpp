@@ -295,7 +295,7 @@ private:
             if (o.IsScalar()) {
                 m_.organizations = bool_field(root, "organizations", "", false);
             } else if (o.IsMap()) {
-                check_keys(o, "organizations: ", {"supported", "operation", "id", "name", "items", "input", "pageSize", "parameter"});
+                check_keys(o, "organizations: ", {"supported", "operation", "id", "name", "domain", "items", "input", "pageSize", "parameter"});
                 m_.organizations = bool_field(o, "supported", "organizations: ", true);
                 m_.organizations_config = yaml_to_json(o);
             } else {
