@@ -192,7 +192,6 @@ void Mappings::finish(std::shared_ptr<Refresh> r, std::optional<Error> failure) 
                                     json::object{{"pages", r->pages}, {"code", code_name(failure->code)}});
             });
         } else {
-            int64_t flagged = 0, cleared = 0;
             db_.write([&](Tx& tx) {
                 tx.exec("DELETE FROM remote_organizations WHERE connection_id = ?", {r->connection});
                 int64_t pos = 0;
@@ -206,13 +205,13 @@ void Mappings::finish(std::shared_ptr<Refresh> r, std::optional<Error> failure) 
                         {r->connection, now, r->who.user, static_cast<int64_t>(r->items.size()), r->pages, int64_t{r->complete ? 1 : 0}, now});
                 // Saved mappings follow their remote organization's current name; one that is
                 // gone is stale. A capped listing proves nothing about what it did not reach.
-                cleared = tx.exec("UPDATE organization_mappings SET stale = 0, remote_name = (SELECT name FROM remote_organizations ro "
+                tx.exec("UPDATE organization_mappings SET stale = 0, remote_name = (SELECT name FROM remote_organizations ro "
                                   "WHERE ro.connection_id = organization_mappings.connection_id AND ro.remote_id = organization_mappings.remote_id) "
                                   "WHERE connection_id = ? AND remote_id IS NOT NULL AND EXISTS (SELECT 1 FROM remote_organizations ro "
                                   "WHERE ro.connection_id = organization_mappings.connection_id AND ro.remote_id = organization_mappings.remote_id)",
                                   {r->connection});
                 if (r->complete)
-                    flagged = tx.exec("UPDATE organization_mappings SET stale = 1 WHERE connection_id = ? AND remote_id IS NOT NULL AND stale = 0 "
+                    tx.exec("UPDATE organization_mappings SET stale = 1 WHERE connection_id = ? AND remote_id IS NOT NULL AND stale = 0 "
                                       "AND NOT EXISTS (SELECT 1 FROM remote_organizations ro WHERE ro.connection_id = organization_mappings.connection_id "
                                       "AND ro.remote_id = organization_mappings.remote_id)",
                                       {r->connection});
@@ -224,8 +223,6 @@ void Mappings::finish(std::shared_ptr<Refresh> r, std::optional<Error> failure) 
                 store::record_audit(tx, r->who.team_id, r->who.user, "organizations.refresh", "connection", r->connection,
                                     json::object{{"count", r->items.size()}, {"pages", r->pages}, {"complete", r->complete}});
             });
-            (void)cleared;
-            (void)flagged;
         }
     } catch (const store::StoreError&) {
         failure = Error(Errc::store_unavailable, "the refreshed organizations could not be stored; retry shortly");
@@ -244,7 +241,7 @@ void Mappings::finish(std::shared_ptr<Refresh> r, std::optional<Error> failure) 
     }
     // Called on a worker thread: nothing may escape from here.
     try {
-        done(refresh_status(r->who, r->connection));
+        done(status_of(r->connection));
     } catch (const store::StoreError&) {
         done(Error(Errc::store_unavailable, "the refresh was stored but its status could not be read; GET it again shortly"));
     }
@@ -252,6 +249,10 @@ void Mappings::finish(std::shared_ptr<Refresh> r, std::optional<Error> failure) 
 
 Result<json::object> Mappings::refresh_status(const Principal& p, std::string_view connection) {
     if (auto i = connection_integration(p, connection); !i) return i.error();
+    return status_of(connection);
+}
+
+json::object Mappings::status_of(std::string_view connection) {
     json::object out{{"connection", connection}, {"state", "idle"}};
     {
         std::lock_guard lock(mu_);
@@ -292,9 +293,8 @@ Result<json::object> Mappings::options(const Principal& p, std::string_view conn
                                       {std::string(connection), needle, needle, per_page, (page - 1) * per_page}))
             items.push_back(json::object{{"id", r.text(0)}, {"name", r.text(1)}, {"domain", nullable(r, 2)}});
     });
-    auto status = refresh_status(p, connection);
     return json::object{{"connection", connection}, {"items", std::move(items)}, {"page", page}, {"per_page", per_page}, {"total", total},
-                        {"pages", (total + per_page - 1) / per_page}, {"refresh", status ? json::value(*status) : json::value(nullptr)}};
+                        {"pages", (total + per_page - 1) / per_page}, {"refresh", status_of(connection)}};
 }
 
 // --- mappings --------------------------------------------------------------------------------
@@ -343,10 +343,8 @@ Result<json::object> Mappings::list(const Principal& p, std::string_view connect
             if (r.text(0) == "mapped") counts["stale"] = r.integer(2);
         }
     });
-    auto status = refresh_status(p, connection);
     return json::object{{"connection", connection}, {"items", std::move(items)}, {"page", page}, {"per_page", per_page}, {"total", total},
-                        {"pages", (total + per_page - 1) / per_page}, {"counts", std::move(counts)},
-                        {"options", status ? json::value(*status) : json::value(nullptr)}};
+                        {"pages", (total + per_page - 1) / per_page}, {"counts", std::move(counts)}, {"options", status_of(connection)}};
 }
 
 Result<json::object> Mappings::suggest(const Principal& p, std::string_view connection, const json::object& body) {

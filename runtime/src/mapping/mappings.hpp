@@ -104,6 +104,8 @@ private:
     struct Refresh;
     void next_page(std::shared_ptr<Refresh> r);
     void finish(std::shared_ptr<Refresh> r, std::optional<Error> failure);
+    // The refresh status of a connection already checked to be the caller's.
+    boost::json::object status_of(std::string_view connection);
     // The integration of `connection` when it is in the principal's team.
     Result<std::string> connection_integration(const store::Principal& p, std::string_view connection);
 
