@@ -4,11 +4,8 @@
 #include "common/crypto.hpp"
 #include "invoker/fiber_call.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -16,6 +13,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
 
+#include <array>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -71,8 +69,8 @@ Result<Target> parse_target(std::string_view url) {
     return t;
 }
 
-// Waits until the socket is ready or the deadline passes.
-bool wait_ready(int fd, short events, Clock::time_point deadline, error_code& ec) {
+// Waits until the socket is ready or the deadline passes, blocking the thread.
+bool poll_ready(int fd, short events, Clock::time_point deadline, error_code& ec) {
     for (;;) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
         if (left <= 0) {
@@ -89,19 +87,51 @@ bool wait_ready(int fd, short events, Clock::time_point deadline, error_code& ec
     }
 }
 
+// Runs `start(handler)` on the current fiber's io_context and suspends the fiber until the
+// handler has run; the handler's arguments are handed to `take`. Nothing the handler touches may
+// leave the fiber's stack before it has run, so this waits for it whatever happens.
+template <class Start, class Take>
+void await_on_fiber(invoker::FiberCall& fiber, Start&& start, Take&& take) {
+    bool done = false, waiting = false;
+    start([&done, &waiting, &take, f = &fiber](auto&&... args) {
+        take(std::forward<decltype(args)>(args)...);
+        done = true;
+        if (waiting) f->resume();
+    });
+    while (!done) {
+        waiting = true;
+        fiber.suspend();
+        waiting = false;
+    }
+}
+
 // A non-blocking TCP socket that behaves as a blocking one bounded by a deadline: the stream Beast
-// and asio::ssl read and write through.
+// and asio::ssl read and write through. A wait blocks the thread with poll(), or, when the call
+// runs as a fiber on the thread that owns the socket, suspends just the fiber: the thread serves
+// other connections until the socket is ready (see docs/adr/004 and 010).
 class TimedSocket {
 public:
     using executor_type = tcp::socket::executor_type;
     using lowest_layer_type = tcp::socket::lowest_layer_type;
 
     explicit TimedSocket(tcp::socket s) : socket_(std::move(s)) {}
+    TimedSocket(TimedSocket&&) = default;
+    ~TimedSocket() {
+        if (wait_) wait_->timer.cancel();  // its handler holds the state, not this socket
+    }
     executor_type get_executor() { return socket_.get_executor(); }
     lowest_layer_type& lowest_layer() { return socket_.lowest_layer(); }
     const lowest_layer_type& lowest_layer() const { return socket_.lowest_layer(); }
     tcp::socket& socket() { return socket_; }
     void set_deadline(Clock::time_point d) { deadline_ = d; }
+
+    // Waits until the socket is readable (POLLIN) or writable (POLLOUT), or the deadline passes.
+    bool wait(short events, error_code& ec) {
+        auto* fiber = invoker::FiberCall::current();
+        if (fiber && &socket_.get_executor().context() == static_cast<asio::execution_context*>(&fiber->io_context()))
+            return wait_on_fiber(*fiber, events, ec);
+        return poll_ready(socket_.native_handle(), events, deadline_, ec);
+    }
 
     template <class Buffers>
     size_t read_some(const Buffers& b, error_code& ec) {
@@ -109,7 +139,7 @@ public:
             size_t n = socket_.read_some(b, ec);
             if (ec != asio::error::would_block && ec != asio::error::try_again) return n;
             ec = {};
-            if (!wait_ready(socket_.native_handle(), POLLIN, deadline_, ec)) return 0;
+            if (!wait(POLLIN, ec)) return 0;
         }
     }
     template <class Buffers>
@@ -125,7 +155,7 @@ public:
             size_t n = socket_.write_some(b, ec);
             if (ec != asio::error::would_block && ec != asio::error::try_again) return n;
             ec = {};
-            if (!wait_ready(socket_.native_handle(), POLLOUT, deadline_, ec)) return 0;
+            if (!wait(POLLOUT, ec)) return 0;
         }
     }
     template <class Buffers>
@@ -135,19 +165,67 @@ public:
         if (ec) throw boost::system::system_error(ec);
         return n;
     }
-    // Asynchronous forms, for connections owned by a network thread; their deadline is a timer.
-    template <class Buffers, class Token>
-    auto async_read_some(const Buffers& b, Token&& token) {
-        return socket_.async_read_some(b, std::forward<Token>(token));
-    }
-    template <class Buffers, class Token>
-    auto async_write_some(const Buffers& b, Token&& token) {
-        return socket_.async_write_some(b, std::forward<Token>(token));
-    }
 
 private:
+    // One per socket, made at its first fiber wait and reused: the readiness wait and the deadline
+    // timer race, the first to finish resumes the fiber, and a generation number makes the late
+    // one (and any from an earlier wait) a no-op.
+    struct WaitState {
+        explicit WaitState(const executor_type& ex) : timer(ex) {}
+        asio::steady_timer timer;
+        invoker::FiberCall* fiber = nullptr;
+        uint64_t generation = 0;
+        bool done = false;
+        bool waiting = false;
+        bool expired = false;
+        error_code ec;
+    };
+
+    bool wait_on_fiber(invoker::FiberCall& fiber, short events, error_code& ec) {
+        if (Clock::now() >= deadline_) {
+            ec = asio::error::timed_out;
+            return false;
+        }
+        if (!wait_) wait_ = std::make_shared<WaitState>(socket_.get_executor());
+        auto st = wait_;
+        uint64_t g = ++st->generation;
+        st->fiber = &fiber;
+        st->done = st->expired = false;
+        st->ec = {};
+        auto type = (events & POLLOUT) ? tcp::socket::wait_write : tcp::socket::wait_read;
+        socket_.async_wait(type, [st, g](error_code e) {
+            if (st->generation != g || st->done) return;
+            st->done = true;
+            st->ec = e;
+            st->timer.cancel();
+            if (st->waiting) st->fiber->resume();
+        });
+        if (deadline_ != Clock::time_point::max()) {
+            st->timer.expires_at(deadline_);
+            st->timer.async_wait([st, g, sock = &socket_](error_code e) {
+                if (e || st->generation != g || st->done) return;
+                st->done = st->expired = true;
+                error_code ignored;
+                sock->cancel(ignored);  // the fiber still waits on it, so the socket is alive
+                if (st->waiting) st->fiber->resume();
+            });
+        }
+        while (!st->done) {
+            st->waiting = true;
+            fiber.suspend();
+            st->waiting = false;
+        }
+        if (st->expired) {
+            ec = asio::error::timed_out;
+            return false;
+        }
+        ec = st->ec;
+        return !ec;
+    }
+
     tcp::socket socket_;
     Clock::time_point deadline_ = Clock::time_point::max();
+    std::shared_ptr<WaitState> wait_;
 };
 
 struct Connection {
@@ -178,39 +256,6 @@ bool is_timeout(const error_code& ec) { return ec == asio::error::timed_out; }
 Error transport_error(Errc code, std::string message, const char* phase) {
     return Error(code, std::move(message), "", boost::json::object{{"phase", phase}});
 }
-
-// A deadline for an asynchronous step: when it fires it runs `on_fire` (closing the socket makes
-// the pending operation fail). disarm() before the guarded objects go away: a handler that was
-// already queued then does nothing.
-class StepDeadline {
-public:
-    StepDeadline(asio::io_context& ctx, Clock::time_point when, std::function<void()> on_fire)
-        : timer_(ctx), state_(std::make_shared<State>()) {
-        state_->on_fire = std::move(on_fire);
-        timer_.expires_at(when);
-        timer_.async_wait([st = state_](error_code e) {
-            if (e || !st->armed) return;
-            st->fired = true;
-            st->on_fire();
-        });
-    }
-    ~StepDeadline() { disarm(); }
-    bool disarm() {
-        state_->armed = false;
-        state_->on_fire = nullptr;
-        timer_.cancel();
-        return state_->fired;
-    }
-
-private:
-    struct State {
-        bool armed = true;
-        bool fired = false;
-        std::function<void()> on_fire;
-    };
-    asio::steady_timer timer_;
-    std::shared_ptr<State> state_;
-};
 
 }  // namespace
 
@@ -315,25 +360,54 @@ struct Client::Impl {
                                verify != X509_V_OK ? "tls_verify" : "connect");
     }
 
-    Result<std::unique_ptr<Connection>> connect(const Target& t, ssl::context* tls, Clock::time_point deadline) {
+    // The addresses to try for a host: an IP literal as it is, a name from the resolver (waiting
+    // on the fiber when the call runs as one, so the thread goes on serving).
+    Result<tcp::resolver::results_type> resolve(asio::io_context& ctx, const Target& t) {
         error_code ec;
-        tcp::resolver resolver(ioc);
-        auto endpoints = resolver.resolve(t.host, t.port, ec);
+        tcp::resolver::results_type endpoints;
+        auto port = static_cast<uint16_t>(std::strtoul(t.port.c_str(), nullptr, 10));
+        auto literal = asio::ip::make_address(t.host, ec);
+        if (!ec) return tcp::resolver::results_type::create(tcp::endpoint(literal, port), t.host, t.port);
+        ec = {};
+        tcp::resolver resolver(ctx);
+        if (auto* fiber = invoker::FiberCall::current(); fiber && &fiber->io_context() == &ctx) {
+            await_on_fiber(
+                *fiber, [&](auto handler) { resolver.async_resolve(t.host, t.port, std::move(handler)); },
+                [&](error_code e, tcp::resolver::results_type r) {
+                    ec = e;
+                    endpoints = std::move(r);
+                });
+        } else {
+            endpoints = resolver.resolve(t.host, t.port, ec);
+        }
         if (ec) return transport_error(Errc::upstream_unavailable, "cannot resolve host '" + t.host + "': " + ec.message(), "connect");
-        if (auto denied = check_endpoints(t, endpoints)) return *denied;
+        return endpoints;
+    }
 
+    // A new connection on `ctx` (this client's own context, or the network thread's for a fiber).
+    Result<std::unique_ptr<Connection>> connect(asio::io_context& ctx, const Target& t, ssl::context* tls, Clock::time_point deadline) {
+        auto endpoints = resolve(ctx, t);
+        if (!endpoints) return endpoints.error();
+        if (auto denied = check_endpoints(t, endpoints.value())) return *denied;
+
+        auto conn = std::make_unique<Connection>();
+        conn->key = pool_key(ctx, t);
         auto connect_deadline = std::min(deadline, Clock::now() + options.connect_timeout);
-        std::optional<tcp::socket> connected;
         std::string last_error = "no address";
-        for (const auto& entry : endpoints) {
-            tcp::socket s(ioc);
+        bool connected = false;
+        error_code ec;
+        for (const auto& entry : endpoints.value()) {
+            conn->plain.emplace(tcp::socket(ctx));
+            auto& timed = *conn->plain;
+            auto& s = timed.socket();
             s.open(entry.endpoint().protocol(), ec);
             if (ec) continue;
             s.non_blocking(true, ec);
             s.connect(entry.endpoint(), ec);
             if (ec == asio::error::in_progress || ec == asio::error::would_block) {
                 ec = {};
-                if (wait_ready(s.native_handle(), POLLOUT, connect_deadline, ec)) {
+                timed.set_deadline(connect_deadline);
+                if (timed.wait(POLLOUT, ec)) {
                     int err = 0;
                     socklen_t len = sizeof err;
                     ::getsockopt(s.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len);
@@ -345,19 +419,15 @@ struct Client::Impl {
                 last_error = ec.message();
                 continue;
             }
-            connected.emplace(std::move(s));
+            connected = true;
             break;
         }
         if (!connected) return transport_error(Errc::upstream_unavailable, "cannot connect to " + t.host + ":" + t.port + ": " + last_error, "connect");
-        connected->set_option(tcp::no_delay(true), ec);
+        conn->plain->socket().set_option(tcp::no_delay(true), ec);
+        if (!t.tls) return conn;
 
-        auto conn = std::make_unique<Connection>();
-        conn->key = pool_key(ioc, t);
-        if (!t.tls) {
-            conn->plain.emplace(std::move(*connected));
-            return conn;
-        }
-        conn->secure.emplace(TimedSocket(std::move(*connected)), *tls);
+        conn->secure.emplace(std::move(*conn->plain), *tls);
+        conn->plain.reset();
         auto& s = *conn->secure;
         s.next_layer().set_deadline(std::min(deadline, Clock::now() + options.handshake_timeout));
         if (auto e = configure_tls(s, t)) return *e;
@@ -368,40 +438,43 @@ struct Client::Impl {
     }
 
     template <class Stream>
-    error_code exchange(Stream& stream, Connection& conn, bhttp::request<bhttp::string_body>& req,
+    error_code exchange(Stream& stream, Connection& conn, const std::string& head, const std::string& body,
                         bhttp::response_parser<bhttp::string_body>& parser) {
         error_code ec;
-        bhttp::write(stream, req, ec);
+        std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(body)};
+        asio::write(stream, wire, ec);
         if (ec) return ec;
         bhttp::read(stream, conn.buffer, parser, ec);
         return ec;
     }
 
-    // Checks the request and builds its wire form; shared by both paths.
-    Result<Target> prepare(const host::OutboundRequest& request, bhttp::request<bhttp::string_body>& req) {
+    // Checks the request and writes its head (request line and header fields) in wire form; the
+    // body goes after it as it is. Written by hand: one string, one send, no serializer.
+    Result<Target> prepare(const host::OutboundRequest& request, std::string& head) {
         auto target = parse_target(request.url);
         if (!target) return target.error();
         const Target& t = target.value();
         auto verb = bhttp::string_to_verb(request.method);
         if (verb == bhttp::verb::unknown) return Error(Errc::invalid_input, "unknown HTTP method '" + request.method + "'");
-        req = bhttp::request<bhttp::string_body>{verb, t.path_and_query, 11};
-        req.set(bhttp::field::host, t.host_header);
-        req.set(bhttp::field::user_agent, options.user_agent);
+        head.clear();
+        head.reserve(128 + t.path_and_query.size() + request.headers.size() * 48);
+        head.append(bhttp::to_string(verb)).append(" ").append(t.path_and_query).append(" HTTP/1.1\r\nHost: ");
+        head.append(t.host_header).append("\r\nUser-Agent: ").append(options.user_agent).append("\r\n");
         for (const auto& [k, v] : request.headers) {
             if (beast::iequals(k, "host") || beast::iequals(k, "content-length") || beast::iequals(k, "transfer-encoding") ||
                 beast::iequals(k, "connection"))
                 continue;  // framing is ours to set
+            if (k.empty()) return Error(Errc::invalid_input, "a header has an empty name");
             for (char c : k)
                 if (c <= 32 || c >= 127 || c == ':')
                     return Error(Errc::invalid_input, "header name '" + k.substr(0, 64) + "' is not a valid HTTP token");
             for (char c : v)
                 if (c == '\r' || c == '\n' || c == '\0') return Error(Errc::invalid_input, "header '" + k + "' has a line break in its value");
-            req.insert(k, v);
+            head.append(k).append(": ").append(v).append("\r\n");
         }
-        req.body() = request.body;
         if (!request.body.empty() || verb == bhttp::verb::post || verb == bhttp::verb::put || verb == bhttp::verb::patch)
-            req.prepare_payload();
-        req.keep_alive(true);
+            head.append("Content-Length: ").append(std::to_string(request.body.size())).append("\r\n");
+        head.append("\r\n");
         return target;
     }
 
@@ -423,22 +496,27 @@ struct Client::Impl {
         return out;
     }
 
+    // The exchange, on the calling thread; on a fiber, its waits suspend only the fiber and its
+    // connections belong to (and are pooled for) the fiber's network thread.
     Result<host::OutboundResponse> perform(const host::OutboundRequest& request, Clock::time_point deadline) {
-        bhttp::request<bhttp::string_body> req;
-        auto target = prepare(request, req);
+        std::string head;
+        auto target = prepare(request, head);
         if (!target) return target.error();
         auto tls = context_for(target.value(), request.ca_pem);
         if (!tls) return tls.error();
         const Target& t = target.value();
         deadline = std::min(deadline, Clock::now() + request.timeout);
+        auto* fiber = invoker::FiberCall::current();
+        asio::io_context& ctx = fiber ? fiber->io_context() : ioc;
+        auto key = pool_key(ctx, t);
 
         for (int attempt = 0; attempt < 2; ++attempt) {
             if (Clock::now() >= deadline) return Error(Errc::timeout, "the request to " + t.host + " ran out of time");
             bool reused = true;
-            auto conn = acquire(pool_key(ioc, t));
+            auto conn = acquire(key);
             if (!conn) {
                 reused = false;
-                auto fresh = connect(t, tls.value(), deadline);
+                auto fresh = connect(ctx, t, tls.value(), deadline);
                 if (!fresh) return fresh.error();
                 conn = std::move(fresh).value();
             }
@@ -446,7 +524,8 @@ struct Client::Impl {
             parser.body_limit(options.max_response_bytes);
             parser.header_limit(64 * 1024);
             conn->timed().set_deadline(deadline);
-            error_code ec = conn->plain ? exchange(*conn->plain, *conn, req, parser) : exchange(*conn->secure, *conn, req, parser);
+            error_code ec = conn->plain ? exchange(*conn->plain, *conn, head, request.body, parser)
+                                        : exchange(*conn->secure, *conn, head, request.body, parser);
             if (ec) {
                 // A kept-alive connection the server closed just before our request: retry once.
                 if (reused && attempt == 0 && !parser.got_some() && !is_timeout(ec)) continue;
@@ -459,97 +538,6 @@ struct Client::Impl {
             return out;
         }
         return transport_error(Errc::upstream_unavailable, "the connection to " + t.host + " was closed before an answer", "exchange");
-    }
-
-    // ---- the asynchronous path, for hooks running as fibers on a network thread ----
-
-    asio::awaitable<Result<std::unique_ptr<Connection>>> async_connect(asio::io_context& ctx, Target t, ssl::context* tls,
-                                                                     Clock::time_point deadline) {
-        error_code ec;
-        tcp::resolver resolver(ctx);
-        auto endpoints = co_await resolver.async_resolve(t.host, t.port, asio::redirect_error(asio::use_awaitable, ec));
-        if (ec) co_return transport_error(Errc::upstream_unavailable, "cannot resolve host '" + t.host + "': " + ec.message(), "connect");
-        if (auto denied = check_endpoints(t, endpoints)) co_return *denied;
-        tcp::socket socket(ctx);
-        StepDeadline connect_deadline(ctx, std::min(deadline, Clock::now() + options.connect_timeout), [&socket] {
-            error_code ignored;
-            socket.close(ignored);
-        });
-        co_await asio::async_connect(socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
-        if (connect_deadline.disarm()) co_return transport_error(Errc::timeout, "connecting to " + t.host + ":" + t.port + " timed out", "connect");
-        if (ec) co_return transport_error(Errc::upstream_unavailable, "cannot connect to " + t.host + ":" + t.port + ": " + ec.message(), "connect");
-        socket.set_option(tcp::no_delay(true), ec);
-        auto conn = std::make_unique<Connection>();
-        conn->key = pool_key(ctx, t);
-        if (!t.tls) {
-            conn->plain.emplace(std::move(socket));
-            co_return conn;
-        }
-        conn->secure.emplace(TimedSocket(std::move(socket)), *tls);
-        auto& s = *conn->secure;
-        if (auto e = configure_tls(s, t)) co_return *e;
-        StepDeadline handshake_deadline(ctx, std::min(deadline, Clock::now() + options.handshake_timeout), [&s] {
-            error_code ignored;
-            s.next_layer().socket().close(ignored);
-        });
-        co_await s.async_handshake(ssl::stream_base::client, asio::redirect_error(asio::use_awaitable, ec));
-        if (handshake_deadline.disarm()) co_return transport_error(Errc::timeout, "TLS handshake with " + t.host + " timed out", "connect");
-        if (ec) co_return handshake_error(s, t, ec);
-        co_return conn;
-    }
-
-    template <class Stream>
-    asio::awaitable<error_code> async_exchange(Stream& stream, Connection& conn, bhttp::request<bhttp::string_body>& req,
-                                               bhttp::response_parser<bhttp::string_body>& parser) {
-        error_code ec;
-        co_await bhttp::async_write(stream, req, asio::redirect_error(asio::use_awaitable, ec));
-        if (ec) co_return ec;
-        co_await bhttp::async_read(stream, conn.buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-        co_return ec;
-    }
-
-    // A member coroutine taking its arguments by value: they live in its frame.
-    asio::awaitable<void> run_async(asio::io_context& ctx, host::OutboundRequest request, Clock::time_point deadline,
-                                    Callback done) {
-        bhttp::request<bhttp::string_body> req;
-        auto target = prepare(request, req);
-        if (!target) co_return done(target.error());
-        auto tls = context_for(target.value(), request.ca_pem);
-        if (!tls) co_return done(tls.error());
-        const Target t = target.value();
-        deadline = std::min(deadline, Clock::now() + request.timeout);
-        for (int attempt = 0; attempt < 2; ++attempt) {
-            if (Clock::now() >= deadline) co_return done(Error(Errc::timeout, "the request to " + t.host + " ran out of time"));
-            bool reused = true;
-            auto conn = acquire(pool_key(ctx, t));
-            if (!conn) {
-                reused = false;
-                auto fresh = co_await async_connect(ctx, t, tls.value(), deadline);
-                if (!fresh) co_return done(fresh.error());
-                conn = std::move(fresh).value();
-            }
-            bhttp::response_parser<bhttp::string_body> parser;
-            parser.body_limit(options.max_response_bytes);
-            parser.header_limit(64 * 1024);
-            Connection* raw = conn.get();
-            StepDeadline exchange_deadline(ctx, deadline, [raw] {
-                error_code ignored;
-                raw->timed().socket().close(ignored);
-            });
-            error_code ec = conn->plain ? co_await async_exchange(*conn->plain, *conn, req, parser)
-                                        : co_await async_exchange(*conn->secure, *conn, req, parser);
-            if (exchange_deadline.disarm()) co_return done(transport_error(Errc::timeout, "no complete answer from " + t.host + " before the deadline", "exchange"));
-            if (ec) {
-                if (reused && attempt == 0 && !parser.got_some()) continue;
-                co_return done(exchange_error(ec, t, options.max_response_bytes));
-            }
-            auto& res = parser.get();
-            bool keep = res.keep_alive();
-            auto out = to_response(res);
-            if (keep) release(std::move(conn));
-            co_return done(std::move(out));
-        }
-        done(transport_error(Errc::upstream_unavailable, "the connection to " + t.host + " was closed before an answer", "exchange"));
     }
 };
 
@@ -566,45 +554,8 @@ Result<host::OutboundResponse> Client::perform(const host::OutboundRequest& requ
     }
 }
 
-void Client::async_perform(asio::io_context& ctx, host::OutboundRequest request, Clock::time_point deadline, Callback done) {
-    // The callback must run exactly once, even if the exchange throws.
-    auto once = std::make_shared<std::pair<Callback, bool>>(std::move(done), false);
-    auto finish = [once](Result<host::OutboundResponse> r) {
-        if (once->second) return;
-        once->second = true;
-        once->first(std::move(r));
-    };
-    asio::co_spawn(ctx, impl_->run_async(ctx, std::move(request), deadline, finish), [finish](std::exception_ptr e) {
-        if (!e) return;
-        std::string why = "the request could not be sent";
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-            why += std::string(": ") + ex.what();
-        } catch (...) {
-        }
-        finish(Error(Errc::invalid_input, why));
-    });
-}
-
 Result<host::OutboundResponse> Client::perform_suspending(const host::OutboundRequest& request, Clock::time_point deadline) {
-    auto* fiber = invoker::FiberCall::current();
-    if (!fiber) return perform(request, deadline);
-    if (Clock::now() >= deadline) return Error(Errc::timeout, "the call's deadline has passed");
-    // The result lives on the fiber's stack, which the FiberCall keeps alive while suspended.
-    std::optional<Result<host::OutboundResponse>> result;
-    bool waiting = false;
-    auto self = fiber->shared_from_this();
-    async_perform(fiber->io_context(), request, deadline, [&result, &waiting, self](Result<host::OutboundResponse> r) {
-        result.emplace(std::move(r));
-        if (waiting) self->resume();
-    });
-    if (!result) {
-        waiting = true;
-        fiber->suspend();
-        waiting = false;
-    }
-    return std::move(*result);
+    return perform(request, deadline);
 }
 
 size_t Client::idle_connections() const {

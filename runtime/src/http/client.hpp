@@ -1,10 +1,10 @@
 // The host's outbound HTTP client, used for every request a plugin makes (and by the CLI's
 // --server mode).
 //
-// Plugin hooks run on worker threads and block until their request completes, so the client does
-// the exchange on the calling thread: non-blocking sockets driven by poll() against the call's
-// deadline. Handing the exchange to the network threads instead would cost two extra thread
-// wake-ups per request (see docs/adr/001-synchronous-host-http.md).
+// The exchange runs on the calling thread: non-blocking sockets bounded by the call's deadline.
+// A hook on a worker thread blocks in poll() (handing the exchange to the network threads would
+// cost two thread wake-ups per request, docs/adr/001); a hook running as a fiber on a network
+// thread suspends only the fiber while it waits, and the thread serves others (docs/adr/010).
 //
 // HTTP/1.1 over Beast, TLS over OpenSSL with chain and hostname verification against the system CA
 // store (or a given bundle) and TLS 1.2 as the floor. Connections are kept alive and pooled per
@@ -49,16 +49,10 @@ public:
     Result<host::OutboundResponse> perform(const host::OutboundRequest& request,
                                            std::chrono::steady_clock::time_point deadline) override;
 
-    // From a hook running as a fiber: the exchange runs on the fiber's network thread while the
-    // fiber is suspended. Called elsewhere, it behaves as perform().
+    // The same exchange: perform() already suspends only the fiber when called from a hook
+    // running as one.
     Result<host::OutboundResponse> perform_suspending(const host::OutboundRequest& request,
                                                       std::chrono::steady_clock::time_point deadline) override;
-
-    // Runs the exchange asynchronously on `ioc`, which exactly one thread runs; `done` is called
-    // once, on that thread. Connections are pooled per io_context, so they never change threads.
-    using Callback = std::function<void(Result<host::OutboundResponse>)>;
-    void async_perform(boost::asio::io_context& ioc, host::OutboundRequest request,
-                       std::chrono::steady_clock::time_point deadline, Callback done);
 
     size_t idle_connections() const;
 
