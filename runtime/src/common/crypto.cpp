@@ -33,14 +33,24 @@ std::string random_hex(size_t bytes) {
 }
 
 std::string sha256_hex(std::string_view data) {
+    // Every API call hashes its token: fetch the algorithm once and keep a context per thread,
+    // instead of OpenSSL 3's implicit fetch (a locked lookup) and a fresh context per digest.
+    static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    struct Context {
+        EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+        ~Context() { EVP_MD_CTX_free(ctx); }
+    };
+    thread_local Context local;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+    bool ok = sha256 && local.ctx && EVP_DigestInit_ex2(local.ctx, sha256, nullptr) == 1 &&
+              EVP_DigestUpdate(local.ctx, data.data(), data.size()) == 1 && EVP_DigestFinal_ex(local.ctx, md, &len) == 1;
+    if (!ok) EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
     static const char* digits = "0123456789abcdef";
-    std::string out;
+    std::string out(size_t{len} * 2, '0');
     for (unsigned int i = 0; i < len; ++i) {
-        out += digits[md[i] >> 4];
-        out += digits[md[i] & 15];
+        out[2 * i] = digits[md[i] >> 4];
+        out[2 * i + 1] = digits[md[i] & 15];
     }
     return out;
 }
