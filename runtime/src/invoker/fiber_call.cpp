@@ -19,10 +19,17 @@ namespace {
 
 constexpr size_t kStackSize = 256 * 1024;
 
-// Stacks are mmap'ed with a guard page; reusing them spares two system calls per call.
+// Stacks are mmap'ed with a guard page; reusing them spares two system calls per call. Each
+// thread keeps the stacks it used last (still in its core's cache) and shares the rest.
 class StackCache {
 public:
     ctx::stack_context allocate() {
+        auto& mine = local().free;
+        if (!mine.empty()) {
+            auto sc = mine.back();
+            mine.pop_back();
+            return sc;
+        }
         {
             std::lock_guard lock(mutex_);
             if (!free_.empty()) {
@@ -34,6 +41,25 @@ public:
         return ctx::protected_fixedsize_stack(kStackSize).allocate();
     }
     void deallocate(ctx::stack_context& sc) {
+        auto& mine = local().free;
+        if (mine.size() < kPerThread) {
+            mine.push_back(sc);
+            return;
+        }
+        share(sc);
+    }
+
+private:
+    static constexpr size_t kPerThread = 32;
+    struct Local {
+        std::vector<ctx::stack_context> free;
+        ~Local();
+    };
+    static Local& local() {
+        thread_local Local l;
+        return l;
+    }
+    void share(ctx::stack_context& sc) {
         {
             std::lock_guard lock(mutex_);
             if (free_.size() < 256) {
@@ -44,7 +70,6 @@ public:
         ctx::protected_fixedsize_stack(kStackSize).deallocate(sc);
     }
 
-private:
     std::mutex mutex_;
     std::vector<ctx::stack_context> free_;
 };
@@ -52,6 +77,10 @@ private:
 StackCache& stacks() {
     static StackCache* cache = new StackCache;  // outlives every fiber, even at exit
     return *cache;
+}
+
+StackCache::Local::~Local() {
+    for (auto& sc : free) stacks().share(sc);  // a thread that ends hands its stacks on
 }
 
 thread_local FiberCall* running = nullptr;
