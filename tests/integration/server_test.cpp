@@ -7,6 +7,7 @@
 
 #include <csignal>
 #include <future>
+#include <thread>
 
 using namespace testing;
 namespace json = boost::json;
@@ -160,6 +161,110 @@ TEST_CASE("keep-alive: several requests on one connection", "[e2e]") {
     size_t first = raw.find("HTTP/1.1 200");
     REQUIRE(first != std::string::npos);
     CHECK(raw.find("HTTP/1.1 200", first + 1) != std::string::npos);
+}
+
+TEST_CASE("HTTP/1.1 details: 100-continue, bodies in pieces, HEAD, HTTP/1.0, malformed requests", "[e2e]") {
+    Folder folder;
+    Served server(folder.path());
+    server.install({"kit"});
+    const std::string auth = "Authorization: Bearer " + server.admin_token() + "\r\n";
+    const std::string body = R"({"input": {"n": 7}})";
+    const std::string post = "POST " + invoke_path("kit", "echo") + " HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Type: application/json\r\n";
+
+    SECTION("a client that waits for 100 Continue gets it before sending the body") {
+        RawConnection c(server.port());
+        REQUIRE(c.connected());
+        c.send(post + "Expect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+        auto got = c.read_until("\r\n\r\n");
+        REQUIRE(got.rfind("HTTP/1.1 100 Continue\r\n", 0) == 0);
+        c.send(body);
+        got = c.read_until("\"n\":7");
+        CHECK(got.find("HTTP/1.1 200 OK\r\n") != std::string::npos);
+        CHECK(got.find("\"n\":7") != std::string::npos);
+    }
+    SECTION("a request that arrives a few bytes at a time is read whole") {
+        RawConnection c(server.port());
+        std::string all = post + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+        for (size_t i = 0; i < all.size(); i += 7) {
+            c.send(all.substr(i, 7));
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+        auto got = c.read_until("\"n\":7");
+        CHECK(got.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+        CHECK(got.find("X-Request-Id: ") != std::string::npos);
+    }
+    SECTION("pipelined requests are answered in order on one connection") {
+        RawConnection c(server.port());
+        std::string first = post + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+        std::string last = post + "Connection: close\r\nContent-Length: 21\r\n\r\n" + R"({"input": {"n": 99}})" + " ";
+        c.send(first + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + last);
+        REQUIRE(c.closed_by_peer());
+        auto got = c.read_until("");
+        size_t one = got.find("\"n\":7"), health = got.find("\"status\":\"ok\""), three = got.find("\"n\":99");
+        REQUIRE(one != std::string::npos);
+        REQUIRE(health != std::string::npos);
+        REQUIRE(three != std::string::npos);
+        CHECK(one < health);
+        CHECK(health < three);
+    }
+    SECTION("HEAD answers the headers of GET, with its length and without a body") {
+        auto get = raw_exchange(server.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        auto head = raw_exchange(server.port(), "HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        auto length = [](const std::string& r) {
+            auto at = r.find("Content-Length: ");
+            return at == std::string::npos ? std::string() : r.substr(at + 16, r.find("\r\n", at) - at - 16);
+        };
+        REQUIRE(head.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+        CHECK(!length(head).empty());
+        CHECK(length(head) == length(get));
+        CHECK(head.substr(head.find("\r\n\r\n") + 4).empty());
+        CHECK(head.find("Connection: close\r\n") != std::string::npos);
+    }
+    SECTION("an HTTP/1.0 client gets an HTTP/1.0 answer, kept alive only when it asks") {
+        auto plain = raw_exchange(server.port(), "GET /healthz HTTP/1.0\r\n\r\n");
+        CHECK(plain.rfind("HTTP/1.0 200 OK\r\n", 0) == 0);
+        CHECK(plain.find("Connection: keep-alive") == std::string::npos);
+        RawConnection c(server.port());
+        c.send("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        auto got = c.read_until("\"ok\"");
+        CHECK(got.find("Connection: keep-alive\r\n") != std::string::npos);
+        c.send("GET /healthz HTTP/1.0\r\n\r\n");
+        CHECK(c.closed_by_peer());
+        CHECK(c.read_until("never").find("HTTP/1.0 200", 10) != std::string::npos);
+    }
+    SECTION("a malformed request line answers 400 and closes") {
+        auto raw = raw_exchange(server.port(), "GET\x01 / HTTP/1.1\r\nHost: x\r\n\r\n");
+        CHECK(raw.rfind("HTTP/1.1 400", 0) == 0);
+        CHECK(raw.find("BAD_REQUEST") != std::string::npos);
+        CHECK(raw.find("Connection: close\r\n") != std::string::npos);
+    }
+    SECTION("a body cut short by the client ends the connection without an answer, and the server carries on") {
+        auto raw = raw_exchange(server.port(), post + "Content-Length: 500\r\n\r\n{\"input\":");
+        CHECK(raw.empty());
+    }
+    CHECK(server.call("GET", "/healthz").status == 200);
+}
+
+TEST_CASE("connections idle for longer than --idle-timeout are closed; busy ones are not", "[e2e]") {
+    Folder folder("5s");
+    Served server(folder.path(), {"--idle-timeout", "300"});
+    server.install({"kit"});
+    RawConnection idle(server.port());
+    REQUIRE(idle.connected());
+    CHECK(idle.closed_by_peer(std::chrono::seconds(20)));
+
+    // Half a request, then silence: closed as well.
+    RawConnection slow(server.port());
+    slow.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    CHECK(slow.closed_by_peer(std::chrono::seconds(20)));
+
+    // A call that runs longer than the idle timeout is answered.
+    RawConnection busy(server.port());
+    std::string body = R"({"input": {"ms": 900}})";
+    busy.send("POST " + invoke_path("kit", "sleep") + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + server.admin_token() +
+              "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    auto got = busy.read_until("\"slept\"", std::chrono::seconds(20));
+    CHECK(got.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
 }
 
 TEST_CASE("a call past its deadline answers 504 while other calls carry on", "[e2e]") {

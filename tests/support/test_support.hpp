@@ -142,6 +142,26 @@ Response http(const std::string& method, const std::string& url, const std::stri
 // Sends raw bytes on a fresh connection and returns everything read until the peer closes.
 std::string raw_exchange(unsigned short port, const std::string& bytes, std::chrono::milliseconds limit = std::chrono::seconds(10));
 
+// A raw TCP connection to a local port, for tests that speak HTTP byte by byte.
+class RawConnection {
+public:
+    explicit RawConnection(unsigned short port);
+    ~RawConnection();
+    RawConnection(const RawConnection&) = delete;
+    RawConnection& operator=(const RawConnection&) = delete;
+    bool connected() const { return fd_ >= 0; }
+    void send(const std::string& bytes);
+    // Reads until what was received contains `marker` (and returns all of it), the peer closes,
+    // or `limit` passes.
+    std::string read_until(const std::string& marker, std::chrono::milliseconds limit = std::chrono::seconds(10));
+    // Whether the peer has closed the connection (after reading anything it still sent).
+    bool closed_by_peer(std::chrono::milliseconds limit = std::chrono::seconds(10));
+
+private:
+    int fd_ = -1;
+    std::string received_;
+};
+
 // Polls `check` until it is true or `limit` passes. Returns whether it became true.
 template <class F>
 bool eventually(F check, std::chrono::milliseconds limit = std::chrono::seconds(10)) {

@@ -9,9 +9,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -62,14 +65,58 @@ auto async_handle(Api& api, ApiRequest req, Token&& token) {
         token, std::move(req));
 }
 
+using Clock = std::chrono::steady_clock;
+
+// The head of a response (status line and header fields), written by hand: one string, sent with
+// the body in one gathered write.
+std::string response_head(int status, unsigned version, const ApiResponse& r, const std::string& request_id, bool keep_alive,
+                          size_t content_length) {
+    std::string head;
+    head.reserve(160 + r.content_type.size() + request_id.size() + r.headers.size() * 64);
+    auto put_value = [&head](std::string_view v) {
+        for (char c : v)
+            if (c != '\r' && c != '\n' && c != '\0') head += c;  // a value never ends the header
+    };
+    head.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(status)).append(" ");
+    head.append(bhttp::obsolete_reason(static_cast<bhttp::status>(status))).append("\r\nServer: patchbay\r\n");
+    if (!r.content_type.empty()) {
+        head.append("Content-Type: ");
+        put_value(r.content_type);
+        head.append("\r\n");
+    }
+    if (!request_id.empty()) {
+        head.append("X-Request-Id: ");
+        put_value(request_id);
+        head.append("\r\n");
+    }
+    for (const auto& [k, v] : r.headers) {
+        if (beast::iequals(k, "content-length") || beast::iequals(k, "connection") || beast::iequals(k, "transfer-encoding")) continue;
+        put_value(k);
+        head.append(": ");
+        put_value(v);
+        head.append("\r\n");
+    }
+    head.append("Content-Length: ").append(std::to_string(content_length)).append("\r\n");
+    if (version == 10 && keep_alive) head.append("Connection: keep-alive\r\n");
+    if (version != 10 && !keep_alive) head.append("Connection: close\r\n");
+    head.append("\r\n");
+    return head;
+}
+
 }  // namespace
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     struct Session {
         asio::io_context& ioc;
-        beast::tcp_stream stream;
-        bool busy = false;
-        Session(asio::io_context& c, tcp::socket s) : ioc(c), stream(std::move(s)) {}
+        tcp::socket socket;
+        std::atomic<bool> busy{false};
+        // When the session began waiting on its peer (for a request, or for an answer to be
+        // taken), in steady-clock ticks; 0 while a request is being handled. The sweeper closes
+        // sessions that wait longer than the idle timeout: no timer per request.
+        std::atomic<int64_t> waiting_since{0};
+        Session(asio::io_context& c, tcp::socket s) : ioc(c), socket(std::move(s)) {}
+        void wait_begins() { waiting_since.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed); }
+        void wait_ends() { waiting_since.store(0, std::memory_order_relaxed); }
     };
 
     std::vector<asio::io_context*> contexts;
@@ -78,6 +125,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     ServerOptions options;
     Api& api;
     tcp::acceptor acceptor;
+    asio::steady_timer sweeper;
     std::atomic<bool> draining{false};
     std::atomic<int> in_flight{0};
     std::mutex sessions_mutex;
@@ -85,7 +133,36 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     uint64_t next_id = 0;
 
     Impl(std::vector<asio::io_context*> ctxs, ServerOptions opts, Api& a)
-        : contexts(std::move(ctxs)), ioc(*contexts.front()), options(std::move(opts)), api(a), acceptor(ioc) {}
+        : contexts(std::move(ctxs)), ioc(*contexts.front()), options(std::move(opts)), api(a), acceptor(ioc), sweeper(ioc) {}
+
+    // Every so often (a quarter of the idle timeout, at most a second): sessions that have waited
+    // on their peer for longer than the idle timeout are closed, on their own thread.
+    void sweep_later() {
+        auto every = std::clamp<std::chrono::milliseconds>(options.idle_timeout / 4, std::chrono::milliseconds(10), std::chrono::seconds(1));
+        sweeper.expires_after(every);
+        sweeper.async_wait([weak = weak_from_this()](error_code ec) {
+            auto self = weak.lock();
+            if (ec || !self) return;
+            self->sweep();
+            self->sweep_later();
+        });
+    }
+
+    void sweep() {
+        const int64_t limit = std::chrono::duration_cast<Clock::duration>(options.idle_timeout).count();
+        const int64_t now = Clock::now().time_since_epoch().count();
+        std::lock_guard lock(sessions_mutex);
+        for (auto& [id, s] : sessions) {
+            auto since = s->waiting_since.load(std::memory_order_relaxed);
+            if (since == 0 || now - since <= limit) continue;
+            asio::post(s->ioc, [s, limit] {
+                auto since = s->waiting_since.load(std::memory_order_relaxed);
+                if (since == 0 || Clock::now().time_since_epoch().count() - since <= limit) return;
+                error_code ignored;
+                s->socket.cancel(ignored);  // the pending read or write ends, and so does the session
+            });
+        }
+    }
 
     asio::awaitable<void> accept_loop() {
         for (;;) {
@@ -111,7 +188,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                 sessions[id] = session;
             }
             auto self = shared_from_this();
-            asio::co_spawn(session->stream.get_executor(), run_session(session),
+            asio::co_spawn(target, run_session(session),
                            [self, id](std::exception_ptr e) {
                                if (e) {
                                    try {
@@ -126,55 +203,85 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         }
     }
 
-    template <class Body>
-    asio::awaitable<error_code> send(beast::tcp_stream& stream, bhttp::response<Body>& res) {
+    asio::awaitable<error_code> send(Session& s, const std::string& head, std::string_view body) {
         error_code ec;
-        co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+        s.wait_begins();
+        std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(body.data(), body.size())};
+        co_await asio::async_write(s.socket, wire, asio::redirect_error(asio::use_awaitable, ec));
+        s.wait_ends();
         co_return ec;
     }
 
-    asio::awaitable<void> reply_error(beast::tcp_stream& stream, Errc code, std::string message) {
+    asio::awaitable<void> reply_error(Session& s, Errc code, std::string message) {
         auto r = error_response(Error(code, std::move(message)), "");
-        bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), 11};
-        res.set(bhttp::field::content_type, r.content_type);
-        res.set(bhttp::field::server, "patchbay");
-        res.keep_alive(false);
-        res.body() = std::move(r.body);
-        res.prepare_payload();
-        co_await send(stream, res);
+        co_await send(s, response_head(r.status, 11, r, "", false, r.body.size()), r.body);
         error_code ec;
-        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+        s.socket.shutdown(tcp::socket::shutdown_send, ec);
+    }
+
+    // Reads one request into `parser`: what `buffer` already holds first (a pipelined request
+    // costs no read), then from the socket. Answers "100 Continue" when the client waits for it.
+    asio::awaitable<error_code> read_request(Session& s, beast::flat_buffer& buffer, bhttp::request_parser<bhttp::string_body>& parser) {
+        error_code ec;
+        bool header_seen = false;
+        for (;;) {
+            if (buffer.size() > 0) {
+                size_t used = parser.put(buffer.data(), ec);
+                buffer.consume(used);
+                if (ec == bhttp::error::need_more) ec = {};
+                if (ec) co_return ec;
+                if (!header_seen && parser.is_header_done()) {
+                    header_seen = true;
+                    if (!parser.is_done() && parser.get()[bhttp::field::expect] == "100-continue") {
+                        static const std::string cont = "HTTP/1.1 100 Continue\r\n\r\n";
+                        if (auto e = co_await send(s, cont, {})) co_return e;
+                        s.wait_begins();
+                    }
+                }
+                if (parser.is_done()) co_return ec;
+                if (used > 0 && buffer.size() > 0) continue;
+            }
+            size_t n = co_await s.socket.async_read_some(buffer.prepare(16 * 1024), asio::redirect_error(asio::use_awaitable, ec));
+            if (ec == asio::error::eof) {
+                if (!parser.got_some()) co_return bhttp::error::end_of_stream;
+                parser.put_eof(ec);
+                co_return ec ? ec : error_code(bhttp::error::partial_message);
+            }
+            if (ec) co_return ec;
+            buffer.commit(n);
+        }
     }
 
     asio::awaitable<void> run_session(std::shared_ptr<Session> session) {
-        auto& stream = session->stream;
+        auto& s = *session;
         beast::flat_buffer buffer;
         for (;;) {
             if (draining) break;
             bhttp::request_parser<bhttp::string_body> parser;
             parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
             parser.body_limit(options.body_limit);
-            stream.expires_after(options.idle_timeout);
-            error_code ec;
-            co_await bhttp::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-            if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted || ec == beast::error::timeout ||
-                ec == asio::error::connection_reset || ec == asio::error::eof)
+            parser.eager(true);
+            s.wait_begins();
+            error_code ec = co_await read_request(s, buffer, parser);
+            s.wait_ends();
+            if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+                ec == asio::error::eof)
                 break;
             if (ec == bhttp::error::header_limit) {
-                co_await reply_error(stream, Errc::headers_too_large,
+                co_await reply_error(s, Errc::headers_too_large,
                                      "the request headers are larger than " + std::to_string(options.header_limit) + " bytes");
                 break;
             }
             if (ec == bhttp::error::body_limit) {
-                co_await reply_error(stream, Errc::payload_too_large,
+                co_await reply_error(s, Errc::payload_too_large,
                                      "the request body is larger than the " + std::to_string(options.body_limit) + "-byte limit");
                 break;
             }
             if (ec) {
-                if (parser.got_some()) co_await reply_error(stream, Errc::bad_request, "malformed HTTP request: " + ec.message());
+                if (parser.got_some()) co_await reply_error(s, Errc::bad_request, "malformed HTTP request: " + ec.message());
                 break;
             }
-            session->busy = true;
+            s.busy = true;
             in_flight.fetch_add(1);
             struct Done {
                 Impl& impl;
@@ -183,29 +290,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                     s.busy = false;
                     impl.in_flight.fetch_sub(1);
                 }
-            } done{*this, *session};
+            } done{*this, s};
 
-            auto len = parser.content_length();
-            if (len && *len > options.body_limit) {
-                co_await reply_error(stream, Errc::payload_too_large,
-                                     "the request body is larger than the " + std::to_string(options.body_limit) + "-byte limit");
-                break;
-            }
-            if (parser.get()[bhttp::field::expect] == "100-continue") {
-                bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
-                co_await send(stream, cont);
-            }
-            co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-            if (ec == bhttp::error::body_limit) {
-                co_await reply_error(stream, Errc::payload_too_large,
-                                     "the request body is larger than the " + std::to_string(options.body_limit) + "-byte limit");
-                break;
-            }
-            if (ec) break;
             auto req = parser.release();
-
             ApiRequest ar;
-            ar.network = &session->ioc;
+            ar.network = &s.ioc;
             ar.method = std::string(req.method_string());
             ar.target = std::string(req.target());
             ar.body = std::move(req.body());
@@ -219,25 +308,16 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             bool head = req.method() == bhttp::verb::head;
             unsigned version = req.version();
 
-            stream.expires_never();  // invocations have their own deadline
             ApiResponse r = co_await async_handle(api, std::move(ar), asio::use_awaitable);
 
-            bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version};
-            res.set(bhttp::field::server, "patchbay");
-            res.set(bhttp::field::content_type, r.content_type);
-            res.set("X-Request-Id", request_id);
-            for (const auto& [k, v] : r.headers) res.set(k, v);
-            res.keep_alive(keep_alive && !draining);
-            res.body() = std::move(r.body);
-            res.prepare_payload();
-            if (head) res.body().clear();
-            stream.expires_after(options.idle_timeout);
-            ec = co_await send(stream, res);
-            if (ec || !res.keep_alive()) break;
+            keep_alive = keep_alive && !draining;
+            auto wire_head = response_head(r.status, version, r, request_id, keep_alive, r.body.size());
+            ec = co_await send(s, wire_head, head ? std::string_view() : std::string_view(r.body));
+            if (ec || !keep_alive) break;
         }
         error_code ec;
-        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-        stream.close();
+        s.socket.shutdown(tcp::socket::shutdown_send, ec);
+        s.socket.close(ec);
     }
 };
 
@@ -270,6 +350,7 @@ Result<tcp::endpoint> Server::listen() {
 void Server::start() {
     auto impl = impl_;
     asio::co_spawn(impl->acceptor.get_executor(), impl->accept_loop(), asio::detached);
+    impl->sweep_later();
 }
 
 void Server::drain(std::function<void()> drained) {
@@ -295,8 +376,9 @@ void Server::drain(std::function<void()> drained) {
                 // Idle keep-alive connections wait for a request that must not come: close them.
                 std::lock_guard lock(impl->sessions_mutex);
                 for (auto& [id, s] : impl->sessions) {
-                    asio::post(s->stream.get_executor(), [s] {
-                        if (!s->busy) s->stream.cancel();
+                    asio::post(s->ioc, [s] {
+                        error_code ignored;
+                        if (!s->busy) s->socket.cancel(ignored);
                     });
                 }
             }

@@ -49,6 +49,8 @@ Options:
   --threads N         network threads (default: number of cores)
   --max-body BYTES    largest request body accepted (default: 4194304)
   --drain-timeout MS  how long SIGTERM waits for requests in flight (default: 30000)
+  --idle-timeout MS   how long a connection may wait for a request, or take to send one or to
+                      read an answer, before it is closed (default: 60000)
   --poll-ms MS        how often the manifests folder is checked for changes (default: 500)
   --log-level LEVEL   debug, info, warn or error (default: info)
   --ca-file PEM       also trust these CA certificates for outbound TLS (the system store always is)
@@ -100,7 +102,7 @@ bool parse_listen(const std::string& s, std::string& host, unsigned short& port)
 
 int run_serve(const std::vector<std::string>& argv) {
     Args args;
-    if (auto err = parse_args(argv, {"manifests", "data", "listen", "threads", "max-body", "drain-timeout", "poll-ms", "log-level", "ca-file",
+    if (auto err = parse_args(argv, {"manifests", "data", "listen", "threads", "max-body", "drain-timeout", "idle-timeout", "poll-ms", "log-level", "ca-file",
                                "egress-allow", "connect-timeout", "tls-timeout", "max-response-bytes", "retry-attempts",
                                "breaker-failures", "breaker-open-ms", "max-in-flight-per-host", "public-url", "push-retry-ms", "push-max-age", "reconcile-interval",
                                "oauth-refresh-margin"},
@@ -131,8 +133,13 @@ int run_serve(const std::vector<std::string>& argv) {
         if (auto t = args.get("threads")) threads = static_cast<size_t>(std::stoul(*t));
         if (auto b = args.get("max-body")) sopts.body_limit = std::stoull(*b);
         if (auto d = args.get("drain-timeout")) sopts.drain_timeout = std::chrono::milliseconds(std::stoll(*d));
+        if (auto i = args.get("idle-timeout")) sopts.idle_timeout = std::chrono::milliseconds(std::stoll(*i));
     } catch (...) {
-        std::cerr << "patchbay serve: --threads, --max-body and --drain-timeout take numbers\n";
+        std::cerr << "patchbay serve: --threads, --max-body, --drain-timeout and --idle-timeout take numbers\n";
+        return 2;
+    }
+    if (sopts.idle_timeout < std::chrono::milliseconds(10) || sopts.idle_timeout > std::chrono::hours(24)) {
+        std::cerr << "patchbay serve: --idle-timeout is in milliseconds, between 10 and 86400000\n";
         return 2;
     }
     if (threads == 0 || threads > 64) {
