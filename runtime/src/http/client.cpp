@@ -127,14 +127,20 @@ public:
 
     // Waits until the socket is readable (POLLIN) or writable (POLLOUT), or the deadline passes.
     bool wait(short events, error_code& ec) {
-        auto* fiber = invoker::FiberCall::current();
-        if (fiber && &socket_.get_executor().context() == static_cast<asio::execution_context*>(&fiber->io_context()))
-            return wait_on_fiber(*fiber, events, ec);
+        if (auto* fiber = own_fiber()) {
+            auto type = (events & POLLOUT) ? tcp::socket::wait_write : tcp::socket::wait_read;
+            on_fiber(
+                *fiber, [&](auto handler) { socket_.async_wait(type, [h = std::move(handler)](error_code e) mutable { h(e, 0); }); }, ec);
+            return !ec;
+        }
         return poll_ready(socket_.native_handle(), events, deadline_, ec);
     }
 
     template <class Buffers>
     size_t read_some(const Buffers& b, error_code& ec) {
+        // On a fiber, one asynchronous read: it tries at once and otherwise waits, with no
+        // separate readiness wait (which would cost an epoll_ctl per read).
+        if (auto* fiber = own_fiber()) return on_fiber(*fiber, [&](auto handler) { socket_.async_read_some(b, std::move(handler)); }, ec);
         for (;;) {
             size_t n = socket_.read_some(b, ec);
             if (ec != asio::error::would_block && ec != asio::error::try_again) return n;
@@ -167,9 +173,16 @@ public:
     }
 
 private:
-    // One per socket, made at its first fiber wait and reused: the readiness wait and the deadline
-    // timer race, the first to finish resumes the fiber, and a generation number makes the late
-    // one (and any from an earlier wait) a no-op.
+    // The fiber running on the thread that owns this socket, if the caller is one.
+    invoker::FiberCall* own_fiber() {
+        auto* fiber = invoker::FiberCall::current();
+        if (fiber && &socket_.get_executor().context() == static_cast<asio::execution_context*>(&fiber->io_context())) return fiber;
+        return nullptr;
+    }
+
+    // One per socket, made at its first fiber wait and reused: the socket operation and the
+    // deadline timer race, the first to finish resumes the fiber, and a generation number makes
+    // the late one (and any from an earlier operation) a no-op.
     struct WaitState {
         explicit WaitState(const executor_type& ex) : timer(ex) {}
         asio::steady_timer timer;
@@ -179,12 +192,17 @@ private:
         bool waiting = false;
         bool expired = false;
         error_code ec;
+        size_t bytes = 0;
     };
 
-    bool wait_on_fiber(invoker::FiberCall& fiber, short events, error_code& ec) {
+    // Starts an asynchronous operation on the socket with `initiate(handler)`, the handler taking
+    // (error_code, bytes), and suspends the fiber until it completes or the deadline passes (the
+    // operation is then cancelled: nothing is left pending on buffers the caller may free).
+    template <class Initiate>
+    size_t on_fiber(invoker::FiberCall& fiber, Initiate&& initiate, error_code& ec) {
         if (Clock::now() >= deadline_) {
             ec = asio::error::timed_out;
-            return false;
+            return 0;
         }
         if (!wait_) wait_ = std::make_shared<WaitState>(socket_.get_executor());
         auto st = wait_;
@@ -192,11 +210,12 @@ private:
         st->fiber = &fiber;
         st->done = st->expired = false;
         st->ec = {};
-        auto type = (events & POLLOUT) ? tcp::socket::wait_write : tcp::socket::wait_read;
-        socket_.async_wait(type, [st, g](error_code e) {
+        st->bytes = 0;
+        initiate([st, g](error_code e, size_t n) {
             if (st->generation != g || st->done) return;
             st->done = true;
             st->ec = e;
+            st->bytes = n;
             st->timer.cancel();
             if (st->waiting) st->fiber->resume();
         });
@@ -217,10 +236,10 @@ private:
         }
         if (st->expired) {
             ec = asio::error::timed_out;
-            return false;
+            return 0;
         }
         ec = st->ec;
-        return !ec;
+        return st->bytes;
     }
 
     tcp::socket socket_;
