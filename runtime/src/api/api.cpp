@@ -304,10 +304,17 @@ void Api::invoke(ApiRequest req, const store::Principal& who, std::string integr
                 log::debug("invoke failed", {{"integration", name}, {"action", act}, {"code", code_name(o.error->code)}, {"request_id", rid}});
             return respond(error_response(*o.error, rid));
         }
-        json::object body{{"output", std::move(*o.output)}, {"integration", name}, {"action", act}, {"version", o.version},
-                          {"duration_us", o.elapsed.count()}};
-        if (!rid.empty()) body["request_id"] = rid;
-        respond(json_response(200, body));
+        json::object rest{{"integration", name}, {"action", act}, {"version", o.version}, {"duration_us", o.elapsed.count()}};
+        if (!rid.empty()) rest["request_id"] = rid;
+        if (o.output_text.empty()) o.output_text = json::serialize(*o.output);
+        // The plugin's output goes out as it came (it parsed as JSON): no second serialization
+        // of what may be a large upstream answer.
+        std::string tail = json::serialize(rest);
+        ApiResponse r;
+        r.status = 200;
+        r.body.reserve(12 + o.output_text.size() + tail.size());
+        r.body.append("{\"output\":").append(o.output_text).append(",").append(std::string_view(tail).substr(1));
+        respond(std::move(r));
     });
 }
 

@@ -1,5 +1,6 @@
 #include "invoker/invoker.hpp"
 
+#include "common/json_text.hpp"
 #include "common/log.hpp"
 #include "invoker/fiber_call.hpp"
 
@@ -61,7 +62,23 @@ InvokeOutcome collect(int32_t rc, pb_call& call, const std::string& version) {
         return out;
     }
     out.output = std::move(parsed);
+    out.output_text = std::move(*call.output);
     return out;
+}
+
+// The context a hook sees, as JSON text: the caller's context and a few fields of the call,
+// without copying the context object.
+std::string context_text(const json::object& context, std::initializer_list<std::pair<const char*, std::string_view>> fields) {
+    std::string text = json::serialize(context);
+    text.pop_back();  // the closing brace
+    for (const auto& [k, v] : fields) {
+        if (text.size() > 1) text += ',';
+        append_json_string(text, k);
+        text += ':';
+        append_json_string(text, v);
+    }
+    text += '}';
+    return text;
 }
 
 // A hook the plugin does not have.
@@ -74,10 +91,7 @@ InvokeOutcome unsupported(const catalog::Entry& entry, const std::string& what) 
 
 // The context a trigger hook sees, as JSON text.
 std::string trigger_context(const catalog::Entry& entry, const std::string& trigger, const json::object& context) {
-    json::object ctx = context;
-    ctx["integration"] = entry.name;
-    ctx["trigger"] = trigger;
-    return json::serialize(ctx);
+    return context_text(context, {{"integration", entry.name}, {"trigger", trigger}});
 }
 
 // How a hook is named in the plugin call (pb_call::operation) and in logs.
@@ -100,11 +114,8 @@ InvokeOutcome run_action(const catalog::Entry& entry, const manifest::Action& ac
                          const json::object& context, pb_call& call) {
     const auto& desc = entry.instance->descriptor();
     if (!desc.invoke_action) return unsupported(entry, "does not implement actions");
-    json::object ctx = context;
-    ctx["integration"] = entry.name;
-    ctx["action"] = action.name;
     std::string input_text = json::serialize(input);
-    std::string ctx_text = json::serialize(ctx);
+    std::string ctx_text = context_text(context, {{"integration", entry.name}, {"action", action.name}});
     int32_t rc = desc.invoke_action(entry.instance->handle(), &call, pb_str{action.name.data(), action.name.size()},
                                     pb_str{input_text.data(), input_text.size()}, pb_str{ctx_text.data(), ctx_text.size()});
     InvokeOutcome out = collect(rc, call, entry.manifest->version);
@@ -146,10 +157,8 @@ InvokeOutcome run_trigger_hook(const catalog::Entry& entry, Hook hook, const std
 InvokeOutcome run_list_organizations(const catalog::Entry& entry, const json::value& request, const json::object& context, pb_call& call) {
     const auto& desc = entry.instance->descriptor();
     if (!desc.list_organizations) return unsupported(entry, "does not list organizations");
-    json::object ctx = context;
-    ctx["integration"] = entry.name;
     std::string request_text = json::serialize(request);
-    std::string ctx_text = json::serialize(ctx);
+    std::string ctx_text = context_text(context, {{"integration", entry.name}});
     int32_t rc = desc.list_organizations(entry.instance->handle(), &call, pb_str{request_text.data(), request_text.size()},
                                          pb_str{ctx_text.data(), ctx_text.size()});
     return collect(rc, call, entry.manifest->version);
@@ -158,9 +167,7 @@ InvokeOutcome run_list_organizations(const catalog::Entry& entry, const json::va
 InvokeOutcome run_test_connection(const catalog::Entry& entry, const json::object& context, pb_call& call) {
     const auto& desc = entry.instance->descriptor();
     if (!desc.test_connection) return unsupported(entry, "has no connection test");
-    json::object ctx = context;
-    ctx["integration"] = entry.name;
-    std::string ctx_text = json::serialize(ctx);
+    std::string ctx_text = context_text(context, {{"integration", entry.name}});
     int32_t rc = desc.test_connection(entry.instance->handle(), &call, pb_str{ctx_text.data(), ctx_text.size()});
     return collect(rc, call, entry.manifest->version);
 }

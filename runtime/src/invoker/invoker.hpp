@@ -44,6 +44,7 @@ struct InvokeRequest {
 
 struct InvokeOutcome {
     std::optional<boost::json::value> output;
+    std::string output_text;  // the output as the plugin wrote it (valid JSON), to pass on unchanged
     std::optional<Error> error;
     std::chrono::microseconds elapsed{0};
     std::string version;  // the integration version that ran

@@ -1,5 +1,7 @@
 #include "loader/host.hpp"
 
+#include "common/json_text.hpp"
+
 #include "common/log.hpp"
 #include "common/text.hpp"
 
@@ -122,10 +124,19 @@ int32_t h_http_request(pb_call* call, pb_str request_json, pb_str body, pb_http_
         return plugin_code_from(e.code);
     }
     const auto& resp = result.value();
-    json::array headers;
-    headers.reserve(resp.headers.size());
-    for (const auto& [k, v] : resp.headers) headers.push_back(json::array{json::string(k), json::string(v)});
-    std::string headers_text = json::serialize(headers);
+    // [["name", "value"], ...], written directly.
+    std::string headers_text;
+    headers_text.reserve(2 + resp.headers.size() * 48);
+    headers_text += '[';
+    for (const auto& [k, v] : resp.headers) {
+        if (headers_text.size() > 1) headers_text += ',';
+        headers_text += '[';
+        append_json_string(headers_text, k);
+        headers_text += ',';
+        append_json_string(headers_text, v);
+        headers_text += ']';
+    }
+    headers_text += ']';
     pb_http_response_v1 r{};
     r.struct_size = sizeof r;
     r.status = resp.status;

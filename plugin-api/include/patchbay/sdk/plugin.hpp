@@ -206,11 +206,17 @@ public:
     // Performs the request through the host. Throws Failure when no response was received;
     // any HTTP status (including 4xx/5xx) is returned for the plugin to interpret.
     HttpResponse http(const HttpRequest& request) const {
-        json::object req;
+        // The request description and the answer's header list live only in this call: build
+        // and parse them in a buffer on the stack.
+        unsigned char scratch[2048];
+        json::monotonic_resource arena(scratch, sizeof scratch);
+        json::storage_ptr sp(&arena);
+        json::object req(sp);
         req["method"] = request.method;
         req["url"] = request.url;
-        json::array headers;
-        for (const auto& [n, v] : request.headers) headers.push_back(json::array{n, v});
+        json::array headers(sp);
+        headers.reserve(request.headers.size());
+        for (const auto& [n, v] : request.headers) headers.emplace_back(json::array({json::string_view(n), json::string_view(v)}, sp));
         req["headers"] = std::move(headers);
         if (request.timeout_ms) req["timeout_ms"] = *request.timeout_ms;
         if (!request.follow_redirects) req["follow_redirects"] = false;
@@ -220,7 +226,8 @@ public:
         struct Sink {
             HttpResponse response;
             std::optional<Error> error;
-        } sink;
+            json::storage_ptr sp;
+        } sink{{}, {}, sp};
         auto on_response = [](void* user, const pb_http_response_v1* r) {
             auto* s = static_cast<Sink*>(user);
             if (r->error_code != PB_OK) {
@@ -230,7 +237,8 @@ public:
             }
             s->response.status = r->status;
             s->response.body.assign(detail::from_pb(r->body));
-            auto parsed = json::parse(detail::from_pb(r->headers_json));
+            boost::system::error_code ec;
+            auto parsed = json::parse(detail::from_pb(r->headers_json), ec, s->sp);
             if (const auto* arr = parsed.if_array()) {
                 for (const auto& pair : *arr) {
                     const auto* p = pair.if_array();

@@ -1,0 +1,48 @@
+#include "common/json_text.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+namespace json = boost::json;
+using patchbay::append_json_string;
+using patchbay::valid_utf8;
+
+namespace {
+// What a JSON parser reads back from the literal.
+std::string round_trip(std::string_view s) {
+    std::string text;
+    append_json_string(text, s);
+    boost::system::error_code ec;
+    auto v = json::parse(text, ec);
+    REQUIRE_FALSE(ec);
+    REQUIRE(v.is_string());
+    return std::string(v.get_string());
+}
+}  // namespace
+
+TEST_CASE("JSON string literals written directly parse back to the same text", "[json]") {
+    CHECK(round_trip("") == "");
+    CHECK(round_trip("application/json; charset=utf-8") == "application/json; charset=utf-8");
+    CHECK(round_trip("say \"hi\" \\ bye") == "say \"hi\" \\ bye");
+    CHECK(round_trip(std::string("a\0b\x01\x1f\n\r\t", 8)) == std::string("a\0b\x01\x1f\n\r\t", 8));
+    CHECK(round_trip("Caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80") == "Caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+}
+
+TEST_CASE("text that is not UTF-8 is read as Latin-1, so the JSON stays valid", "[json]") {
+    CHECK(round_trip("caf\xe9") == "caf\xc3\xa9");                    // a Latin-1 header value
+    CHECK(round_trip("\xc3") == "\xc3\x83");                            // a sequence cut short
+    CHECK(round_trip("\xc0\xaf") == "\xc3\x80\xc2\xaf");                // an overlong '/'
+    CHECK(round_trip("\xed\xa0\x80") == "\xc3\xad\xc2\xa0\xc2\x80");    // a UTF-16 surrogate
+}
+
+TEST_CASE("UTF-8 validation", "[json]") {
+    CHECK(valid_utf8("plain ascii"));
+    CHECK(valid_utf8("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"));
+    CHECK(valid_utf8("\xf4\x8f\xbf\xbf"));  // U+10FFFF
+    CHECK_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+    CHECK_FALSE(valid_utf8("\xe2\x82"));
+    CHECK_FALSE(valid_utf8("\x80"));
+    CHECK_FALSE(valid_utf8("\xe0\x80\xaf"));  // overlong
+    CHECK_FALSE(valid_utf8("\xf0\x80\x80\xaf"));
+    CHECK_FALSE(valid_utf8("\xc1\xbf"));
+}
