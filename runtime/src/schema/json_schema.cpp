@@ -157,6 +157,112 @@ struct Path {
     }
 };
 
+enum class Kw : uint8_t {
+    k_dollar_ref,
+    k_additional_properties,
+    k_all_of,
+    k_any_of,
+    k_const,
+    k_enum,
+    k_exclusive_maximum,
+    k_exclusive_minimum,
+    k_format,
+    k_items,
+    k_max_items,
+    k_max_length,
+    k_max_properties,
+    k_min_items,
+    k_min_length,
+    k_min_properties,
+    k_not,
+    k_nullable,
+    k_one_of,
+    k_pattern,
+    k_pattern_properties,
+    k_prefix_items,
+    k_properties,
+    k_required,
+    k_type,
+    k_unique_items,
+    k_minimum,
+    k_maximum,
+    k_multiple_of,
+    count
+};
+
+// The keywords the checker reads, by name.
+int keyword_id(std::string_view k) {
+    switch (k.size()) {
+        case 3:
+            if (k == "not") return static_cast<int>(Kw::k_not);
+            break;
+        case 4:
+            if (k == "$ref") return static_cast<int>(Kw::k_dollar_ref);
+            if (k == "enum") return static_cast<int>(Kw::k_enum);
+            if (k == "type") return static_cast<int>(Kw::k_type);
+            break;
+        case 5:
+            if (k == "allOf") return static_cast<int>(Kw::k_all_of);
+            if (k == "anyOf") return static_cast<int>(Kw::k_any_of);
+            if (k == "const") return static_cast<int>(Kw::k_const);
+            if (k == "items") return static_cast<int>(Kw::k_items);
+            if (k == "oneOf") return static_cast<int>(Kw::k_one_of);
+            break;
+        case 6:
+            if (k == "format") return static_cast<int>(Kw::k_format);
+            break;
+        case 7:
+            if (k == "pattern") return static_cast<int>(Kw::k_pattern);
+            if (k == "minimum") return static_cast<int>(Kw::k_minimum);
+            if (k == "maximum") return static_cast<int>(Kw::k_maximum);
+            break;
+        case 8:
+            if (k == "maxItems") return static_cast<int>(Kw::k_max_items);
+            if (k == "minItems") return static_cast<int>(Kw::k_min_items);
+            if (k == "nullable") return static_cast<int>(Kw::k_nullable);
+            if (k == "required") return static_cast<int>(Kw::k_required);
+            break;
+        case 9:
+            if (k == "maxLength") return static_cast<int>(Kw::k_max_length);
+            if (k == "minLength") return static_cast<int>(Kw::k_min_length);
+            break;
+        case 10:
+            if (k == "properties") return static_cast<int>(Kw::k_properties);
+            if (k == "multipleOf") return static_cast<int>(Kw::k_multiple_of);
+            break;
+        case 11:
+            if (k == "prefixItems") return static_cast<int>(Kw::k_prefix_items);
+            if (k == "uniqueItems") return static_cast<int>(Kw::k_unique_items);
+            break;
+        case 13:
+            if (k == "maxProperties") return static_cast<int>(Kw::k_max_properties);
+            if (k == "minProperties") return static_cast<int>(Kw::k_min_properties);
+            break;
+        case 16:
+            if (k == "exclusiveMaximum") return static_cast<int>(Kw::k_exclusive_maximum);
+            if (k == "exclusiveMinimum") return static_cast<int>(Kw::k_exclusive_minimum);
+            break;
+        case 17:
+            if (k == "patternProperties") return static_cast<int>(Kw::k_pattern_properties);
+            break;
+        case 20:
+            if (k == "additionalProperties") return static_cast<int>(Kw::k_additional_properties);
+            break;
+    }
+    return -1;
+}
+
+// A schema object's keywords, found in one pass over its entries instead of one lookup by name
+// per keyword the checker asks about.
+struct Keywords {
+    const json::value* at[static_cast<size_t>(Kw::count)] = {};
+    explicit Keywords(const json::object& s) {
+        for (const auto& [k, v] : s)
+            if (int id = keyword_id(k); id >= 0) at[id] = &v;
+    }
+    const json::value* operator[](Kw k) const { return at[static_cast<size_t>(k)]; }
+};
+
 struct Checker {
     const json::value& root;
     const Patterns& patterns;
@@ -206,8 +312,9 @@ struct Checker {
             return;
         }
         struct DepthGuard { int& d; ~DepthGuard() { --d; } } guard{depth};
+        const Keywords kw(*s);
 
-        if (const auto* ref = s->if_contains("$ref"); ref && ref->is_string()) {
+        if (const auto* ref = kw[Kw::k_dollar_ref]; ref && ref->is_string()) {
             const json::value* target = lookup(ref->get_string());
             if (!target) {
                 fail(ptr, "schema reference '" + std::string(ref->get_string()) + "' cannot be resolved");
@@ -217,10 +324,10 @@ struct Checker {
         }
 
         bool nullable = false;
-        if (const auto* n = s->if_contains("nullable"); n && n->is_bool()) nullable = n->get_bool();
+        if (const auto* n = kw[Kw::k_nullable]; n && n->is_bool()) nullable = n->get_bool();
         if (nullable && v.is_null()) return;
 
-        if (const auto* t = s->if_contains("type")) {
+        if (const auto* t = kw[Kw::k_type]) {
             bool ok = false;
             std::string expected;
             if (t->is_string()) {
@@ -242,24 +349,24 @@ struct Checker {
             }
         }
 
-        if (const auto* e = s->if_contains("enum"); e && e->is_array()) {
+        if (const auto* e = kw[Kw::k_enum]; e && e->is_array()) {
             bool found = false;
             for (const auto& opt : e->get_array())
                 if (json_equal(opt, v)) { found = true; break; }
             if (!found) fail(ptr, "must be one of " + short_json(*e));
         }
-        if (const auto* c = s->if_contains("const"); c && !json_equal(*c, v))
+        if (const auto* c = kw[Kw::k_const]; c && !json_equal(*c, v))
             fail(ptr, "must be " + short_json(*c));
 
-        if (is_number(v)) check_number(*s, v, ptr);
-        if (v.is_string()) check_string(*s, v.get_string(), ptr);
-        if (v.is_array()) check_array(*s, v.get_array(), ptr);
-        if (v.is_object()) check_object(*s, v.get_object(), ptr);
+        if (is_number(v)) check_number(kw, v, ptr);
+        if (v.is_string()) check_string(kw, v.get_string(), ptr);
+        if (v.is_array()) check_array(kw, v.get_array(), ptr);
+        if (v.is_object()) check_object(kw, v.get_object(), ptr);
 
-        if (const auto* all = s->if_contains("allOf"); all && all->is_array())
+        if (const auto* all = kw[Kw::k_all_of]; all && all->is_array())
             for (const auto& sub : all->get_array()) check(sub, v, ptr);
 
-        if (const auto* any = s->if_contains("anyOf"); any && any->is_array()) {
+        if (const auto* any = kw[Kw::k_any_of]; any && any->is_array()) {
             std::vector<Violation> first;
             bool matched = false;
             for (const auto& sub : any->get_array()) {
@@ -272,7 +379,7 @@ struct Checker {
                 fail(ptr, "does not match any of the allowed schemas (anyOf)" + why);
             }
         }
-        if (const auto* one = s->if_contains("oneOf"); one && one->is_array()) {
+        if (const auto* one = kw[Kw::k_one_of]; one && one->is_array()) {
             size_t matches = 0;
             std::vector<Violation> first;
             for (const auto& sub : one->get_array()) {
@@ -287,35 +394,35 @@ struct Checker {
                 fail(ptr, "matches " + std::to_string(matches) + " schemas of oneOf; exactly one is allowed");
             }
         }
-        if (const auto* no = s->if_contains("not")) {
+        if (const auto* no = kw[Kw::k_not]) {
             if (trial(*no, v, ptr).empty()) fail(ptr, "must not match the schema under 'not'");
         }
     }
 
-    void check_number(const json::object& s, const json::value& v, const Path& ptr) {
+    void check_number(const Keywords& kw, const json::value& v, const Path& ptr) {
         double x = as_double(v);
-        auto num = [&](std::string_view k) -> const json::value* {
-            const auto* p = s.if_contains(k);
+        auto num = [&](Kw k) -> const json::value* {
+            const auto* p = kw[k];
             return (p && is_number(*p)) ? p : nullptr;
         };
         bool excl_min_flag = false, excl_max_flag = false;  // draft 4 boolean form
-        if (const auto* b = s.if_contains("exclusiveMinimum"); b && b->is_bool()) excl_min_flag = b->get_bool();
-        if (const auto* b = s.if_contains("exclusiveMaximum"); b && b->is_bool()) excl_max_flag = b->get_bool();
-        if (const auto* m = num("minimum")) {
+        if (const auto* b = kw[Kw::k_exclusive_minimum]; b && b->is_bool()) excl_min_flag = b->get_bool();
+        if (const auto* b = kw[Kw::k_exclusive_maximum]; b && b->is_bool()) excl_max_flag = b->get_bool();
+        if (const auto* m = num(Kw::k_minimum)) {
             double lim = as_double(*m);
             if (excl_min_flag ? !(x > lim) : !(x >= lim))
                 fail(ptr, std::string("must be ") + (excl_min_flag ? "greater than " : "at least ") + short_json(*m));
         }
-        if (const auto* m = num("maximum")) {
+        if (const auto* m = num(Kw::k_maximum)) {
             double lim = as_double(*m);
             if (excl_max_flag ? !(x < lim) : !(x <= lim))
                 fail(ptr, std::string("must be ") + (excl_max_flag ? "less than " : "at most ") + short_json(*m));
         }
-        if (const auto* m = num("exclusiveMinimum"); m && !(x > as_double(*m)))
+        if (const auto* m = num(Kw::k_exclusive_minimum); m && !(x > as_double(*m)))
             fail(ptr, "must be greater than " + short_json(*m));
-        if (const auto* m = num("exclusiveMaximum"); m && !(x < as_double(*m)))
+        if (const auto* m = num(Kw::k_exclusive_maximum); m && !(x < as_double(*m)))
             fail(ptr, "must be less than " + short_json(*m));
-        if (const auto* m = num("multipleOf")) {
+        if (const auto* m = num(Kw::k_multiple_of)) {
             double d = as_double(*m);
             if (d > 0) {
                 double q = x / d;
@@ -324,23 +431,23 @@ struct Checker {
         }
     }
 
-    void check_string(const json::object& s, std::string_view str, const Path& ptr) {
+    void check_string(const Keywords& kw, std::string_view str, const Path& ptr) {
         size_t len = 0;
         bool counted = false;
         auto length = [&] {
             if (!counted) { len = utf8_length(str); counted = true; }
             return len;
         };
-        if (const auto* m = s.if_contains("minLength"); m && is_number(*m) && length() < as_double(*m))
+        if (const auto* m = kw[Kw::k_min_length]; m && is_number(*m) && length() < as_double(*m))
             fail(ptr, "must be at least " + short_json(*m) + " characters long");
-        if (const auto* m = s.if_contains("maxLength"); m && is_number(*m) && length() > as_double(*m))
+        if (const auto* m = kw[Kw::k_max_length]; m && is_number(*m) && length() > as_double(*m))
             fail(ptr, "must be at most " + short_json(*m) + " characters long");
-        if (const auto* p = s.if_contains("pattern"); p && p->is_string()) {
+        if (const auto* p = kw[Kw::k_pattern]; p && p->is_string()) {
             const std::regex* re = pattern(p->get_string());
             if (re && !std::regex_search(str.begin(), str.end(), *re))
                 fail(ptr, "must match the pattern " + short_json(*p));
         }
-        if (const auto* f = s.if_contains("format"); f && f->is_string()) {
+        if (const auto* f = kw[Kw::k_format]; f && f->is_string()) {
             std::string_view fmt = f->get_string();
             bool ok = true;
             if (fmt == "date-time") ok = is_date_time(str);
@@ -353,12 +460,12 @@ struct Checker {
         }
     }
 
-    void check_array(const json::object& s, const json::array& a, const Path& ptr) {
-        if (const auto* m = s.if_contains("minItems"); m && is_number(*m) && a.size() < as_double(*m))
+    void check_array(const Keywords& kw, const json::array& a, const Path& ptr) {
+        if (const auto* m = kw[Kw::k_min_items]; m && is_number(*m) && a.size() < as_double(*m))
             fail(ptr, "must have at least " + short_json(*m) + " items");
-        if (const auto* m = s.if_contains("maxItems"); m && is_number(*m) && a.size() > as_double(*m))
+        if (const auto* m = kw[Kw::k_max_items]; m && is_number(*m) && a.size() > as_double(*m))
             fail(ptr, "must have at most " + short_json(*m) + " items");
-        if (const auto* u = s.if_contains("uniqueItems"); u && u->is_bool() && u->get_bool()) {
+        if (const auto* u = kw[Kw::k_unique_items]; u && u->is_bool() && u->get_bool()) {
             for (size_t i = 0; i < a.size(); ++i)
                 for (size_t j = i + 1; j < a.size(); ++j)
                     if (json_equal(a[i], a[j])) {
@@ -368,12 +475,12 @@ struct Checker {
                     }
         }
         size_t first_free = 0;
-        if (const auto* prefix = s.if_contains("prefixItems"); prefix && prefix->is_array()) {
+        if (const auto* prefix = kw[Kw::k_prefix_items]; prefix && prefix->is_array()) {
             const auto& ps = prefix->get_array();
             for (size_t i = 0; i < ps.size() && i < a.size(); ++i) check(ps[i], a[i], ptr.item(i));
             first_free = ps.size();
         }
-        if (const auto* items = s.if_contains("items")) {
+        if (const auto* items = kw[Kw::k_items]) {
             if (items->is_array()) {  // draft 4-7 tuple form
                 const auto& ts = items->get_array();
                 for (size_t i = 0; i < ts.size() && i < a.size(); ++i) check(ts[i], a[i], ptr.item(i));
@@ -383,23 +490,23 @@ struct Checker {
         }
     }
 
-    void check_object(const json::object& s, const json::object& o, const Path& ptr) {
-        if (const auto* req = s.if_contains("required"); req && req->is_array()) {
+    void check_object(const Keywords& kw, const json::object& o, const Path& ptr) {
+        if (const auto* req = kw[Kw::k_required]; req && req->is_array()) {
             for (const auto& name : req->get_array()) {
                 if (name.is_string() && !o.contains(name.get_string()))
                     fail(ptr.child(name.get_string()), "required field '" + std::string(name.get_string()) + "' is missing");
             }
         }
-        if (const auto* m = s.if_contains("minProperties"); m && is_number(*m) && o.size() < as_double(*m))
+        if (const auto* m = kw[Kw::k_min_properties]; m && is_number(*m) && o.size() < as_double(*m))
             fail(ptr, "must have at least " + short_json(*m) + " fields");
-        if (const auto* m = s.if_contains("maxProperties"); m && is_number(*m) && o.size() > as_double(*m))
+        if (const auto* m = kw[Kw::k_max_properties]; m && is_number(*m) && o.size() > as_double(*m))
             fail(ptr, "must have at most " + short_json(*m) + " fields");
 
         const json::object* props = nullptr;
-        if (const auto* p = s.if_contains("properties")) props = p->if_object();
+        if (const auto* p = kw[Kw::k_properties]) props = p->if_object();
         const json::object* pattern_props = nullptr;
-        if (const auto* p = s.if_contains("patternProperties")) pattern_props = p->if_object();
-        const json::value* additional = s.if_contains("additionalProperties");
+        if (const auto* p = kw[Kw::k_pattern_properties]) pattern_props = p->if_object();
+        const json::value* additional = kw[Kw::k_additional_properties];
 
         for (const auto& [key, value] : o) {
             if (full()) return;
