@@ -2,8 +2,9 @@
 # Benchmark: the stock `http` action through Patchbay versus the same upstream called directly.
 #
 # Starts nginx (Debian's) serving a small JSON file on 127.0.0.1, starts `patchbay serve` with the
-# stock manifests, runs wrk directly against nginx and through POST .../http/actions/request/invoke
-# in the same run, at 1 and 32 connections, and prints req/s, p50, p99 and the ratio to direct.
+# stock manifests (twice: with its defaults, and with --busy-poll-us 100), runs wrk directly
+# against nginx and through POST .../http/actions/request/invoke in the same run, at 1 and 32
+# connections, and prints req/s, p50, p99 and the ratio to direct.
 # Also prints the resident memory of the idle server. Everything binds 127.0.0.1 on free ports and
 # is stopped by pid at the end.
 #
@@ -24,34 +25,42 @@ mkdir -p "$work/www"
 printf '{"id":42,"name":"Acme Corp","active":true,"tags":["msp","psa"]}\n' > "$work/www/data.json"
 start_nginx "$nginx_port" "root $work/www; location = /data.json { }"
 
-# --- Patchbay --------------------------------------------------------------------------------
-pb_port=$(free_port)
-# The upstream is on loopback, which the egress guard refuses unless allowed.
-build/runtime/patchbay serve --manifests build/manifests --data "$work/data" --listen "127.0.0.1:$pb_port" \
-  --egress-allow 127.0.0.1 --log-level warn >"$work/patchbay.out" 2>"$work/patchbay.err" &
-pb_pid=$!
-pids+=($pb_pid)
-
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$nginx_port/data.json" >/dev/null 2>&1 && curl -sf "http://127.0.0.1:$pb_port/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-token=$(cat "$work/data/bootstrap-token")
-curl -sf -X POST -H "Authorization: Bearer $token" -d '{"integration": "http"}' "http://127.0.0.1:$pb_port/v1/installations" >/dev/null
+# --- Patchbay: as it starts by default, and with --busy-poll-us 100 (see docs/user-guide.md) ---
+# start_patchbay NAME [SERVE OPTIONS...]: sets port_NAME, token_NAME; the pid joins the cleanup.
+declare -A PORT TOKEN
+start_patchbay() {
+  local name=$1; shift
+  local port; port=$(free_port)
+  # The upstream is on loopback, which the egress guard refuses unless allowed.
+  build/runtime/patchbay serve --manifests build/manifests --data "$work/data-$name" --listen "127.0.0.1:$port" \
+    --egress-allow 127.0.0.1 --log-level warn "$@" >"$work/patchbay-$name.out" 2>"$work/patchbay-$name.err" &
+  pids+=($!)
+  PID[$name]=$!
+  PORT[$name]=$port
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  TOKEN[$name]=$(cat "$work/data-$name/bootstrap-token")
+  curl -sf -X POST -H "Authorization: Bearer ${TOKEN[$name]}" -d '{"integration": "http"}' "http://127.0.0.1:$port/v1/installations" >/dev/null
+}
+declare -A PID
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$nginx_port/data.json" >/dev/null 2>&1 && break; sleep 0.1; done
+start_patchbay default
+start_patchbay busypoll --busy-poll-us 100
 sleep 2
-idle_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$pb_pid/status")
+idle_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/${PID[default]}/status")
 
-cat > "$work/invoke.lua" <<LUA
+for name in default busypoll; do
+  cat > "$work/invoke-$name.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $token"
+wrk.headers["Authorization"] = "Bearer ${TOKEN[$name]}"
 wrk.body = '{"input": {"url": "http://127.0.0.1:$nginx_port/data.json"}}'
 LUA
-# Fail loudly if the action does not actually work.
-check=$(curl -sf -X POST -H 'Content-Type: application/json' -H "Authorization: Bearer $token" \
-  -d "{\"input\": {\"url\": \"http://127.0.0.1:$nginx_port/data.json\"}}" \
-  "http://127.0.0.1:$pb_port/v1/integrations/http/actions/request/invoke")
-echo "$check" | grep -q '"name":"Acme Corp"' || { echo "the http action did not return the upstream's JSON: $check" >&2; exit 1; }
+  # Fail loudly if the action does not actually work.
+  check=$(curl -sf -X POST -H 'Content-Type: application/json' -H "Authorization: Bearer ${TOKEN[$name]}" \
+    -d "{\"input\": {\"url\": \"http://127.0.0.1:$nginx_port/data.json\"}}" \
+    "http://127.0.0.1:${PORT[$name]}/v1/integrations/http/actions/request/invoke")
+  echo "$check" | grep -q '"name":"Acme Corp"' || { echo "the http action did not return the upstream's JSON: $check" >&2; exit 1; }
+done
 
 # run_wrk LABEL CONNECTIONS URL [SCRIPT] -> "rps p50_us p99_us"
 to_us() {  # wrk prints 1.23ms / 456.00us / 1.02s
@@ -76,27 +85,34 @@ run_wrk() {
 }
 
 direct_url="http://127.0.0.1:$nginx_port/data.json"
-through_url="http://127.0.0.1:$pb_port/v1/integrations/http/actions/request/invoke"
+through_path="/v1/integrations/http/actions/request/invoke"
 
-printf '%-8s %-12s %12s %10s %10s\n' "conns" "path" "req/s" "p50 (us)" "p99 (us)"
+printf '%-8s %-20s %12s %10s %10s\n' "conns" "path" "req/s" "p50 (us)" "p99 (us)"
 declare -A R
 for c in 1 32; do
   read -r rps p50 p99 <<<"$(run_wrk "$c" "$direct_url")"
   R[direct_$c]="$rps $p50 $p99"
-  printf '%-8s %-12s %12.0f %10.0f %10.0f\n' "$c" "direct" "$rps" "$p50" "$p99"
-  read -r rps p50 p99 <<<"$(run_wrk "$c" "$through_url" "$work/invoke.lua")"
-  R[through_$c]="$rps $p50 $p99"
-  printf '%-8s %-12s %12.0f %10.0f %10.0f\n' "$c" "patchbay" "$rps" "$p50" "$p99"
+  printf '%-8s %-20s %12.0f %10.0f %10.0f\n' "$c" "direct" "$rps" "$p50" "$p99"
+  for name in default busypoll; do
+    read -r rps p50 p99 <<<"$(run_wrk "$c" "http://127.0.0.1:${PORT[$name]}$through_path" "$work/invoke-$name.lua")"
+    R[${name}_$c]="$rps $p50 $p99"
+    label="patchbay"; [[ $name == busypoll ]] && label="patchbay busy-poll"
+    printf '%-8s %-20s %12.0f %10.0f %10.0f\n' "$c" "$label" "$rps" "$p50" "$p99"
+  done
 done
 
-busy_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$pb_pid/status")
+busy_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/${PID[default]}/status")
 read -r d1 dp50 _ <<<"${R[direct_1]}"
-read -r t1 tp50 _ <<<"${R[through_1]}"
 read -r d32 _ _ <<<"${R[direct_32]}"
-read -r t32 _ _ <<<"${R[through_32]}"
+for name in default busypoll; do
+  read -r t1 tp50 _ <<<"${R[${name}_1]}"
+  read -r t32 _ _ <<<"${R[${name}_32]}"
+  echo
+  if [[ $name == default ]]; then echo "patchbay serve (defaults):"; else echo "patchbay serve --busy-poll-us 100:"; fi
+  awk -v d="$d32" -v t="$t32" 'BEGIN { printf "  throughput ratio at 32 connections (patchbay/direct): %.2f   (goal >= 0.50)\n", t / d }'
+  awk -v d="$dp50" -v t="$tp50" 'BEGIN { printf "  added p50 at 1 connection: %.0f us   (goal <= 80 us)\n", t - d }'
+  awk -v d="$d1" -v t="$t1" 'BEGIN { printf "  throughput ratio at 1 connection: %.2f\n", t / d }'
+done
 echo
-awk -v d="$d32" -v t="$t32" 'BEGIN { printf "throughput ratio at 32 connections (patchbay/direct): %.2f   (goal >= 0.50)\n", t / d }'
-awk -v d="$dp50" -v t="$tp50" 'BEGIN { printf "added p50 at 1 connection: %.0f us   (goal <= 80 us)\n", t - d }'
-awk -v d="$d1" -v t="$t1" 'BEGIN { printf "throughput ratio at 1 connection: %.2f\n", t / d }'
 awk -v k="$idle_rss_kb" 'BEGIN { printf "idle RSS of patchbay serve with the stock manifests: %.1f MB   (goal <= 30 MB)\n", k / 1024 }'
 awk -v k="$busy_rss_kb" 'BEGIN { printf "RSS after the load: %.1f MB\n", k / 1024 }'

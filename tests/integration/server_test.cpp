@@ -7,6 +7,8 @@
 
 #include <csignal>
 #include <future>
+#include <sstream>
+#include <unistd.h>
 #include <thread>
 
 using namespace testing;
@@ -336,4 +338,50 @@ TEST_CASE("SIGTERM drains: calls in flight complete, then the process exits 0", 
     CHECK(r.headers["connection"] == "close");
     CHECK(code == 0);
     CHECK(raw_exchange(server->port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").empty());  // nobody listens any more
+}
+
+TEST_CASE("serve --busy-poll-us: calls are answered as usual, an idle server does not spin, SIGTERM still drains", "[e2e]") {
+    Folder folder("10s");
+    auto server = std::make_unique<Served>(folder.path(), std::vector<std::string>{"--busy-poll-us", "300", "--threads", "2"});
+    server->install({"kit"});
+    for (int i = 0; i < 50; ++i) {
+        auto r = server->call("POST", invoke_path("kit", "echo"), "{\"input\": {\"n\": " + std::to_string(i) + "}}");
+        REQUIRE(r.status == 200);
+        CHECK(r.json().at("output").at("input").at("n").as_int64() == i);
+    }
+    // CPU time the process used (user + system), in clock ticks.
+    auto cpu_ticks = [pid = server->pid()] {
+        std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+        std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+        std::string f;
+        long long utime = 0, stime = 0;
+        for (int i = 3; i <= 15 && fields >> f; ++i) {
+            if (i == 14) utime = std::stoll(f);
+            if (i == 15) stime = std::stoll(f);
+        }
+        return utime + stime;
+    };
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    auto before = cpu_ticks();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    auto used = cpu_ticks() - before;
+    // Two threads spinning would use two CPU-seconds here; an idle server next to nothing.
+    CHECK(used < sysconf(_SC_CLK_TCK) / 4);
+
+    auto in_flight = std::async(std::launch::async, [&] {
+        return server->call("POST", invoke_path("kit", "sleep"), R"({"input": {"ms": 500}})");
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    int code = server->terminate();
+    CHECK(in_flight.get().status == 200);
+    CHECK(code == 0);
+}
+
+TEST_CASE("serve refuses busy-poll and idle timeouts out of range, saying what is allowed", "[e2e]") {
+    auto busy = run({PATCHBAY_BIN, "serve", "--busy-poll-us", "20000"});
+    CHECK(busy.exit_code == 2);
+    CHECK(busy.err.find("--busy-poll-us is in microseconds, between 0 (off) and 10000") != std::string::npos);
+    auto idle = run({PATCHBAY_BIN, "serve", "--idle-timeout", "abc"});
+    CHECK(idle.exit_code == 2);
+    CHECK(idle.err.find("take numbers") != std::string::npos);
 }
