@@ -35,31 +35,34 @@ inline bool valid_utf8(std::string_view s) {
 // octets) is read as Latin-1, so the result is always valid JSON.
 inline void append_json_string(std::string& out, std::string_view s) {
     static const char* hex = "0123456789abcdef";
-    const bool utf8 = valid_utf8(s);
+    bool utf8 = true;
+    for (char ch : s)
+        if (static_cast<unsigned char>(ch) >= 0x80) {
+            utf8 = valid_utf8(s);
+            break;
+        }
+    out.reserve(out.size() + s.size() + 2);
     out += '"';
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (c < 0x20) {
-            switch (c) {
-                case '\n': out += "\\n"; break;
-                case '\r': out += "\\r"; break;
-                case '\t': out += "\\t"; break;
-                default:
-                    out += "\\u00";
-                    out += hex[c >> 4];
-                    out += hex[c & 15];
-            }
-        } else if (c >= 0x80 && !utf8) {
-            out += "\\u00";
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        } else {
-            out += ch;
+    size_t run = 0;  // start of the characters that go out as they are
+    for (size_t i = 0; i < s.size(); ++i) {
+        auto c = static_cast<unsigned char>(s[i]);
+        bool plain = c >= 0x20 && c != '"' && c != '\\' && (c < 0x80 || utf8);
+        if (plain) continue;
+        out.append(s.data() + run, i - run);
+        run = i + 1;
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                out += "\\u00";
+                out += hex[c >> 4];
+                out += hex[c & 15];
         }
     }
+    out.append(s.data() + run, s.size() - run);
     out += '"';
 }
 

@@ -56,7 +56,8 @@ InvokeOutcome collect(int32_t rc, pb_call& call, const std::string& version) {
         return out;
     }
     boost::system::error_code ec;
-    json::value parsed = json::parse(*call.output, ec);
+    // One block for the whole document (freed with the outcome), not an allocation per node.
+    json::value parsed = json::parse(*call.output, ec, json::make_shared_resource<json::monotonic_resource>());
     if (ec) {
         out.error = Error(Errc::plugin_error, "the plugin returned invalid JSON output (" + ec.message() + ")");
         return out;
