@@ -61,6 +61,13 @@ TEST_CASE("the http plugin calls a local upstream through the API", "[e2e]") {
     CHECK(echoed.at("headers").at("content-type").as_string() == "application/json");
     CHECK(json::parse(std::string(echoed.at("body").as_string())).at("answer").as_int64() == 42);
 
+    // HEAD: the upstream's headers (its Content-Length included) and no body to wait for.
+    auto h = server.call("POST", invoke_path("http", "request"), "{\"input\": {\"method\": \"HEAD\", \"url\": \"" + up.url("/text") + "\"}}");
+    REQUIRE(h.status == 200);
+    CHECK(h.json().at("output").at("status").as_int64() == 200);
+    CHECK(h.json().at("output").at("headers").at("content-length").as_string() == "10");
+    CHECK(h.json().at("output").at("body").as_string() == "");
+
     // A text answer stays text; a 404 upstream is returned, or raised when asked.
     auto t = server.call("POST", invoke_path("http", "request"), "{\"input\": {\"url\": \"" + up.url("/text") + "\"}}");
     CHECK(t.json().at("output").at("body").as_string() == "plain text");

@@ -253,7 +253,14 @@ struct Upstream::Impl {
             --in_progress;
             res.keep_alive(!close);
             res.prepare_payload();
-            bhttp::write(socket, res, ec);
+            if (req.method() == bhttp::verb::head) {
+                // As servers do: the length the GET would have, and no body.
+                bhttp::response<bhttp::empty_body> head{res.result(), res.version()};
+                for (const auto& f : res) head.set(f.name_string(), f.value());
+                bhttp::write(socket, head, ec);
+            } else {
+                bhttp::write(socket, res, ec);
+            }
             if (ec || close) break;
         }
         beast::error_code ec;

@@ -247,6 +247,34 @@ private:
     std::shared_ptr<WaitState> wait_;
 };
 
+// Parses a response straight into what the host hands the plugin (status, header list, body):
+// no header container to fill and copy out of.
+class ResponseReader : public bhttp::basic_parser<false> {
+public:
+    host::OutboundResponse response;
+
+private:
+    void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int, error_code&) override {}
+    void on_response_impl(int code, beast::string_view, int, error_code&) override { response.status = code; }
+    void on_field_impl(bhttp::field, beast::string_view name, beast::string_view value, error_code&) override {
+        response.headers.emplace_back(std::string(name), std::string(value));
+    }
+    void on_header_impl(error_code&) override {}
+    void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
+        if (length) response.body.reserve(static_cast<size_t>(*length));  // bounded by the body limit already
+    }
+    size_t on_body_impl(beast::string_view body, error_code&) override {
+        response.body.append(body.data(), body.size());
+        return body.size();
+    }
+    void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
+    size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, error_code&) override {
+        response.body.append(body.data(), body.size());
+        return body.size();
+    }
+    void on_finish_impl(error_code&) override {}
+};
+
 struct Connection {
     std::string key;  // pool key: io_context and origin
     std::optional<TimedSocket> plain;
@@ -457,8 +485,7 @@ struct Client::Impl {
     }
 
     template <class Stream>
-    error_code exchange(Stream& stream, Connection& conn, const std::string& head, const std::string& body,
-                        bhttp::response_parser<bhttp::string_body>& parser) {
+    error_code exchange(Stream& stream, Connection& conn, const std::string& head, const std::string& body, ResponseReader& parser) {
         error_code ec;
         std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(body)};
         asio::write(stream, wire, ec);
@@ -506,15 +533,6 @@ struct Client::Impl {
         return transport_error(Errc::upstream_unavailable, "request to " + t.host + " failed: " + ec.message(), "exchange");
     }
 
-    static host::OutboundResponse to_response(bhttp::response<bhttp::string_body>& res) {
-        host::OutboundResponse out;
-        out.status = static_cast<int>(res.result_int());
-        out.headers.reserve(static_cast<size_t>(std::distance(res.begin(), res.end())));
-        for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-        out.body = std::move(res.body());
-        return out;
-    }
-
     // The exchange, on the calling thread; on a fiber, its waits suspend only the fiber and its
     // connections belong to (and are pooled for) the fiber's network thread.
     Result<host::OutboundResponse> perform(const host::OutboundRequest& request, Clock::time_point deadline) {
@@ -539,9 +557,10 @@ struct Client::Impl {
                 if (!fresh) return fresh.error();
                 conn = std::move(fresh).value();
             }
-            bhttp::response_parser<bhttp::string_body> parser;
+            ResponseReader parser;
             parser.body_limit(options.max_response_bytes);
             parser.header_limit(64 * 1024);
+            if (request.method == "HEAD") parser.skip(true);  // the answer's length is the GET's; no body follows
             conn->timed().set_deadline(deadline);
             error_code ec = conn->plain ? exchange(*conn->plain, *conn, head, request.body, parser)
                                         : exchange(*conn->secure, *conn, head, request.body, parser);
@@ -550,9 +569,8 @@ struct Client::Impl {
                 if (reused && attempt == 0 && !parser.got_some() && !is_timeout(ec)) continue;
                 return exchange_error(ec, t, options.max_response_bytes);
             }
-            auto& res = parser.get();
-            bool keep = res.keep_alive();
-            auto out = to_response(res);
+            bool keep = parser.keep_alive();
+            auto out = std::move(parser.response);
             if (keep) release(std::move(conn));
             return out;
         }
