@@ -67,6 +67,48 @@ auto async_handle(Api& api, ApiRequest req, Token&& token) {
 
 using Clock = std::chrono::steady_clock;
 
+// Parses a request into what the API needs: the request line, the few fields it reads, the body,
+// and every field only for the routes that take them (webhooks). No header container per request.
+class RequestReader : public bhttp::basic_parser<true> {
+public:
+    bhttp::verb verb = bhttp::verb::unknown;
+    std::string method, target, authorization, request_id, expect, body;
+    unsigned version = 11;
+    bool all_fields = false;
+    std::vector<std::pair<std::string, std::string>> fields;
+
+private:
+    void on_request_impl(bhttp::verb v, beast::string_view m, beast::string_view t, int ver, error_code&) override {
+        verb = v;
+        method.assign(m.data(), m.size());
+        target.assign(t.data(), t.size());
+        version = static_cast<unsigned>(ver);
+        all_fields = wants_headers(target);
+    }
+    void on_response_impl(int, beast::string_view, int, error_code&) override {}
+    void on_field_impl(bhttp::field f, beast::string_view name, beast::string_view value, error_code&) override {
+        if (f == bhttp::field::authorization) authorization.assign(value.data(), value.size());
+        else if (f == bhttp::field::expect) expect.assign(value.data(), value.size());
+        else if (beast::iequals(name, "x-request-id")) request_id.assign(value.data(), value.size());
+        if (all_fields) fields.emplace_back(std::string(name), std::string(value));
+    }
+    void on_header_impl(error_code&) override {}
+    void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
+        if (length) body.reserve(static_cast<size_t>(*length));  // bounded by the body limit already
+    }
+    size_t on_body_impl(beast::string_view b, error_code&) override {
+        body.append(b.data(), b.size());
+        return b.size();
+    }
+    void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
+    size_t on_chunk_body_impl(std::uint64_t, beast::string_view b, error_code&) override {
+        body.append(b.data(), b.size());
+        return b.size();
+    }
+    void on_finish_impl(error_code&) override {}
+};
+
+
 // The head of a response (status line and header fields), written by hand: one string, sent with
 // the body in one gathered write.
 std::string response_head(int status, unsigned version, const ApiResponse& r, const std::string& request_id, bool keep_alive,
@@ -221,7 +263,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
     // Reads one request into `parser`: what `buffer` already holds first (a pipelined request
     // costs no read), then from the socket. Answers "100 Continue" when the client waits for it.
-    asio::awaitable<error_code> read_request(Session& s, beast::flat_buffer& buffer, bhttp::request_parser<bhttp::string_body>& parser) {
+    asio::awaitable<error_code> read_request(Session& s, beast::flat_buffer& buffer, RequestReader& parser) {
         error_code ec;
         bool header_seen = false;
         for (;;) {
@@ -232,7 +274,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                 if (ec) co_return ec;
                 if (!header_seen && parser.is_header_done()) {
                     header_seen = true;
-                    if (!parser.is_done() && parser.get()[bhttp::field::expect] == "100-continue") {
+                    if (!parser.is_done() && beast::iequals(parser.expect, "100-continue")) {
                         static const std::string cont = "HTTP/1.1 100 Continue\r\n\r\n";
                         if (auto e = co_await send(s, cont, {})) co_return e;
                         s.wait_begins();
@@ -257,7 +299,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         beast::flat_buffer buffer;
         for (;;) {
             if (draining) break;
-            bhttp::request_parser<bhttp::string_body> parser;
+            RequestReader parser;
             parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
             parser.body_limit(options.body_limit);
             parser.eager(true);
@@ -292,21 +334,18 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                 }
             } done{*this, s};
 
-            auto req = parser.release();
             ApiRequest ar;
             ar.network = &s.ioc;
-            ar.method = std::string(req.method_string());
-            ar.target = std::string(req.target());
-            ar.body = std::move(req.body());
-            ar.authorization = std::string(req[boost::beast::http::field::authorization]);
-            if (wants_headers(ar.target))
-                for (const auto& f : req) ar.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-            auto rid = req["X-Request-Id"];
-            ar.request_id = safe_request_id(rid) ? std::string(rid) : new_request_id();
+            ar.method = std::move(parser.method);
+            ar.target = std::move(parser.target);
+            ar.body = std::move(parser.body);
+            ar.authorization = std::move(parser.authorization);
+            ar.headers = std::move(parser.fields);
+            ar.request_id = safe_request_id(parser.request_id) ? std::move(parser.request_id) : new_request_id();
             std::string request_id = ar.request_id;
-            bool keep_alive = req.keep_alive();
-            bool head = req.method() == bhttp::verb::head;
-            unsigned version = req.version();
+            bool keep_alive = parser.keep_alive();
+            bool head = parser.verb == bhttp::verb::head;
+            unsigned version = parser.version;
 
             ApiResponse r = co_await async_handle(api, std::move(ar), asio::use_awaitable);
 
