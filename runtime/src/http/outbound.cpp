@@ -251,14 +251,14 @@ Result<host::OutboundResponse> OutboundService::execute(host::OutboundRequest or
     const host::CallScope* scope = call.scope;
     const std::string first_origin = origin_of(original.url);
     const bool may_retry = idempotent(original);
-    host::OutboundRequest hop = original;  // the request as this hop sends it, before credentials
+    host::OutboundRequest hop = std::move(original);  // the request as this hop sends it, before credentials
+    std::string origin = first_origin;               // hop's origin
     int attempt = 0, redirects = 0;
     bool refreshed = false;
     std::string refused_token;
 
     for (;;) {
         host::OutboundRequest req = hop;
-        std::string origin = origin_of(req.url);
         if (origin != first_origin) {
             // Left the origin the plugin addressed: its own credentials stay behind.
             std::erase_if(req.headers, [](const auto& h) {
@@ -340,6 +340,7 @@ Result<host::OutboundResponse> OutboundService::execute(host::OutboundRequest or
             if (scheme != "http" && scheme != "https")
                 return Error(Errc::egress_denied, "the upstream redirected to a '" + scheme + "' URL; only http and https are followed");
             hop.url = std::string(next.buffer());
+            origin = origin_of(hop.url);
             if (res.status == 303 || ((res.status == 301 || res.status == 302) && iequals(hop.method, "POST"))) {
                 hop.method = iequals(hop.method, "HEAD") ? "HEAD" : "GET";
                 hop.body.clear();
