@@ -71,7 +71,7 @@ sdk::Result send_request(sdk::Call& call, const json::value& input) {
 
     sdk::HttpResponse res = call.http(req);
 
-    json::object headers;
+    json::object headers(call.storage());
     for (const auto& [k, v] : res.headers) {
         std::string lower = k;
         for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -82,11 +82,11 @@ sdk::Result send_request(sdk::Call& call, const json::value& input) {
             headers[lower] = v;
         }
     }
-    json::value body = json::string(res.body);
+    json::value body = json::string(res.body, call.storage());
     bool parsed = false;
     if (auto ct = res.header("content-type"); ct && is_json_type(*ct) && !res.body.empty()) {
         boost::system::error_code ec;
-        json::value v = json::parse(res.body, ec);
+        json::value v = json::parse(res.body, ec, call.storage());
         if (!ec) {
             body = std::move(v);
             parsed = true;
@@ -97,7 +97,13 @@ sdk::Result send_request(sdk::Call& call, const json::value& input) {
         return sdk::Error::upstream("the server answered HTTP " + std::to_string(res.status),
                                     json::object{{"status", res.status}, {"body", body}});
     }
-    return json::object{{"status", res.status}, {"headers", std::move(headers)}, {"body", std::move(body)}, {"json", parsed}};
+    json::object out(call.storage());
+    out.reserve(4);
+    out.emplace("status", res.status);
+    out.emplace("headers", std::move(headers));
+    out.emplace("body", std::move(body));
+    out.emplace("json", parsed);
+    return json::value(std::move(out));
 }
 
 // Test connection: a GET of the connection's base URL, with its credentials (the host adds them).

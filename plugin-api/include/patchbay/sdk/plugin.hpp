@@ -175,8 +175,15 @@ inline std::string_view from_pb(pb_str s) { return s.data ? std::string_view(s.d
 // The services of the current call. Valid only inside the handler it was given to.
 class Call {
 public:
-    Call(const pb_host_v1* host, pb_call* call, const json::value* config, std::string_view context_json)
-        : host_(host), call_(call), config_(config), context_json_(context_json) {}
+    Call(const pb_host_v1* host, pb_call* call, const json::value* config, std::string_view context_json,
+         json::storage_ptr storage = {})
+        : host_(host), call_(call), config_(config), context_json_(context_json), storage_(std::move(storage)) {}
+
+    // Memory for the JSON an action handler builds and returns: a buffer that lives until the
+    // handler has returned and its result has been handed to the host, then goes at once (no
+    // allocation per JSON node). For anything the handler returns or builds on the way; never for
+    // values kept past the call. Outside actions it is the default allocator.
+    const json::storage_ptr& storage() const { return storage_; }
 
     // The manifest's `config` object for this instance.
     const json::value& config() const { return *config_; }
@@ -259,6 +266,7 @@ private:
     const json::value* config_;
     std::string_view context_json_;  // owned by the host, valid during the hook
     mutable std::optional<json::value> context_;
+    json::storage_ptr storage_;
 };
 
 // A webhook delivery as the plugin sees it.
@@ -390,8 +398,8 @@ private:
         json::monotonic_resource resource{buffer, sizeof buffer};
     };
 
-    static Call make_call(Instance* inst, pb_call* call, pb_str context) {
-        return Call(inst->plugin->host_, call, &inst->config, detail::from_pb(context));
+    static Call make_call(Instance* inst, pb_call* call, pb_str context, json::storage_ptr storage = {}) {
+        return Call(inst->plugin->host_, call, &inst->config, detail::from_pb(context), std::move(storage));
     }
 
     static void* c_create(pb_call* call, pb_str config) {
@@ -417,7 +425,7 @@ private:
             auto it = inst->plugin->actions_.find(std::string(detail::from_pb(action)));
             if (it == inst->plugin->actions_.end() && !inst->plugin->configured_)
                 return Error{ErrorCode::unsupported, "plugin has no action '" + std::string(detail::from_pb(action)) + "'", {}};
-            Call c = make_call(inst, call, context);
+            Call c = make_call(inst, call, context, &arena.resource);
             json::value in = parse_or_empty(input, &arena.resource);
             if (it == inst->plugin->actions_.end()) return inst->plugin->configured_(c, detail::from_pb(action), in);
             return it->second(c, in);
