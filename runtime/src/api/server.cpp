@@ -138,7 +138,8 @@ std::string response_head(int status, unsigned version, const ApiResponse& r, co
         put_value(v);
         head.append("\r\n");
     }
-    head.append("Content-Length: ").append(std::to_string(content_length)).append("\r\n");
+    if (status >= 200 && status != 204)  // 1xx and 204 never carry a length (RFC 9110, 8.6)
+        head.append("Content-Length: ").append(std::to_string(content_length)).append("\r\n");
     if (version == 10 && keep_alive) head.append("Connection: keep-alive\r\n");
     if (version != 10 && !keep_alive) head.append("Connection: close\r\n");
     head.append("\r\n");
