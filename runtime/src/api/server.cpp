@@ -131,8 +131,14 @@ std::string response_head(int status, unsigned version, const ApiResponse& r, co
         put_value(request_id);
         head.append("\r\n");
     }
-    for (const auto& [k, v] : r.headers) {
-        if (beast::iequals(k, "content-length") || beast::iequals(k, "connection") || beast::iequals(k, "transfer-encoding")) continue;
+    for (size_t i = 0; i < r.headers.size(); ++i) {
+        const auto& [k, v] = r.headers[i];
+        if (beast::iequals(k, "content-length") || beast::iequals(k, "connection") || beast::iequals(k, "transfer-encoding") ||
+            beast::iequals(k, "content-type") || beast::iequals(k, "server") || beast::iequals(k, "x-request-id"))
+            continue;  // framing, and the fields written above
+        bool replaced = false;  // a field set twice goes out once, with its last value
+        for (size_t j = i + 1; j < r.headers.size() && !replaced; ++j) replaced = beast::iequals(r.headers[j].first, k);
+        if (replaced) continue;
         put_value(k);
         head.append(": ");
         put_value(v);
