@@ -61,6 +61,11 @@ TEST_CASE("the http plugin calls a local upstream through the API", "[e2e]") {
     CHECK(echoed.at("headers").at("content-type").as_string() == "application/json");
     CHECK(json::parse(std::string(echoed.at("body").as_string())).at("answer").as_int64() == 42);
 
+    // A large answer arrives whole through the fiber's reads (many of them, the buffer growing).
+    auto big = server.call("POST", invoke_path("http", "request"), "{\"input\": {\"url\": \"" + up.url("/big?bytes=3000000") + "\"}}");
+    REQUIRE(big.status == 200);
+    CHECK(big.json().at("output").at("body").as_string().size() == 3000000);
+
     // HEAD: the upstream's headers (its Content-Length included) and no body to wait for.
     auto h = server.call("POST", invoke_path("http", "request"), "{\"input\": {\"method\": \"HEAD\", \"url\": \"" + up.url("/text") + "\"}}");
     REQUIRE(h.status == 200);
@@ -190,6 +195,12 @@ TEST_CASE("HTTP/1.1 details: 100-continue, bodies in pieces, HEAD, HTTP/1.0, mal
         got = c.read_until("\"n\":7");
         CHECK(got.find("HTTP/1.1 200 OK\r\n") != std::string::npos);
         CHECK(got.find("\"n\":7") != std::string::npos);
+    }
+    SECTION("a large body is read whole, over many reads") {
+        std::string pad(300 * 1024, 'p');
+        auto r = server.call("POST", invoke_path("kit", "echo"), "{\"input\": {\"n\": 3, \"pad\": \"" + pad + "\"}}");
+        REQUIRE(r.status == 200);
+        CHECK(r.json().at("output").at("input").at("pad").as_string().size() == pad.size());
     }
     SECTION("a request that arrives a few bytes at a time is read whole") {
         RawConnection c(server.port());
