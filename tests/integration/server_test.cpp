@@ -61,6 +61,13 @@ TEST_CASE("the http plugin calls a local upstream through the API", "[e2e]") {
     CHECK(echoed.at("headers").at("content-type").as_string() == "application/json");
     CHECK(json::parse(std::string(echoed.at("body").as_string())).at("answer").as_int64() == 42);
 
+    // The request's own timeout_ms bounds the wait for the upstream, well inside the call's deadline.
+    auto late = server.call("POST", invoke_path("http", "request"),
+                            "{\"input\": {\"url\": \"" + up.url("/slow?ms=5000") + "\", \"timeout_ms\": 300}}");
+    CHECK(late.status == 504);
+    CHECK(late.json().at("error").at("code").as_string() == "TIMEOUT");
+    CHECK(late.json().at("error").at("message").as_string().find("before the deadline") != std::string::npos);
+
     // A large answer arrives whole through the fiber's reads (many of them, the buffer growing).
     auto big = server.call("POST", invoke_path("http", "request"), "{\"input\": {\"url\": \"" + up.url("/big?bytes=3000000") + "\"}}");
     REQUIRE(big.status == 200);
