@@ -74,6 +74,12 @@ TEST_CASE("timeouts, refused connections and bad URLs are errors, not hangs", "[
     auto scheme = rig.get("ftp://example.com/file");
     REQUIRE_FALSE(scheme.ok());
     CHECK(scheme.error().message.find("only http and https") != std::string::npos);
+    for (const char* port : {"70000", "0", ""}) {
+        auto out_of_range = rig.get(std::string("http://127.0.0.1:") + port + "/");
+        REQUIRE_FALSE(out_of_range.ok());
+        CHECK(out_of_range.error().code == Errc::invalid_input);
+        CHECK(out_of_range.error().message.find("is not a port number (1 to 65535)") != std::string::npos);
+    }
     auto userinfo = rig.get("http://user:pass@127.0.0.1/");
     REQUIRE_FALSE(userinfo.ok());
     CHECK(userinfo.error().message.find("pass") == std::string::npos);  // never echo credentials

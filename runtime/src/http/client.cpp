@@ -14,6 +14,7 @@
 #include <boost/url/parse.hpp>
 
 #include <array>
+#include <charconv>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -37,6 +38,7 @@ struct Target {
     bool tls = false;
     std::string host;  // without brackets
     std::string port;
+    uint16_t port_number = 0;
     std::string host_header;
     std::string path_and_query;
     std::string trust;  // which extra CA bundle verifies the server ("" = the client's own)
@@ -62,6 +64,11 @@ Result<Target> parse_target(std::string_view url) {
     if (u.host_type() == boost::urls::host_type::name)
         if (auto a = parse_ipv4_loose(t.host)) t.host = a->to_string();
     t.port = u.has_port() ? std::string(u.port()) : (t.tls ? "443" : "80");
+    unsigned long number = 0;
+    auto [end, bad] = std::from_chars(t.port.data(), t.port.data() + t.port.size(), number);
+    if (bad != std::errc() || end != t.port.data() + t.port.size() || number == 0 || number > 65535)
+        return Error(Errc::invalid_input, "the URL's port '" + t.port.substr(0, 20) + "' is not a port number (1 to 65535)");
+    t.port_number = static_cast<uint16_t>(number);
     std::string authority_host = u.host_type() == boost::urls::host_type::ipv6 ? "[" + t.host + "]" : t.host;
     t.host_header = u.has_port() ? authority_host + ":" + t.port : authority_host;
     t.path_and_query = u.encoded_path().empty() ? "/" : std::string(u.encoded_path());
@@ -412,9 +419,8 @@ struct Client::Impl {
     Result<tcp::resolver::results_type> resolve(asio::io_context& ctx, const Target& t) {
         error_code ec;
         tcp::resolver::results_type endpoints;
-        auto port = static_cast<uint16_t>(std::strtoul(t.port.c_str(), nullptr, 10));
         auto literal = asio::ip::make_address(t.host, ec);
-        if (!ec) return tcp::resolver::results_type::create(tcp::endpoint(literal, port), t.host, t.port);
+        if (!ec) return tcp::resolver::results_type::create(tcp::endpoint(literal, t.port_number), t.host, t.port);
         ec = {};
         tcp::resolver resolver(ctx);
         if (auto* fiber = invoker::FiberCall::current(); fiber && &fiber->io_context() == &ctx) {
