@@ -111,8 +111,8 @@ private:
 
 // The head of a response (status line and header fields), written by hand: one string, sent with
 // the body in one gathered write.
-std::string response_head(int status, unsigned version, const ApiResponse& r, const std::string& request_id, bool keep_alive,
-                          size_t content_length) {
+std::string response_head(const ApiResponse& r, unsigned version, const std::string& request_id, bool keep_alive) {
+    const int status = r.status;
     std::string head;
     head.reserve(160 + r.content_type.size() + request_id.size() + r.headers.size() * 64);
     auto put_value = [&head](std::string_view v) {
@@ -145,7 +145,7 @@ std::string response_head(int status, unsigned version, const ApiResponse& r, co
         head.append("\r\n");
     }
     if (status >= 200 && status != 204)  // 1xx and 204 never carry a length (RFC 9110, 8.6)
-        head.append("Content-Length: ").append(std::to_string(content_length)).append("\r\n");
+        head.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
     if (version == 10 && keep_alive) head.append("Connection: keep-alive\r\n");
     if (version != 10 && !keep_alive) head.append("Connection: close\r\n");
     head.append("\r\n");
@@ -263,7 +263,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
     asio::awaitable<void> reply_error(Session& s, Errc code, std::string message) {
         auto r = error_response(Error(code, std::move(message)), "");
-        co_await send(s, response_head(r.status, 11, r, "", false, r.body.size()), r.body);
+        co_await send(s, response_head(r, 11, "", false), r.body);
         error_code ec;
         s.socket.shutdown(tcp::socket::shutdown_send, ec);
     }
@@ -357,7 +357,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             ApiResponse r = co_await async_handle(api, std::move(ar), asio::use_awaitable);
 
             keep_alive = keep_alive && !draining;
-            auto wire_head = response_head(r.status, version, r, request_id, keep_alive, r.body.size());
+            auto wire_head = response_head(r, version, request_id, keep_alive);
             ec = co_await send(s, wire_head, head ? std::string_view() : std::string_view(r.body));
             if (ec || !keep_alive) break;
         }
