@@ -356,33 +356,11 @@ Response http(const std::string& method, const std::string& url, const std::stri
 }
 
 std::string raw_exchange(unsigned short port, const std::string& bytes, std::chrono::milliseconds limit) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        ::close(fd);
-        return {};
-    }
-    size_t sent = 0;
-    while (sent < bytes.size()) {
-        ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-        if (n <= 0) break;  // the server may answer and close before reading everything (413)
-        sent += static_cast<size_t>(n);
-    }
-    std::string out;
-    auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-        pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, 100) <= 0) continue;
-        char buf[4096];
-        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        out.append(buf, static_cast<size_t>(n));
-    }
-    ::close(fd);
-    return out;
+    RawConnection c(port);
+    if (!c.connected()) return {};
+    c.send(bytes);  // stops early if the server answers and closes before reading everything (413)
+    c.closed_by_peer(limit);
+    return c.received();
 }
 
 RawConnection::RawConnection(unsigned short port) {

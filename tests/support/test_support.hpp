@@ -156,6 +156,8 @@ public:
     std::string read_until(const std::string& marker, std::chrono::milliseconds limit = std::chrono::seconds(10));
     // Whether the peer has closed the connection (after reading anything it still sent).
     bool closed_by_peer(std::chrono::milliseconds limit = std::chrono::seconds(10));
+    // Everything received so far.
+    const std::string& received() const { return received_; }
 
 private:
     int fd_ = -1;
