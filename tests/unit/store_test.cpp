@@ -1,4 +1,5 @@
 // The store: SQLite engine, migrations, principals and tokens.
+#include "common/crypto.hpp"
 #include "store/audit.hpp"
 #include "store/migrations.hpp"
 #include "store/principals.hpp"
@@ -99,6 +100,16 @@ TEST_CASE("tokens: shown once, stored hashed, revocable, tied to active accounts
     CHECK_FALSE(who->admin());
     CHECK_FALSE(principals.authenticate(t->token + "x"));
     CHECK_FALSE(principals.authenticate("Bearer nonsense"));
+    // Cached answers stay each token's own: a second member's token, then both again.
+    auto grace = principals.add_member(team->id, "grace", store::Role::admin);
+    REQUIRE(grace);
+    auto g = principals.create_token(team->id, grace->user_id, "ci");
+    REQUIRE(g);
+    for (int round = 0; round < 2; ++round) {
+        CHECK(principals.authenticate(g->token)->user == "grace");
+        CHECK(principals.authenticate(t->token)->user == "ada");
+        CHECK_FALSE(principals.authenticate(g->token.substr(0, g->token.size() - 1) + (g->token.back() == 'a' ? "b" : "a")));
+    }
 
     REQUIRE_FALSE(principals.set_member_active(team->id, ada->user_id, false));
     CHECK_FALSE(principals.authenticate(t->token));
@@ -137,4 +148,20 @@ TEST_CASE("audit events page newest first", "[store][audit]") {
     auto rest = store::list_audit(db, a->id, 10, second.back().id);
     CHECK(rest.size() == 1);
     for (const auto& e : rest) CHECK(e.actor == "ada");
+}
+
+TEST_CASE("the keyed hash behind the token cache is SipHash-2-4, checked against its published vectors", "[store]") {
+    // Key 00 01 ... 0f; messages 00 01 ... (n-1), as in the SipHash paper's appendix and the
+    // reference implementation's vectors.
+    crypto::SipKey key{0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
+    std::string fifteen;
+    for (int i = 0; i < 15; ++i) fifteen += static_cast<char>(i);
+    CHECK(crypto::siphash24(key, "") == 0x726fdb47dd0e0e31ULL);
+    CHECK(crypto::siphash24(key, fifteen) == 0xa129ca6149be45e5ULL);
+    auto empty = crypto::siphash24_128(key, "");
+    CHECK(empty.lo == 0xe6a825ba047f81a3ULL);
+    CHECK(empty.hi == 0x930255c71472f66dULL);
+    // Another key, another hash; one byte more, another hash.
+    CHECK_FALSE(crypto::siphash24_128(crypto::SipKey{1, 2}, fifteen) == crypto::siphash24_128(key, fifteen));
+    CHECK_FALSE(crypto::siphash24_128(key, fifteen + "x") == crypto::siphash24_128(key, fifteen));
 }

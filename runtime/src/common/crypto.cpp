@@ -55,6 +55,75 @@ std::string sha256_hex(std::string_view data) {
     return out;
 }
 
+namespace {
+
+inline uint64_t rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
+
+struct SipState {
+    uint64_t v0, v1, v2, v3;
+    void round() {
+        v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);
+        v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;
+        v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;
+        v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);
+    }
+    void absorb(uint64_t m) {
+        v3 ^= m;
+        round();
+        round();
+        v0 ^= m;
+    }
+    uint64_t squeeze(uint64_t marker) {
+        v2 ^= marker;
+        for (int i = 0; i < 4; ++i) round();
+        return v0 ^ v1 ^ v2 ^ v3;
+    }
+};
+
+// Initialisation and compression, shared by both output sizes: the words of `data` in
+// little-endian order, then its length in the top byte of the last word.
+SipState sip_compress(const SipKey& key, std::string_view data, bool wide) {
+    SipState s{key.k0 ^ 0x736f6d6570736575ULL, key.k1 ^ 0x646f72616e646f6dULL, key.k0 ^ 0x6c7967656e657261ULL,
+               key.k1 ^ 0x7465646279746573ULL};
+    if (wide) s.v1 ^= 0xee;
+    const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+    size_t n = data.size(), whole = n & ~size_t{7};
+    auto word = [](const unsigned char* b, size_t len) {
+        uint64_t m = 0;
+        for (size_t i = 0; i < len; ++i) m |= uint64_t{b[i]} << (8 * i);
+        return m;
+    };
+    for (size_t i = 0; i < whole; i += 8) s.absorb(word(p + i, 8));
+    s.absorb(word(p + whole, n - whole) | (uint64_t{n & 0xff} << 56));
+    return s;
+}
+
+}  // namespace
+
+SipKey SipKey::random() {
+    auto bytes = random_bytes(16);
+    SipKey k;
+    for (int i = 0; i < 8; ++i) {
+        k.k0 |= uint64_t{bytes[i]} << (8 * i);
+        k.k1 |= uint64_t{bytes[8 + i]} << (8 * i);
+    }
+    return k;
+}
+
+uint64_t siphash24(const SipKey& key, std::string_view data) {
+    SipState s = sip_compress(key, data, false);
+    return s.squeeze(0xff);
+}
+
+Hash128 siphash24_128(const SipKey& key, std::string_view data) {
+    SipState s = sip_compress(key, data, true);
+    Hash128 h;
+    h.lo = s.squeeze(0xee);
+    s.v1 ^= 0xdd;
+    h.hi = s.squeeze(0);
+    return h;
+}
+
 std::string hmac(Mac kind, std::string_view key, std::string_view data) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;

@@ -2,6 +2,7 @@
 // every component uses the same, vetted primitives.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +15,20 @@ std::vector<unsigned char> random_bytes(size_t n);
 std::string random_hex(size_t bytes);
 
 std::string sha256_hex(std::string_view data);
+
+// SipHash-2-4 (Aumasson and Bernstein), a keyed hash: fast on short inputs, and without the key
+// nobody can find inputs that collide. For in-memory lookups by a secret (a bearer token) that
+// must not keep the secret itself, not for anything stored or sent.
+struct SipKey {
+    uint64_t k0 = 0, k1 = 0;
+    static SipKey random();  // from the system's secure random source
+};
+struct Hash128 {
+    uint64_t lo = 0, hi = 0;
+    bool operator==(const Hash128&) const = default;
+};
+uint64_t siphash24(const SipKey& key, std::string_view data);      // the 64-bit variant
+Hash128 siphash24_128(const SipKey& key, std::string_view data);  // the 128-bit variant
 
 enum class Mac { hmac_sha256, hmac_sha1 };
 // The raw MAC of `data` under `key`.

@@ -238,7 +238,7 @@ Status PrincipalStore::revoke_token(int64_t team_id, int64_t token_id, std::opti
 
 std::optional<Principal> PrincipalStore::authenticate(std::string_view token) {
     if (token.size() < 8 || token.size() > 200 || token.substr(0, 4) != "pbt_") return std::nullopt;
-    std::string hash = crypto::sha256_hex(token);
+    const crypto::Hash128 key = crypto::siphash24_128(cache_key_, token);
     auto now = std::chrono::steady_clock::now();
     {
         std::lock_guard lock(cache_mu_);
@@ -246,8 +246,9 @@ std::optional<Principal> PrincipalStore::authenticate(std::string_view token) {
             cache_.clear();
             cache_loaded_ = now;
         }
-        if (auto it = cache_.find(hash); it != cache_.end()) return it->second;
+        if (auto it = cache_.find(key); it != cache_.end()) return it->second;
     }
+    std::string hash = crypto::sha256_hex(token);  // as the store keeps it
     std::optional<Principal> p;
     std::string last_used;
     db_.read([&](Tx& tx) {
@@ -271,7 +272,7 @@ std::optional<Principal> PrincipalStore::authenticate(std::string_view token) {
     }
     std::lock_guard lock(cache_mu_);
     if (cache_.size() >= kCacheMax) cache_.clear();
-    cache_[hash] = p;
+    cache_[key] = p;
     return p;
 }
 

@@ -7,6 +7,8 @@
 // a principal-related write goes through this store.
 #pragma once
 
+#include "common/crypto.hpp"
+
 #include "common/error.hpp"
 #include "store/database.hpp"
 
@@ -102,7 +104,12 @@ public:
 private:
     Database& db_;
     std::mutex cache_mu_;
-    std::unordered_map<std::string, std::optional<Principal>> cache_;  // by token hash
+    // By a keyed hash of the token: a hit costs no SHA-256, and the cache holds no token.
+    struct CacheKeyHash {
+        size_t operator()(const crypto::Hash128& h) const { return static_cast<size_t>(h.lo); }
+    };
+    const crypto::SipKey cache_key_ = crypto::SipKey::random();
+    std::unordered_map<crypto::Hash128, std::optional<Principal>, CacheKeyHash> cache_;
     std::chrono::steady_clock::time_point cache_loaded_{};
 };
 
