@@ -71,6 +71,22 @@ json::object body_of(const host::OutboundResponse& r) { return json::parse(r.bod
 
 }  // namespace
 
+TEST_CASE("an origin is scheme, host and port in one form, however the URL writes them", "[outbound]") {
+    using patchbay::http::origin_of;
+    CHECK(origin_of("http://127.0.0.1:8080/data.json") == "http://127.0.0.1:8080");
+    CHECK(origin_of("HTTPS://API.Example.com/v1?x=1") == "https://api.example.com:443");
+    CHECK(origin_of("http://example.com") == "http://example.com:80");
+    CHECK(origin_of("http://example.com?q") == "http://example.com:80");
+    CHECK(origin_of("https://example.com:8443#top") == "https://example.com:8443");
+    // What the direct reading leaves to the full parser comes out the same way.
+    CHECK(origin_of("https://user:secret@Example.com:9000/x") == "https://example.com:9000");
+    CHECK(origin_of("http://[::1]:8080/") == origin_of("http://[::1]:8080/other"));
+    CHECK(origin_of("http://[::1]:8080/").find(":8080") != std::string::npos);
+    CHECK(origin_of("http://ex%41mple.com/") == "http://ex%41mple.com:80");
+    CHECK(origin_of("/relative/path").empty());
+    CHECK(origin_of("not a url").empty());
+}
+
 TEST_CASE("Retry-After is read in seconds and as an HTTP date", "[outbound]") {
     auto now = std::chrono::system_clock::from_time_t(784111777);  // Sun, 06 Nov 1994 08:49:37 GMT
     using ms = std::chrono::milliseconds;

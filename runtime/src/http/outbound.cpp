@@ -18,16 +18,41 @@ namespace patchbay::http {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-namespace {
-
-// "https://api.example.com:443": what a circuit, a host budget and the in-flight cap are per.
 std::string origin_of(std::string_view url) {
+    // The common case, "http(s)://name-or-ipv4[:port]/...", read directly; anything else (user
+    // info, IPv6, percent-encoding, an empty port) through the full RFC 3986 parser.
+    for (std::string_view scheme : {"https", "http"}) {
+        if (url.size() <= scheme.size() + 3 || !iequals(url.substr(0, scheme.size()), scheme) ||
+            url.substr(scheme.size(), 3) != "://")
+            continue;
+        std::string_view rest = url.substr(scheme.size() + 3);
+        std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+        size_t colon = authority.find(':');
+        std::string_view host = authority.substr(0, colon);
+        std::string_view port = colon == std::string_view::npos ? std::string_view{} : authority.substr(colon + 1);
+        auto plain_host = [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+        };
+        bool plain = !host.empty() && std::all_of(host.begin(), host.end(), plain_host) &&
+                     (colon == std::string_view::npos ||
+                      (!port.empty() && std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })));
+        if (!plain) break;
+        std::string origin(scheme);
+        origin += "://";
+        origin += ascii_lower(host);
+        origin += ':';
+        if (port.empty()) origin += scheme == "https" ? "443" : "80";
+        else origin += port;
+        return origin;
+    }
     auto u = boost::urls::parse_absolute_uri(url);
     if (!u) return {};
     std::string scheme = ascii_lower(u->scheme());
     std::string port = u->has_port() ? std::string(u->port()) : (scheme == "https" ? "443" : "80");
     return scheme + "://" + ascii_lower(u->encoded_host_address()) + ":" + port;
 }
+
+namespace {
 
 const std::string* header(const host::Headers& headers, std::string_view name) {
     for (const auto& [k, v] : headers)

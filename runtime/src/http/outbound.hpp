@@ -80,6 +80,11 @@ private:
 std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value,
                                                            std::chrono::system_clock::time_point now);
 
+// "https://api.example.com:443": the origin of an absolute URL, what a circuit, a host budget and
+// the in-flight cap are per (scheme and host in lower case, the port always written). "" when
+// the URL is not absolute.
+std::string origin_of(std::string_view url);
+
 // Waits until `when`: suspends the calling fiber (a timer on its network thread) or sleeps the thread.
 void pause_until(std::chrono::steady_clock::time_point when);
 
