@@ -28,7 +28,7 @@ namespace {
 
 const std::set<std::string_view> kTypes = {"null", "boolean", "object", "array", "number", "integer", "string"};
 
-std::string type_of(const json::value& v) {
+std::string_view type_of(const json::value& v) {
     switch (v.kind()) {
         case json::kind::null: return "null";
         case json::kind::bool_: return "boolean";
@@ -54,7 +54,7 @@ double as_double(const json::value& v) {
 }
 
 bool matches_type(const json::value& v, std::string_view t) {
-    std::string actual = type_of(v);
+    std::string_view actual = type_of(v);
     if (t == actual) return true;
     if (t == "number" && actual == "integer") return true;
     return false;
@@ -328,23 +328,24 @@ struct Checker {
         if (nullable && v.is_null()) return;
 
         if (const auto* t = kw[Kw::k_type]) {
-            bool ok = false;
-            std::string expected;
+            bool ok = true;
             if (t->is_string()) {
                 ok = matches_type(v, t->get_string());
-                expected = t->get_string();
             } else if (t->is_array()) {
-                for (const auto& one : t->get_array()) {
-                    if (!one.is_string()) continue;
-                    if (!expected.empty()) expected += " or ";
-                    expected += one.get_string();
-                    if (matches_type(v, one.get_string())) ok = true;
-                }
-            } else {
-                ok = true;
+                ok = false;
+                for (const auto& one : t->get_array())
+                    if (one.is_string() && matches_type(v, one.get_string())) { ok = true; break; }
             }
             if (!ok) {
-                fail(ptr, "expected " + expected + ", got " + type_of(v));
+                std::string expected;  // written only for the message
+                if (t->is_string()) expected = t->get_string();
+                else
+                    for (const auto& one : t->get_array()) {
+                        if (!one.is_string()) continue;
+                        if (!expected.empty()) expected += " or ";
+                        expected += one.get_string();
+                    }
+                fail(ptr, "expected " + expected + ", got " + std::string(type_of(v)));
                 return;  // the other keywords would only repeat the mismatch
             }
         }
@@ -583,7 +584,7 @@ struct ShapeChecker {
         if (depth > 200) return bad(ptr, "schema is nested too deeply (over 200 levels)");
         if (s.is_bool()) return;
         const auto* o = s.if_object();
-        if (!o) return bad(ptr, "a schema must be an object or a boolean, not " + type_of(s));
+        if (!o) return bad(ptr, "a schema must be an object or a boolean, not " + std::string(type_of(s)));
         if (const auto* t = o->if_contains("type")) {
             auto check_name = [&](const json::value& n) {
                 if (!n.is_string() || !kTypes.count(n.get_string()))
