@@ -8,6 +8,9 @@
 #include <catch2/catch.hpp>
 
 #include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 using namespace testing;
 using patchbay::Errc;
@@ -161,4 +164,28 @@ TEST_CASE("plugins reach upstreams through the host's HTTP service", "[invoker]"
     auto refused = rig.call("kit", "fetch", R"({"url": "http://127.0.0.1:1/"})");
     REQUIRE(refused.error);
     CHECK(refused.error->code == Errc::upstream_unavailable);
+}
+
+TEST_CASE("the deadline watcher fires what is due in time order, twice-booked times both, cancelled ones never", "[invoker]") {
+    using patchbay::invoker::DeadlineWatcher;
+    DeadlineWatcher watcher(std::chrono::milliseconds(5));
+    std::mutex mu;
+    std::vector<int> fired;
+    auto record = [&](int n) { return [&, n] { std::lock_guard lock(mu); fired.push_back(n); }; };
+    auto now = DeadlineWatcher::Clock::now();
+    auto t3 = watcher.watch(now + std::chrono::milliseconds(60), record(3));
+    auto t1 = watcher.watch(now + std::chrono::milliseconds(20), record(1));
+    auto t2a = watcher.watch(now + std::chrono::milliseconds(40), record(2));
+    auto t2b = watcher.watch(now + std::chrono::milliseconds(40), record(2));
+    auto dropped = watcher.watch(now + std::chrono::milliseconds(30), record(99));
+    CHECK(watcher.pending() == 5);
+    CHECK(watcher.cancel(dropped));
+    CHECK_FALSE(watcher.cancel(dropped));  // once only
+    CHECK_FALSE(t2a == t2b);               // the same time, two tickets
+    for (int i = 0; i < 400 && watcher.pending() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    CHECK(watcher.pending() == 0);
+    std::lock_guard lock(mu);
+    CHECK(fired == std::vector<int>{1, 2, 2, 3});
+    CHECK_FALSE(watcher.cancel(t1));  // already fired
+    CHECK_FALSE(watcher.cancel(t3));
 }

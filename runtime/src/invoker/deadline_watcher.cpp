@@ -15,10 +15,9 @@ DeadlineWatcher::~DeadlineWatcher() {
 
 DeadlineWatcher::Ticket DeadlineWatcher::watch(Clock::time_point when, std::function<void()> on_expire) {
     std::unique_lock lock(mutex_);
-    Ticket t = next_++;
+    Ticket t{when, next_++};
     bool sooner = when < wake_at_;  // the thread would look too late: wake it
-    auto it = queue_.emplace(when, std::make_pair(t, std::move(on_expire)));
-    by_ticket_.emplace(t, it);
+    queue_.emplace(t, std::move(on_expire));
     lock.unlock();
     if (sooner) cv_.notify_one();
     return t;
@@ -27,11 +26,10 @@ DeadlineWatcher::Ticket DeadlineWatcher::watch(Clock::time_point when, std::func
 bool DeadlineWatcher::cancel(Ticket ticket) {
     std::function<void()> dropped;  // destroyed outside the lock
     std::lock_guard lock(mutex_);
-    auto it = by_ticket_.find(ticket);
-    if (it == by_ticket_.end()) return false;
-    dropped = std::move(it->second->second.second);
-    queue_.erase(it->second);
-    by_ticket_.erase(it);
+    auto it = queue_.find(ticket);
+    if (it == queue_.end()) return false;
+    dropped = std::move(it->second);
+    queue_.erase(it);
     return true;
 }
 
@@ -45,14 +43,13 @@ void DeadlineWatcher::run() {
     while (!stopping_) {
         auto now = Clock::now();
         auto next_look = now + tick_;
-        if (queue_.empty() || queue_.begin()->first > now) {
-            wake_at_ = queue_.empty() ? next_look : std::min(next_look, queue_.begin()->first);
+        if (queue_.empty() || queue_.begin()->first.when > now) {
+            wake_at_ = queue_.empty() ? next_look : std::min(next_look, queue_.begin()->first.when);
             cv_.wait_until(lock, wake_at_);
             continue;
         }
         auto it = queue_.begin();
-        auto fire = std::move(it->second.second);
-        by_ticket_.erase(it->second.first);
+        auto fire = std::move(it->second);
         queue_.erase(it);
         lock.unlock();
         fire();

@@ -1,5 +1,5 @@
-// One thread that fires call deadlines. Registering a deadline and cancelling it are a map insert
-// and erase under a mutex: unlike a timer per call on the network threads, they wake nobody, so a
+// One thread that fires call deadlines. Registering a deadline and cancelling it are one map
+// insert and erase under a mutex: unlike a timer per call on the network threads, they wake nobody, so a
 // call that finishes in time costs no thread hand-off for its deadline. The thread looks at the
 // queue at least every `tick`, so only a deadline sooner than its next look needs a wake-up.
 #pragma once
@@ -16,7 +16,12 @@ namespace patchbay::invoker {
 class DeadlineWatcher {
 public:
     using Clock = std::chrono::steady_clock;
-    using Ticket = uint64_t;
+    // Names one registered deadline: its time and a sequence number (the queue's key).
+    struct Ticket {
+        Clock::time_point when{};
+        uint64_t id = 0;
+        auto operator<=>(const Ticket&) const = default;
+    };
 
     explicit DeadlineWatcher(std::chrono::milliseconds tick = std::chrono::milliseconds(250));
     ~DeadlineWatcher();
@@ -34,9 +39,8 @@ private:
 
     mutable std::mutex mutex_;
     std::condition_variable cv_;
-    std::multimap<Clock::time_point, std::pair<Ticket, std::function<void()>>> queue_;
-    std::map<Ticket, decltype(queue_)::iterator> by_ticket_;
-    Ticket next_ = 1;
+    std::map<Ticket, std::function<void()>> queue_;  // soonest first; one node per deadline
+    uint64_t next_ = 1;
     std::chrono::milliseconds tick_;
     Clock::time_point wake_at_ = Clock::time_point::min();
     bool stopping_ = false;

@@ -214,7 +214,7 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
     // Whichever comes first, the plugin's result or the deadline, answers; the other is dropped.
     struct Shared {
         std::atomic<bool> finished{false};
-        DeadlineWatcher::Ticket ticket = 0;
+        DeadlineWatcher::Ticket ticket;
         std::function<void(InvokeOutcome)> done;
     };
     auto shared = std::make_shared<Shared>();
