@@ -8,7 +8,6 @@
 #pragma once
 
 #include "common/crypto.hpp"
-
 #include "common/error.hpp"
 #include "store/database.hpp"
 
