@@ -2,7 +2,7 @@
 # Benchmark: the stock `http` action through Patchbay versus the same upstream called directly.
 #
 # Starts nginx (Debian's) serving a small JSON file on 127.0.0.1, starts `patchbay serve` with the
-# stock manifests (twice: with its defaults, and with --busy-poll-us 100), runs wrk directly
+# stock manifests (twice: with its defaults, and with --busy-poll-us 0), runs wrk directly
 # against nginx and through POST .../http/actions/request/invoke in the same run, at 1 and 32
 # connections, and prints req/s, p50, p99 and the ratio to direct.
 # Also prints the resident memory of the idle server. Everything binds 127.0.0.1 on free ports and
@@ -25,7 +25,7 @@ mkdir -p "$work/www"
 printf '{"id":42,"name":"Acme Corp","active":true,"tags":["msp","psa"]}\n' > "$work/www/data.json"
 start_nginx "$nginx_port" "root $work/www; location = /data.json { }"
 
-# --- Patchbay: as it starts by default, and with --busy-poll-us 100 (see docs/user-guide.md) ---
+# --- Patchbay: as it starts by default, and with busy polling off (see docs/user-guide.md) -----
 # start_patchbay NAME [SERVE OPTIONS...]: sets port_NAME, token_NAME; the pid joins the cleanup.
 declare -A PORT TOKEN
 start_patchbay() {
@@ -44,11 +44,11 @@ start_patchbay() {
 declare -A PID
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$nginx_port/data.json" >/dev/null 2>&1 && break; sleep 0.1; done
 start_patchbay default
-start_patchbay busypoll --busy-poll-us 100
+start_patchbay nopoll --busy-poll-us 0
 sleep 2
 idle_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/${PID[default]}/status")
 
-for name in default busypoll; do
+for name in default nopoll; do
   cat > "$work/invoke-$name.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -93,10 +93,10 @@ for c in 1 32; do
   read -r rps p50 p99 <<<"$(run_wrk "$c" "$direct_url")"
   R[direct_$c]="$rps $p50 $p99"
   printf '%-8s %-20s %12.0f %10.0f %10.0f\n' "$c" "direct" "$rps" "$p50" "$p99"
-  for name in default busypoll; do
+  for name in default nopoll; do
     read -r rps p50 p99 <<<"$(run_wrk "$c" "http://127.0.0.1:${PORT[$name]}$through_path" "$work/invoke-$name.lua")"
     R[${name}_$c]="$rps $p50 $p99"
-    label="patchbay"; [[ $name == busypoll ]] && label="patchbay busy-poll"
+    label="patchbay"; [[ $name == nopoll ]] && label="patchbay, no polling"
     printf '%-8s %-20s %12.0f %10.0f %10.0f\n' "$c" "$label" "$rps" "$p50" "$p99"
   done
 done
@@ -104,11 +104,11 @@ done
 busy_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/${PID[default]}/status")
 read -r d1 dp50 _ <<<"${R[direct_1]}"
 read -r d32 _ _ <<<"${R[direct_32]}"
-for name in default busypoll; do
+for name in default nopoll; do
   read -r t1 tp50 _ <<<"${R[${name}_1]}"
   read -r t32 _ _ <<<"${R[${name}_32]}"
   echo
-  if [[ $name == default ]]; then echo "patchbay serve (defaults):"; else echo "patchbay serve --busy-poll-us 100:"; fi
+  if [[ $name == default ]]; then echo "patchbay serve (defaults):"; else echo "patchbay serve --busy-poll-us 0:"; fi
   awk -v d="$d32" -v t="$t32" 'BEGIN { printf "  throughput ratio at 32 connections (patchbay/direct): %.2f   (goal >= 0.50)\n", t / d }'
   awk -v d="$dp50" -v t="$tp50" 'BEGIN { printf "  added p50 at 1 connection: %.0f us   (goal <= 80 us)\n", t - d }'
   awk -v d="$d1" -v t="$t1" 'BEGIN { printf "  throughput ratio at 1 connection: %.2f\n", t / d }'

@@ -1,4 +1,5 @@
 #include "api/api.hpp"
+#include "api/network_thread.hpp"
 #include "api/server.hpp"
 #include "catalog/catalog.hpp"
 #include "cli/args.hpp"
@@ -51,9 +52,9 @@ Options:
   --drain-timeout MS  how long SIGTERM waits for requests in flight (default: 30000)
   --idle-timeout MS   how long a connection may wait for a request, or take to send one or to
                       read an answer, before it is closed (default: 60000)
-  --busy-poll-us US   after handling events, a network thread keeps polling this long before it
-                      sleeps: lower latency for CPU, worth it on VMs with costly wake-ups
-                      (default: 0, off)
+  --busy-poll-us US   a network thread that runs out of work polls for more this long before it
+                      sleeps, while such polls keep finding work and a CPU is to spare: lower
+                      latency for some CPU (default: 50; 0 under a cgroup CPU quota; 0 = never)
   --poll-ms MS        how often the manifests folder is checked for changes (default: 500)
   --log-level LEVEL   debug, info, warn or error (default: info)
   --ca-file PEM       also trust these CA certificates for outbound TLS (the system store always is)
@@ -103,28 +104,6 @@ bool parse_listen(const std::string& s, std::string& host, unsigned short& port)
 
 }  // namespace
 
-namespace {
-
-// Runs one network thread's io_context. With `busy_poll` above zero, a thread that just handled
-// events keeps looking for more, without sleeping, for that long: a sleeping thread must be woken
-// to go on, which costs tens of microseconds on virtual machines (on every hop of a proxied call).
-// An idle server does not spin: only activity starts the window.
-void run_network_thread(boost::asio::io_context& ctx, std::chrono::microseconds busy_poll) {
-    if (busy_poll.count() <= 0) {
-        ctx.run();
-        return;
-    }
-    while (!ctx.stopped()) {
-        if (ctx.poll() > 0) continue;
-        auto until = std::chrono::steady_clock::now() + busy_poll;
-        bool more = false;
-        while (!more && !ctx.stopped() && std::chrono::steady_clock::now() < until) more = ctx.poll() > 0;
-        if (!more && !ctx.stopped()) ctx.run_one();
-    }
-}
-
-}  // namespace
-
 int run_serve(const std::vector<std::string>& argv) {
     Args args;
     if (auto err = parse_args(argv, {"manifests", "data", "listen", "threads", "max-body", "drain-timeout", "idle-timeout", "busy-poll-us", "poll-ms", "log-level", "ca-file",
@@ -154,7 +133,10 @@ int run_serve(const std::vector<std::string>& argv) {
         return 2;
     }
     size_t threads = std::max(1u, std::thread::hardware_concurrency());
-    std::chrono::microseconds busy_poll{0};
+    // Busy polling is on by default (it only polls while that pays and a CPU is to spare) unless
+    // the process runs under a CPU quota, which polling would spend.
+    const bool quota = api::cpu_quota_limited();
+    std::chrono::microseconds busy_poll{quota ? 0 : 50};
     try {
         if (auto t = args.get("threads")) threads = static_cast<size_t>(std::stoul(*t));
         if (auto b = args.get("max-body")) sopts.body_limit = std::stoull(*b);
@@ -346,8 +328,16 @@ int run_serve(const std::vector<std::string>& argv) {
     std::vector<std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>> guards;
     for (auto& c : contexts) guards.push_back(std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(c->get_executor()));
     std::vector<std::thread> runners;
-    for (size_t i = 1; i < threads; ++i) runners.emplace_back([&, i] { run_network_thread(*contexts[i], busy_poll); });
-    run_network_thread(ioc, busy_poll);
+    api::CpuHeadroom headroom;
+    const api::NetworkThreadOptions nopts{busy_poll, &headroom};
+    if (busy_poll.count() > 0 || quota)
+        log::info("network threads", {{"busy_poll_us", static_cast<int64_t>(busy_poll.count())}, {"cpu_quota", quota}, {"cpus", headroom.cpus()}});
+    auto run_thread = [&](size_t i) {
+        auto st = api::run_network_thread(*contexts[i], nopts);
+        if (st.polls > 0) log::debug("network thread stopped", {{"thread", i}, {"polls", st.polls}, {"polls_that_found_work", st.found}});
+    };
+    for (size_t i = 1; i < threads; ++i) runners.emplace_back([&, i] { run_thread(i); });
+    run_thread(0);
     for (auto& c : contexts) c->stop();
     for (auto& t : runners) t.join();
     catalog.stop_watching();

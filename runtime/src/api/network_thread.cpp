@@ -1,0 +1,151 @@
+#include "api/network_thread.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <string_view>
+
+namespace patchbay::api {
+
+bool SpinPolicy::should_poll(bool cpu_to_spare) {
+    if (!cpu_to_spare) return false;
+    if (skip_ > 0) {
+        --skip_;
+        return false;
+    }
+    return true;
+}
+
+void SpinPolicy::polled(bool found_work) {
+    if (found_work) {
+        misses_ = 0;
+        return;
+    }
+    if (misses_ <= kMaxBackoffLog2) ++misses_;
+    skip_ = 1u << (misses_ - 1);
+}
+
+namespace {
+
+unsigned allowed_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return static_cast<unsigned>(n);
+    }
+    return 1;
+}
+
+// The start of a small (procfs, cgroupfs) file; empty when it cannot be read.
+std::string read_small_file(const std::string& path, size_t max = 4096) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return {};
+    std::string text(max, '\0');
+    size_t got = 0;
+    while (got < max) {
+        ssize_t n = ::read(fd, text.data() + got, max - got);
+        if (n <= 0) break;
+        got += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    text.resize(got);
+    return text;
+}
+
+}  // namespace
+
+CpuHeadroom::CpuHeadroom(std::string loadavg_path, unsigned cpus, std::chrono::microseconds every)
+    : path_(std::move(loadavg_path)), cpus_(cpus ? cpus : allowed_cpus()), every_(every) {}
+
+long CpuHeadroom::runnable_in(std::string_view text) {
+    // "0.45 1.04 1.26 2/345 12345": skip three fields, then digits up to '/'.
+    size_t pos = 0;
+    for (int field = 0; field < 3; ++field) {
+        pos = text.find(' ', pos);
+        if (pos == std::string_view::npos) return -1;
+        while (pos < text.size() && text[pos] == ' ') ++pos;
+    }
+    long n = 0;
+    size_t digits = 0;
+    for (; pos < text.size() && text[pos] >= '0' && text[pos] <= '9' && digits < 9; ++pos, ++digits) n = n * 10 + (text[pos] - '0');
+    if (digits == 0 || pos >= text.size() || text[pos] != '/') return -1;
+    return n;
+}
+
+bool CpuHeadroom::sample() {
+    long runnable = runnable_in(read_small_file(path_, 128));
+    return runnable >= 0 && static_cast<unsigned long>(runnable) <= cpus_;
+}
+
+bool CpuHeadroom::to_spare(std::chrono::steady_clock::time_point now) {
+    int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+    if (ns >= next_sample_ns_.load(std::memory_order_relaxed) && !sampling_.exchange(true, std::memory_order_acquire)) {
+        spare_.store(sample(), std::memory_order_relaxed);
+        next_sample_ns_.store(ns + std::chrono::duration_cast<std::chrono::nanoseconds>(every_).count(), std::memory_order_relaxed);
+        sampling_.store(false, std::memory_order_release);
+    }
+    return spare_.load(std::memory_order_relaxed);
+}
+
+NetworkThreadStats run_network_thread(boost::asio::io_context& ctx, const NetworkThreadOptions& options) {
+    NetworkThreadStats stats;
+    if (options.poll_window.count() <= 0 || !options.headroom) {
+        ctx.run();
+        return stats;
+    }
+    using clock = std::chrono::steady_clock;
+    SpinPolicy policy;
+    while (!ctx.stopped()) {
+        if (ctx.poll() > 0) continue;  // ran what was ready; look again
+        if (ctx.stopped()) break;
+        auto now = clock::now();
+        if (policy.should_poll(options.headroom->to_spare(now))) {
+            ++stats.polls;
+            auto until = now + options.poll_window;
+            bool found = false;
+            do {
+                if (ctx.poll() > 0) {
+                    found = true;
+                    break;
+                }
+            } while (!ctx.stopped() && clock::now() < until);
+            policy.polled(found);
+            if (found) {
+                ++stats.found;
+                continue;
+            }
+        }
+        if (!ctx.stopped()) ctx.run_one();  // sleeps until the next event
+    }
+    return stats;
+}
+
+namespace {
+
+// "max 100000" is no quota; "50000 100000" is half a CPU.
+bool quota_in(const std::string& cpu_max) {
+    if (cpu_max.empty()) return false;
+    return cpu_max.rfind("max", 0) != 0;
+}
+
+}  // namespace
+
+bool cpu_quota_limited() {
+    // cgroup v2: "0::/some/path" in /proc/self/cgroup; a quota on that group or any parent caps us.
+    std::string self = read_small_file("/proc/self/cgroup");
+    size_t at = self.find("0::");
+    if (at == std::string::npos) return false;
+    std::string path = self.substr(at + 3);
+    if (auto nl = path.find('\n'); nl != std::string::npos) path.resize(nl);
+    while (!path.empty() && path != "/") {
+        if (quota_in(read_small_file("/sys/fs/cgroup" + path + "/cpu.max"))) return true;
+        auto slash = path.rfind('/');
+        if (slash == std::string::npos) break;
+        path.resize(slash == 0 ? 1 : slash);
+    }
+    return false;
+}
+
+}  // namespace patchbay::api

@@ -1,0 +1,85 @@
+// How a network thread waits for its next event: sleep in the kernel at once, or first poll for
+// a short while (busy polling), and when polling is worth its CPU.
+//
+// A sleeping thread must be woken to go on, and a wake-up costs a few microseconds on bare metal
+// and tens on many virtual machines, on every hop of a proxied call. Polling for a moment before
+// sleeping saves that when the next event is close, and wastes the CPU it burns when it is not,
+// or when another process needs that CPU. So a thread polls only
+// - when its recent polls found work (after each one that did not, it skips twice as many
+//   chances to poll as the last time, up to 1024, and starts again after one that did), and
+// - while the machine has a CPU to spare: no more threads runnable than this process may use
+//   CPUs (sampled from /proc/loadavg every few milliseconds).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace patchbay::api {
+
+// Whether to poll at each chance (each time a thread runs out of ready work), learning from what
+// the polls found. One per thread; not thread-safe.
+class SpinPolicy {
+public:
+    static constexpr unsigned kMaxBackoffLog2 = 10;  // skip at most 1024 chances in a row
+
+    // Whether to poll now. `cpu_to_spare` false: never (and it says nothing about the next event).
+    bool should_poll(bool cpu_to_spare);
+    // What the poll that should_poll allowed found: work before its window ended, or nothing.
+    void polled(bool found_work);
+
+    unsigned chances_to_skip() const { return skip_; }
+
+private:
+    unsigned skip_ = 0;      // chances left to skip before the next poll
+    unsigned misses_ = 0;    // polls in a row that found nothing
+};
+
+// Whether the machine has a CPU to spare: the number of runnable threads (the fourth field of
+// /proc/loadavg, "runnable/total") at most the number of CPUs this process may run on. Sampled
+// at most once per `every`; shared by all network threads. A file that cannot be read or parsed
+// counts as "no CPU to spare": without the signal, polling is not risked.
+class CpuHeadroom {
+public:
+    explicit CpuHeadroom(std::string loadavg_path = "/proc/loadavg", unsigned cpus = 0,
+                         std::chrono::microseconds every = std::chrono::milliseconds(5));
+
+    bool to_spare(std::chrono::steady_clock::time_point now);
+    unsigned cpus() const { return cpus_; }
+
+    // The runnable-thread count in /proc/loadavg text, or -1 when it has none.
+    static long runnable_in(std::string_view loadavg_text);
+
+private:
+    bool sample();
+
+    std::string path_;
+    unsigned cpus_;
+    std::chrono::microseconds every_;
+    std::atomic<int64_t> next_sample_ns_{0};
+    std::atomic<bool> spare_{false};
+    std::atomic<bool> sampling_{false};
+};
+
+struct NetworkThreadOptions {
+    // How long a thread polls before it sleeps, when it polls at all; zero: it always sleeps.
+    std::chrono::microseconds poll_window{0};
+    CpuHeadroom* headroom = nullptr;  // required when poll_window is above zero
+};
+
+struct NetworkThreadStats {
+    uint64_t polls = 0;       // polls started
+    uint64_t found = 0;       // polls that found work before their window ended
+};
+
+// Runs `ctx` until it is stopped (as io_context::run would), polling as described above.
+NetworkThreadStats run_network_thread(boost::asio::io_context& ctx, const NetworkThreadOptions& options);
+
+// Whether this process's CPU time is capped (a cgroup v2 `cpu.max` quota, as containers with a
+// CPU limit have): polling then spends the quota and is off by default. False when unknown.
+bool cpu_quota_limited();
+
+}  // namespace patchbay::api

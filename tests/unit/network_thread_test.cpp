@@ -1,0 +1,160 @@
+#include "api/network_thread.hpp"
+#include "test_support.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <thread>
+
+using namespace testing;
+namespace api = patchbay::api;
+using namespace std::chrono_literals;
+
+TEST_CASE("spin policy: polls while polls find work, backs off exponentially after misses", "[network]") {
+    api::SpinPolicy p;
+    for (int i = 0; i < 5; ++i) {
+        REQUIRE(p.should_poll(true));
+        p.polled(true);
+    }
+    // Each miss in a row doubles the chances skipped before the next poll: 1, 2, 4, ...
+    size_t expected_skip = 1;
+    for (int miss = 0; miss < 4; ++miss) {
+        REQUIRE(p.should_poll(true));
+        p.polled(false);
+        for (size_t i = 0; i < expected_skip; ++i) REQUIRE_FALSE(p.should_poll(true));
+        expected_skip *= 2;
+    }
+    // One poll that finds work starts the series again.
+    REQUIRE(p.should_poll(true));
+    p.polled(true);
+    REQUIRE(p.should_poll(true));
+    p.polled(false);
+    REQUIRE_FALSE(p.should_poll(true));
+    REQUIRE(p.should_poll(true));
+}
+
+TEST_CASE("spin policy: the back-off stops growing at 1024 skipped chances", "[network]") {
+    api::SpinPolicy p;
+    for (int miss = 0; miss < 30; ++miss) {
+        while (!p.should_poll(true)) {}
+        p.polled(false);
+    }
+    REQUIRE(p.chances_to_skip() == 1024);
+}
+
+TEST_CASE("spin policy: never polls without a CPU to spare, and that does not count as a miss", "[network]") {
+    api::SpinPolicy p;
+    for (int i = 0; i < 10; ++i) REQUIRE_FALSE(p.should_poll(false));
+    REQUIRE(p.chances_to_skip() == 0);
+    REQUIRE(p.should_poll(true));
+}
+
+TEST_CASE("cpu headroom: reads the runnable count of /proc/loadavg", "[network]") {
+    REQUIRE(api::CpuHeadroom::runnable_in("0.45 1.04 1.26 2/345 12345\n") == 2);
+    REQUIRE(api::CpuHeadroom::runnable_in("12.00 8.50 7.25 17/1203 999") == 17);
+    REQUIRE(api::CpuHeadroom::runnable_in("") == -1);
+    REQUIRE(api::CpuHeadroom::runnable_in("0.45 1.04 1.26") == -1);
+    REQUIRE(api::CpuHeadroom::runnable_in("0.45 1.04 1.26 x/345 1") == -1);
+    REQUIRE(api::CpuHeadroom::runnable_in("0.45 1.04 1.26 3 1") == -1);
+
+    // The real file parses on this machine (Linux).
+    api::CpuHeadroom real;
+    REQUIRE(real.cpus() >= 1);
+    std::string text = read_file("/proc/loadavg");
+    REQUIRE(api::CpuHeadroom::runnable_in(text) >= 1);  // at least this test is running
+}
+
+TEST_CASE("cpu headroom: spare while no more threads are runnable than CPUs, sampled at most once per interval", "[network]") {
+    TempDir dir;
+    auto file = dir / "loadavg";
+    write_file(file, "0.10 0.20 0.30 2/100 4242\n");
+    api::CpuHeadroom h(file.string(), 2, 5ms);
+    auto t0 = std::chrono::steady_clock::now();
+    REQUIRE(h.to_spare(t0));
+
+    write_file(file, "3.10 2.20 1.30 5/100 4242\n");
+    REQUIRE(h.to_spare(t0 + 1ms));        // the last sample still holds
+    REQUIRE_FALSE(h.to_spare(t0 + 6ms));  // sampled again: 5 runnable on 2 CPUs
+    write_file(file, "3.10 2.20 1.30 1/100 4242\n");
+    REQUIRE(h.to_spare(t0 + 12ms));
+
+    // No signal, no polling.
+    api::CpuHeadroom missing((dir / "nothing-here").string(), 2, 5ms);
+    REQUIRE_FALSE(missing.to_spare(t0));
+    write_file(file, "garbage\n");
+    REQUIRE_FALSE(h.to_spare(t0 + 20ms));
+}
+
+namespace {
+
+// Runs a network thread over a chain of `n` timers, each armed by the previous one's handler to
+// fire `gap` later, and returns what the thread reports; `ran` counts the handlers that ran.
+api::NetworkThreadStats run_chain(const api::NetworkThreadOptions& opts, int n, std::chrono::microseconds gap, int& ran) {
+    boost::asio::io_context ctx;
+    boost::asio::steady_timer timer(ctx);
+    ran = 0;
+    std::function<void()> arm = [&] {
+        timer.expires_after(gap);
+        timer.async_wait([&](boost::system::error_code ec) {
+            if (ec) return;
+            if (++ran < n) arm();
+        });
+    };
+    boost::asio::post(ctx, arm);
+    return api::run_network_thread(ctx, opts);  // returns once the chain ends: no work is left
+}
+
+}  // namespace
+
+TEST_CASE("network thread: runs every handler and returns when its work is done, polling or not", "[network]") {
+    TempDir dir;
+    write_file(dir / "idle", "0.00 0.00 0.00 1/100 1\n");
+    write_file(dir / "busy", "9.00 9.00 9.00 9/100 1\n");
+    api::CpuHeadroom idle((dir / "idle").string(), 2);
+    api::CpuHeadroom busy((dir / "busy").string(), 2);
+    int ran = 0;
+
+    SECTION("polling: events soon after the last one are found by polling") {
+        // A window far longer than the gap: a poll misses only if this thread is descheduled
+        // for the whole window.
+        auto st = run_chain({std::chrono::milliseconds(50), &idle}, 20, 200us, ran);
+        REQUIRE(ran == 20);
+        REQUIRE(st.polls >= 1);
+        REQUIRE(st.found >= 1);
+        REQUIRE(st.found <= st.polls);
+    }
+    SECTION("no CPU to spare: the thread sleeps instead") {
+        auto st = run_chain({std::chrono::milliseconds(50), &busy}, 20, 200us, ran);
+        REQUIRE(ran == 20);
+        REQUIRE(st.polls == 0);
+    }
+    SECTION("window zero: never polls") {
+        auto st = run_chain({std::chrono::microseconds(0), &idle}, 20, 200us, ran);
+        REQUIRE(ran == 20);
+        REQUIRE(st.polls == 0);
+    }
+}
+
+TEST_CASE("network thread: stop() from another thread ends a polling thread", "[network]") {
+    TempDir dir;
+    write_file(dir / "idle", "0.00 0.00 0.00 1/100 1\n");
+    api::CpuHeadroom idle((dir / "idle").string(), 2);
+    boost::asio::io_context ctx;
+    auto guard = boost::asio::make_work_guard(ctx);
+    std::atomic<int> ran{0};
+    std::thread feeder([&] {
+        for (int i = 0; i < 200; ++i) {
+            boost::asio::post(ctx, [&] { ++ran; });
+            std::this_thread::sleep_for(100us);
+        }
+        boost::asio::post(ctx, [&] { ctx.stop(); });
+    });
+    auto st = api::run_network_thread(ctx, {std::chrono::milliseconds(1), &idle});
+    feeder.join();
+    REQUIRE(ctx.stopped());
+    REQUIRE(ran == 200);
+    REQUIRE(st.polls >= 1);
+}
