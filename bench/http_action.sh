@@ -24,6 +24,12 @@ nginx_port=$(free_port)
 mkdir -p "$work/www"
 printf '{"id":42,"name":"Acme Corp","active":true,"tags":["msp","psa"]}\n' > "$work/www/data.json"
 start_nginx "$nginx_port" "root $work/www; location = /data.json { }"
+# A reference for what the goal asks: nginx itself as a reverse proxy in front of the same
+# upstream (two workers, as Patchbay has two network threads here, pooled keep-alive upstream
+# connections). It is the same hop without auth, JSON, schemas or a plugin.
+proxy_port=$(free_port)
+start_nginx "$proxy_port" "location = /data.json { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection \"\"; }" \
+  nginx-proxy 2 "upstream origin { server 127.0.0.1:$nginx_port; keepalive 64; }"
 
 # --- Patchbay: as it starts by default, and with busy polling off (see docs/user-guide.md) -----
 # start_patchbay NAME [SERVE OPTIONS...]: sets port_NAME, token_NAME; the pid joins the cleanup.
@@ -42,7 +48,10 @@ start_patchbay() {
   curl -sf -X POST -H "Authorization: Bearer ${TOKEN[$name]}" -d '{"integration": "http"}' "http://127.0.0.1:$port/v1/installations" >/dev/null
 }
 declare -A PID
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$nginx_port/data.json" >/dev/null 2>&1 && break; sleep 0.1; done
+for port in "$nginx_port" "$proxy_port"; do
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/data.json" >/dev/null 2>&1 && break; sleep 0.1; done
+done
+curl -sf "http://127.0.0.1:$proxy_port/data.json" | grep -q '"name":"Acme Corp"' || { echo "the nginx proxy does not pass the upstream's JSON on" >&2; exit 1; }
 start_patchbay default
 start_patchbay nopoll --busy-poll-us 0
 sleep 2
@@ -93,6 +102,9 @@ for c in 1 32; do
   read -r rps p50 p99 <<<"$(run_wrk "$c" "$direct_url")"
   R[direct_$c]="$rps $p50 $p99"
   printf '%-8s %-20s %12.0f %10.0f %10.0f\n' "$c" "direct" "$rps" "$p50" "$p99"
+  read -r rps p50 p99 <<<"$(run_wrk "$c" "http://127.0.0.1:$proxy_port/data.json")"
+  R[proxy_$c]="$rps $p50 $p99"
+  printf '%-8s %-20s %12.0f %10.0f %10.0f\n' "$c" "nginx as a proxy" "$rps" "$p50" "$p99"
   for name in default nopoll; do
     read -r rps p50 p99 <<<"$(run_wrk "$c" "http://127.0.0.1:${PORT[$name]}$through_path" "$work/invoke-$name.lua")"
     R[${name}_$c]="$rps $p50 $p99"
@@ -113,6 +125,12 @@ for name in default nopoll; do
   awk -v d="$dp50" -v t="$tp50" 'BEGIN { printf "  added p50 at 1 connection: %.0f us   (goal <= 80 us)\n", t - d }'
   awk -v d="$d1" -v t="$t1" 'BEGIN { printf "  throughput ratio at 1 connection: %.2f\n", t / d }'
 done
+read -r t1 tp50 _ <<<"${R[proxy_1]}"
+read -r t32 _ _ <<<"${R[proxy_32]}"
+echo
+echo "reference, nginx as a reverse proxy:"
+awk -v d="$d32" -v t="$t32" 'BEGIN { printf "  throughput ratio at 32 connections (proxy/direct): %.2f\n", t / d }'
+awk -v d="$dp50" -v t="$tp50" 'BEGIN { printf "  added p50 at 1 connection: %.0f us\n", t - d }'
 echo
 awk -v k="$idle_rss_kb" 'BEGIN { printf "idle RSS of patchbay serve with the stock manifests: %.1f MB   (goal <= 30 MB)\n", k / 1024 }'
 awk -v k="$busy_rss_kb" 'BEGIN { printf "RSS after the load: %.1f MB\n", k / 1024 }'

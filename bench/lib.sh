@@ -12,27 +12,31 @@ trap bench_cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
-# start_nginx PORT SERVER_DIRECTIVES: nginx on 127.0.0.1:PORT (one worker, long keep-alive, no
-# access log), its server block holding SERVER_DIRECTIVES; its pid joins the cleanup.
+# start_nginx PORT SERVER_DIRECTIVES [NAME [WORKERS [HTTP_DIRECTIVES]]]: nginx on 127.0.0.1:PORT
+# (WORKERS worker processes, default 1; long keep-alive, no access log), its server block holding
+# SERVER_DIRECTIVES and its http block HTTP_DIRECTIVES; its files under $work/NAME (default nginx);
+# its pid joins the cleanup.
 start_nginx() {
-  local port=$1 directives=$2
-  mkdir -p "$work/nginx"
-  cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
+  local port=$1 directives=$2 name=${3:-nginx} workers=${4:-1} http_directives=${5:-}
+  local dir="$work/$name"
+  mkdir -p "$dir"
+  cat > "$dir/nginx.conf" <<CONF
+worker_processes $workers;
 daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
 events { worker_connections 1024; }
 http {
   access_log off;
   keepalive_requests 10000000;
   keepalive_timeout 120s;
   default_type application/json;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  $http_directives
   server {
     listen 127.0.0.1:$port;
     $directives
@@ -40,6 +44,6 @@ http {
 }
 CONF
   chmod -R a+rX "$work"  # nginx workers run as an unprivileged user
-  nginx -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" &
+  nginx -c "$dir/nginx.conf" -e "$dir/error.log" &
   pids+=($!)
 }
