@@ -158,3 +158,35 @@ TEST_CASE("network thread: stop() from another thread ends a polling thread", "[
     REQUIRE(ran == 200);
     REQUIRE(st.polls >= 1);
 }
+
+TEST_CASE("cpu quota: found on the group or a parent, cgroup v2 and v1; none when unlimited or unknown", "[network]") {
+    TempDir dir;
+    const std::string fs = dir.path().string();
+
+    SECTION("v2, a quota on a parent group") {
+        write_file(dir / "app.slice" / "cpu.max", "50000 100000\n");
+        write_file(dir / "app.slice" / "patchbay.service" / "cpu.max", "max 100000\n");
+        REQUIRE(patchbay::api::cpu_quota_limited("0::/app.slice/patchbay.service\n", fs));
+    }
+    SECTION("v2, no quota anywhere") {
+        write_file(dir / "app.slice" / "cpu.max", "max 100000\n");
+        write_file(dir / "app.slice" / "patchbay.service" / "cpu.max", "max 100000\n");
+        REQUIRE_FALSE(patchbay::api::cpu_quota_limited("0::/app.slice/patchbay.service\n", fs));
+    }
+    SECTION("v2 inside a container: the namespace's root group carries the limit") {
+        write_file(dir / "cpu.max", "100000 100000\n");
+        REQUIRE(patchbay::api::cpu_quota_limited("0::/\n", fs));
+    }
+    SECTION("v1, the cpu controller mounted with cpuacct") {
+        write_file(dir / "cpu,cpuacct" / "docker" / "abc" / "cpu.cfs_quota_us", "150000\n");
+        REQUIRE(patchbay::api::cpu_quota_limited("12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n0::/\n", fs));
+    }
+    SECTION("v1, a quota of -1 is none") {
+        write_file(dir / "cpu" / "cpu.cfs_quota_us", "-1\n");
+        REQUIRE_FALSE(patchbay::api::cpu_quota_limited("1:cpu:/\n2:cpuacct:/\n0::/\n", fs));
+    }
+    SECTION("nothing to read") {
+        REQUIRE_FALSE(patchbay::api::cpu_quota_limited("", fs));
+        REQUIRE_FALSE(patchbay::api::cpu_quota_limited("garbage without colons\n0::/nowhere\n", fs));
+    }
+}

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <string_view>
+#include <vector>
 
 namespace patchbay::api {
 
@@ -124,28 +125,63 @@ NetworkThreadStats run_network_thread(boost::asio::io_context& ctx, const Networ
 
 namespace {
 
-// "max 100000" is no quota; "50000 100000" is half a CPU.
-bool quota_in(const std::string& cpu_max) {
-    if (cpu_max.empty()) return false;
-    return cpu_max.rfind("max", 0) != 0;
-}
-
-}  // namespace
-
-bool cpu_quota_limited() {
-    // cgroup v2: "0::/some/path" in /proc/self/cgroup; a quota on that group or any parent caps us.
-    std::string self = read_small_file("/proc/self/cgroup");
-    size_t at = self.find("0::");
-    if (at == std::string::npos) return false;
-    std::string path = self.substr(at + 3);
-    if (auto nl = path.find('\n'); nl != std::string::npos) path.resize(nl);
-    while (!path.empty() && path != "/") {
-        if (quota_in(read_small_file("/sys/fs/cgroup" + path + "/cpu.max"))) return true;
+// The group `path` ("/a/b") and each of its parents up to the root ("/"), deepest first.
+std::vector<std::string> group_and_parents(std::string path) {
+    std::vector<std::string> out;
+    while (!path.empty()) {
+        out.push_back(path);
+        if (path == "/") break;
         auto slash = path.rfind('/');
         if (slash == std::string::npos) break;
         path.resize(slash == 0 ? 1 : slash);
     }
+    return out;
+}
+
+std::string under(const std::string& mount, const std::string& group) { return mount + (group == "/" ? std::string() : group); }
+
+}  // namespace
+
+bool cpu_quota_limited(std::string_view self_cgroup, const std::string& cgroupfs) {
+    // /proc/self/cgroup has one line per hierarchy, "ID:CONTROLLERS:/path". A quota on our group
+    // or any parent caps us. Inside a container with its own cgroup namespace the group is "/",
+    // and its limit sits at the mount's top (the host's root group has no such file).
+    size_t pos = 0;
+    while (pos < self_cgroup.size()) {
+        size_t nl = self_cgroup.find('\n', pos);
+        std::string_view line = self_cgroup.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+        pos = nl == std::string_view::npos ? self_cgroup.size() : nl + 1;
+        size_t c1 = line.find(':');
+        size_t c2 = c1 == std::string_view::npos ? c1 : line.find(':', c1 + 1);
+        if (c2 == std::string_view::npos) continue;
+        std::string_view controllers = line.substr(c1 + 1, c2 - c1 - 1);
+        std::string group(line.substr(c2 + 1));
+        if (group.empty() || group[0] != '/') continue;
+        if (controllers.empty()) {  // cgroup v2: "max 100000" is no quota, "50000 100000" half a CPU
+            for (const auto& g : group_and_parents(group)) {
+                std::string cpu_max = read_small_file(under(cgroupfs, g) + "/cpu.max");
+                if (!cpu_max.empty() && cpu_max.rfind("max", 0) != 0) return true;
+            }
+            continue;
+        }
+        // cgroup v1: the cpu controller (mounted alone or as "cpu,cpuacct"); a quota of -1 is none.
+        bool cpu = false;
+        for (size_t at = 0; at <= controllers.size();) {
+            size_t comma = controllers.find(',', at);
+            if (controllers.substr(at, comma == std::string_view::npos ? std::string_view::npos : comma - at) == "cpu") cpu = true;
+            if (comma == std::string_view::npos) break;
+            at = comma + 1;
+        }
+        if (!cpu) continue;
+        for (const char* mount : {"/cpu", "/cpu,cpuacct", "/cpuacct,cpu"})
+            for (const auto& g : group_and_parents(group)) {
+                std::string quota = read_small_file(under(cgroupfs + mount, g) + "/cpu.cfs_quota_us");
+                if (!quota.empty() && quota[0] >= '1' && quota[0] <= '9') return true;
+            }
+    }
     return false;
 }
+
+bool cpu_quota_limited() { return cpu_quota_limited(read_small_file("/proc/self/cgroup"), "/sys/fs/cgroup"); }
 
 }  // namespace patchbay::api

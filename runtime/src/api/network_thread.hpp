@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace patchbay::api {
 
@@ -78,8 +79,12 @@ struct NetworkThreadStats {
 // Runs `ctx` until it is stopped (as io_context::run would), polling as described above.
 NetworkThreadStats run_network_thread(boost::asio::io_context& ctx, const NetworkThreadOptions& options);
 
-// Whether this process's CPU time is capped (a cgroup v2 `cpu.max` quota, as containers with a
-// CPU limit have): polling then spends the quota and is off by default. False when unknown.
+// Whether this process's CPU time is capped (a cgroup v2 `cpu.max` or v1 `cpu.cfs_quota_us`
+// quota on its group or a parent, as containers with a CPU limit have): polling then spends the
+// quota and is off by default. False when unknown.
 bool cpu_quota_limited();
+// The same from the text of /proc/self/cgroup and the folder cgroup file systems are mounted
+// under (/sys/fs/cgroup). Exposed for tests.
+bool cpu_quota_limited(std::string_view self_cgroup, const std::string& cgroupfs);
 
 }  // namespace patchbay::api
