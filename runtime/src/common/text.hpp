@@ -8,23 +8,27 @@
 
 namespace patchbay {
 
+// ASCII lower case of one character: what HTTP, URLs and DNS mean by case-insensitive, inline and
+// independent of the C locale (std::tolower is a library call per character).
+constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
+
 // ASCII lower case (header names, schemes, hosts).
 inline std::string ascii_lower(std::string_view s) {
     std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : out) c = ascii_lower(c);
     return out;
 }
 
 inline bool iequals(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
     for (size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+        if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
     return true;
 }
 
 // %XX escapes decoded; with `plus_as_space`, '+' too (form and query strings).
 inline std::string percent_decode(std::string_view s, bool plus_as_space = false) {
-    auto hex = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : (std::tolower(static_cast<unsigned char>(c)) - 'a' + 10); };
+    auto hex = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : (ascii_lower(c) - 'a' + 10); };
     std::string out;
     out.reserve(s.size());
     for (size_t i = 0; i < s.size(); ++i) {

@@ -50,10 +50,10 @@ Result<Target> parse_target(std::string_view url) {
     if (!parsed) return Error(Errc::invalid_input, "'" + std::string(url.substr(0, 200)) + "' is not a valid absolute URL");
     const auto& u = *parsed;
     Target t;
-    std::string scheme(u.scheme());
-    for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (scheme == "https") t.tls = true;
-    else if (scheme != "http") return Error(Errc::invalid_input, "only http and https URLs are allowed, not '" + scheme + "'");
+    // scheme_id() compares case-insensitively, without a lower-cased copy.
+    if (u.scheme_id() == boost::urls::scheme::https) t.tls = true;
+    else if (u.scheme_id() != boost::urls::scheme::http)
+        return Error(Errc::invalid_input, "only http and https URLs are allowed, not '" + std::string(u.scheme()) + "'");
     if (u.has_userinfo()) return Error(Errc::invalid_input, "credentials in URLs are not allowed; configure them on a connection");
     if (u.host_type() == boost::urls::host_type::ipv6) t.host = u.host_ipv6_address().to_string();
     else if (u.host_type() == boost::urls::host_type::ipvfuture) return Error(Errc::invalid_input, "IP-literal futures are not supported");

@@ -146,6 +146,9 @@ struct HttpRequest {
     bool credentials = true;       // false: the host adds no connection credentials (public endpoints)
 };
 
+// ASCII lower case of one character (header names are ASCII and compared case-insensitively).
+constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
+
 struct HttpResponse {
     int status = 0;
     std::vector<std::pair<std::string, std::string>> headers;
@@ -156,9 +159,7 @@ struct HttpResponse {
         for (const auto& [n, v] : headers) {
             if (n.size() != name.size()) continue;
             bool same = true;
-            for (size_t i = 0; i < n.size() && same; ++i)
-                same = std::tolower(static_cast<unsigned char>(n[i])) ==
-                       std::tolower(static_cast<unsigned char>(name[i]));
+            for (size_t i = 0; i < n.size() && same; ++i) same = ascii_lower(n[i]) == ascii_lower(name[i]);
             if (same) return v;
         }
         return std::nullopt;
