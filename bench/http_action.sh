@@ -20,55 +20,28 @@ scripts/build default >/dev/null
 source bench/lib.sh
 
 # --- upstream: nginx serving a small JSON document -------------------------------------------
-nginx_port=$(free_port)
-mkdir -p "$work/www"
-printf '{"id":42,"name":"Acme Corp","active":true,"tags":["msp","psa"]}\n' > "$work/www/data.json"
-start_nginx "$nginx_port" "root $work/www; location = /data.json { }"
+serve_data_json
 # A reference for what the goal asks: nginx itself as a reverse proxy in front of the same
 # upstream (two workers, as Patchbay has two network threads here, pooled keep-alive upstream
 # connections). It is the same hop without auth, JSON, schemas or a plugin.
 proxy_port=$(free_port)
 start_nginx "$proxy_port" "location = /data.json { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection \"\"; }" \
   nginx-proxy 2 "upstream origin { server 127.0.0.1:$nginx_port; keepalive 64; }"
+wait_for "http://127.0.0.1:$proxy_port/data.json"
+curl -sf "http://127.0.0.1:$proxy_port/data.json" | grep -q '"name":"Acme Corp"' || { echo "the nginx proxy does not pass the upstream's JSON on" >&2; exit 1; }
 
 # --- Patchbay: as it starts by default, and with busy polling off (see docs/user-guide.md) -----
-# start_patchbay NAME [SERVE OPTIONS...]: sets port_NAME, token_NAME; the pid joins the cleanup.
-declare -A PORT TOKEN
-start_patchbay() {
-  local name=$1; shift
-  local port; port=$(free_port)
-  # The upstream is on loopback, which the egress guard refuses unless allowed.
-  build/runtime/patchbay serve --manifests build/manifests --data "$work/data-$name" --listen "127.0.0.1:$port" \
-    --egress-allow 127.0.0.1 --log-level warn "$@" >"$work/patchbay-$name.out" 2>"$work/patchbay-$name.err" &
-  pids+=($!)
-  PID[$name]=$!
-  PORT[$name]=$port
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-  TOKEN[$name]=$(cat "$work/data-$name/bootstrap-token")
-  curl -sf -X POST -H "Authorization: Bearer ${TOKEN[$name]}" -d '{"integration": "http"}' "http://127.0.0.1:$port/v1/installations" >/dev/null
-}
-declare -A PID
-for port in "$nginx_port" "$proxy_port"; do
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/data.json" >/dev/null 2>&1 && break; sleep 0.1; done
+declare -A PORT TOKEN PID
+for name in default nopoll; do
+  opts=(); [[ $name == nopoll ]] && opts=(--busy-poll-us 0)
+  start_http_patchbay build/runtime/patchbay build/manifests "$name" "${opts[@]}"
+  PORT[$name]=$pb_port TOKEN[$name]=$pb_token PID[$name]=$pb_pid
 done
-curl -sf "http://127.0.0.1:$proxy_port/data.json" | grep -q '"name":"Acme Corp"' || { echo "the nginx proxy does not pass the upstream's JSON on" >&2; exit 1; }
-start_patchbay default
-start_patchbay nopoll --busy-poll-us 0
 sleep 2
 idle_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/${PID[default]}/status")
-
 for name in default nopoll; do
-  cat > "$work/invoke-$name.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer ${TOKEN[$name]}"
-wrk.body = '{"input": {"url": "http://127.0.0.1:$nginx_port/data.json"}}'
-LUA
-  # Fail loudly if the action does not actually work.
-  check=$(curl -sf -X POST -H 'Content-Type: application/json' -H "Authorization: Bearer ${TOKEN[$name]}" \
-    -d "{\"input\": {\"url\": \"http://127.0.0.1:$nginx_port/data.json\"}}" \
-    "http://127.0.0.1:${PORT[$name]}/v1/integrations/http/actions/request/invoke")
-  echo "$check" | grep -q '"name":"Acme Corp"' || { echo "the http action did not return the upstream's JSON: $check" >&2; exit 1; }
+  write_invoke_script "$work/invoke-$name.lua" "${TOKEN[$name]}"
+  check_http_action "${PORT[$name]}" "${TOKEN[$name]}"
 done
 
 # run_wrk LABEL CONNECTIONS URL [SCRIPT] -> "rps p50_us p99_us"
@@ -94,7 +67,6 @@ run_wrk() {
 }
 
 direct_url="http://127.0.0.1:$nginx_port/data.json"
-through_path="/v1/integrations/http/actions/request/invoke"
 
 printf '%-8s %-20s %12s %10s %10s\n' "conns" "path" "req/s" "p50 (us)" "p99 (us)"
 declare -A R
@@ -106,7 +78,7 @@ for c in 1 32; do
   R[proxy_$c]="$rps $p50 $p99"
   printf '%-8s %-20s %12.0f %10.0f %10.0f\n' "$c" "nginx as a proxy" "$rps" "$p50" "$p99"
   for name in default nopoll; do
-    read -r rps p50 p99 <<<"$(run_wrk "$c" "http://127.0.0.1:${PORT[$name]}$through_path" "$work/invoke-$name.lua")"
+    read -r rps p50 p99 <<<"$(run_wrk "$c" "http://127.0.0.1:${PORT[$name]}$invoke_path" "$work/invoke-$name.lua")"
     R[${name}_$c]="$rps $p50 $p99"
     label="patchbay"; [[ $name == nopoll ]] && label="patchbay, no polling"
     printf '%-8s %-20s %12.0f %10.0f %10.0f\n' "$c" "$label" "$rps" "$p50" "$p99"
