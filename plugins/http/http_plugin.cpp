@@ -37,8 +37,7 @@ std::string with_query(std::string url, const json::object& query) {
 
 bool is_json_type(std::string_view ct) {
     auto semi = ct.find(';');
-    std::string type(ct.substr(0, semi));
-    for (auto& c : type) c = sdk::ascii_lower(c);
+    std::string type = sdk::ascii_lower(ct.substr(0, semi));
     while (!type.empty() && type.back() == ' ') type.pop_back();
     return type == "application/json" || (type.size() > 5 && type.compare(type.size() - 5, 5, "+json") == 0);
 }
@@ -51,11 +50,8 @@ sdk::Result send_request(sdk::Call& call, const json::value& input) {
     bool has_content_type = false;
     if (const auto* h = sdk::find(input, "headers")) {
         for (const auto& [k, v] : h->as_object()) {
-            std::string name(k);
-            std::string lower = name;
-            for (auto& c : lower) c = sdk::ascii_lower(c);
-            if (lower == "content-type") has_content_type = true;
-            req.headers.emplace_back(std::move(name), std::string(v.as_string()));
+            if (sdk::ascii_lower(k) == "content-type") has_content_type = true;
+            req.headers.emplace_back(std::string(k), std::string(v.as_string()));
         }
     }
     const auto* json_body = sdk::find(input, "json");
@@ -73,8 +69,7 @@ sdk::Result send_request(sdk::Call& call, const json::value& input) {
 
     json::object headers(call.storage());
     for (const auto& [k, v] : res.headers) {
-        std::string lower = k;
-        for (auto& c : lower) c = sdk::ascii_lower(c);
+        std::string lower = sdk::ascii_lower(k);
         if (auto* existing = headers.if_contains(lower)) {
             std::string joined = std::string(existing->as_string()) + ", " + v;
             *existing = json::string(joined);

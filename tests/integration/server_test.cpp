@@ -60,6 +60,14 @@ TEST_CASE("the http plugin calls a local upstream through the API", "[e2e]") {
     CHECK(echoed.at("headers").at("x-trace").as_string() == "t-1");
     CHECK(echoed.at("headers").at("content-type").as_string() == "application/json");
     CHECK(json::parse(std::string(echoed.at("body").as_string())).at("answer").as_int64() == 42);
+    CHECK(e.json().at("output").at("headers").at("content-type").as_string() == "application/json");  // names in lower case
+
+    // The caller's own Content-Type, in any case, is sent as it is, with none added beside it.
+    auto typed = server.call("POST", invoke_path("http", "request"),
+                             "{\"input\": {\"method\": \"POST\", \"url\": \"" + up.url("/echo") +
+                                 "\", \"headers\": {\"CONTENT-type\": \"application/vnd.acme+json\"}, \"json\": {\"a\": 1}}}");
+    REQUIRE(typed.status == 200);
+    CHECK(typed.json().at("output").at("body").at("headers").at("content-type").as_string() == "application/vnd.acme+json");
 
     // The request's own timeout_ms bounds the wait for the upstream, well inside the call's deadline.
     auto late = server.call("POST", invoke_path("http", "request"),

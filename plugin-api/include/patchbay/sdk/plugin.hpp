@@ -148,6 +148,12 @@ struct HttpRequest {
 
 // ASCII lower case of one character (header names are ASCII and compared case-insensitively).
 constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
+// ASCII lower case of a string (header names, media types), independent of the C locale.
+inline std::string ascii_lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = ascii_lower(c);
+    return out;
+}
 
 struct HttpResponse {
     int status = 0;
