@@ -45,7 +45,7 @@ port=$(free_port)
 build/runtime/patchbay serve --manifests "$work/manifests" --data "$work/data" --listen "127.0.0.1:$port" --log-level warn \
   >"$work/patchbay.out" 2>"$work/patchbay.err" &
 pids+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+wait_for "http://127.0.0.1:$port/healthz"
 token=$(cat "$work/data/bootstrap-token")
 api() { curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$@"; }
 api -X POST -d '{"integration": "hooks"}' "http://127.0.0.1:$port/v1/installations" >/dev/null
