@@ -1,5 +1,7 @@
 #include "catalog/catalog.hpp"
 #include "http/client.hpp"
+#include "common/json_text.hpp"
+#include "common/log.hpp"
 #include "invoker/invoker.hpp"
 #include "test_support.hpp"
 #include "upstream.hpp"
@@ -112,6 +114,87 @@ TEST_CASE("plugin failures map onto stable codes", "[invoker]") {
     CHECK(rate.error->code == Errc::rate_limited);
     auto weird = rig.call("kit", "fail", R"({"code": 4242, "message": "?"})");
     CHECK(weird.error->code == Errc::plugin_error);
+}
+
+TEST_CASE("a caller that wants the output's text gets it checked as JSON, not parsed", "[invoker]") {
+    Rig rig;
+    inv::InvokeRequest r;
+    r.integration = "kit";
+    r.action = "echo";
+    r.input = json::parse(R"({"n": 5})");
+    r.output_text_only = true;
+    auto o = rig.invoker->invoke_blocking(std::move(r));
+    REQUIRE(o.ok());
+    CHECK_FALSE(o.output);
+    CHECK(json::parse(o.output_text).at("input").at("n").as_int64() == 5);
+
+    inv::InvokeRequest g;
+    g.integration = "badjson";
+    g.action = "garbage";
+    g.output_text_only = true;
+    auto garbage = rig.invoker->invoke_blocking(std::move(g));
+    REQUIRE(garbage.error);
+    CHECK(garbage.error->code == Errc::plugin_error);
+    CHECK(garbage.error->message.find("invalid JSON") != std::string::npos);
+    CHECK(garbage.output_text.empty());
+}
+
+TEST_CASE("well_formed_json accepts what boost::json::parse accepts and refuses what it refuses", "[invoker]") {
+    const std::vector<std::string> cases = {
+        R"({"a": [1, 2.5, -3e2, true, false, null, "x\u00e9"]})", "[]", "0", R"("text")", " {\"a\":{}} ",
+        "", "{", R"({"a": 1,})", "[1 2]", "{} {}", "{}x", "\"\xff\"", "\"\xc3\xa9\"", "nul", "01",
+        std::string(33, '[') + std::string(33, ']'), std::string(32, '[') + std::string(32, ']'), "{\"a\":1}\n"};
+    for (const auto& text : cases) {
+        boost::system::error_code parse_ec, check_ec;
+        json::parse(text, parse_ec);
+        bool ok = patchbay::well_formed_json(text, check_ec);
+        INFO("text: " << text);
+        CHECK(ok == !parse_ec);
+        CHECK(ok == !check_ec);
+    }
+}
+
+TEST_CASE("outputs are checked against the declared output schema: every call, sampled, or never", "[invoker]") {
+    TempDir dir;
+    write_file(dir / "m" / "kit.yaml", "apiVersion: patchbay/v1\nname: kit\nversion: 1.0.0\ntitle: K\nlibrary: " +
+                                           fixture_library("testkit") + "\nconfig: {label: x}\nactions:\n"
+                                           "  - name: echo\n    title: Echo\n    output: {type: object, required: [absent]}\n");
+    patchbay::catalog::Catalog catalog({dir / "m", dir / "cache", std::chrono::milliseconds(100)});
+    catalog.refresh();
+    inv::WorkerPool pool{2};
+    patchbay::http::Client client;
+    auto warnings_after = [&](inv::OutputChecks checks, int calls) {
+        inv::Invoker invoker(catalog, pool, &client);
+        invoker.set_output_checks(checks);
+        auto log_path = dir / "log.txt";
+        std::FILE* sink = std::fopen(log_path.c_str(), "w");
+        patchbay::log::set_sink(sink);
+        auto level = patchbay::log::level();
+        patchbay::log::set_level(patchbay::log::Level::warn);
+        for (int i = 0; i < calls; ++i) {
+            inv::InvokeRequest r;
+            r.integration = "kit";
+            r.action = "echo";
+            r.output_text_only = true;
+            auto o = invoker.invoke_blocking(std::move(r));
+            REQUIRE(o.ok());  // a mismatch is reported, the output still passes
+        }
+        patchbay::log::set_level(level);
+        patchbay::log::set_sink(stderr);
+        std::fclose(sink);
+        std::string text = read_file(log_path);
+        int n = 0;
+        for (size_t at = 0; (at = text.find("does not match its declared schema", at)) != std::string::npos; ++at) ++n;
+        if (n > 0) CHECK(text.find("required field 'absent' is missing") != std::string::npos);
+        return n;
+    };
+    CHECK(warnings_after(inv::OutputChecks::every, 70) == 70);
+    CHECK(warnings_after(inv::OutputChecks::off, 70) == 0);
+    // The first 64 calls of the action, then one in 64: calls 0-63 and 64 of these 70.
+    CHECK(warnings_after(inv::OutputChecks::sample, 70) == 65);
+    // The count belongs to the loaded version and goes on: calls 70-139 check only call 128.
+    CHECK(warnings_after(inv::OutputChecks::sample, 70) == 1);
+    pool.shutdown(std::chrono::seconds(5));
 }
 
 TEST_CASE("the deadline answers TIMEOUT and does not hold up other calls", "[invoker]") {

@@ -297,6 +297,7 @@ void Api::invoke(ApiRequest req, const store::Principal& who, std::string integr
     ir.context["team"] = who.team;
     if (!req.request_id.empty()) ir.context["request_id"] = req.request_id;
     ir.network = req.network;
+    ir.output_text_only = true;  // spliced into the answer as the plugin wrote it
     std::string name = ir.integration, act = ir.action, rid = req.request_id;
     invoker_.invoke(std::move(ir), [respond = std::move(respond), name, act, rid](invoker::InvokeOutcome o) {
         if (!o.ok()) {
@@ -306,7 +307,7 @@ void Api::invoke(ApiRequest req, const store::Principal& who, std::string integr
         }
         json::object rest{{"integration", name}, {"action", act}, {"version", o.version}, {"duration_us", o.elapsed.count()}};
         if (!rid.empty()) rest["request_id"] = rid;
-        if (o.output_text.empty()) o.output_text = json::serialize(*o.output);
+        if (o.output_text.empty() && o.output) o.output_text = json::serialize(*o.output);
         // The plugin's output goes out as it came (it parsed as JSON): no second serialization
         // of what may be a large upstream answer.
         std::string tail = json::serialize(rest);

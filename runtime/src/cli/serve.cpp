@@ -56,6 +56,9 @@ Options:
                       sleeps, while such polls keep finding work and a CPU is to spare: lower
                       latency for some CPU (default: 50; 0 under a cgroup CPU quota; 0 = never)
   --poll-ms MS        how often the manifests folder is checked for changes (default: 500)
+  --output-checks WHEN  check action outputs against their manifests' output schemas (a mismatch
+                      is logged as a warning): every call, sample (the first 64 outputs of each
+                      action, then one in 64) or off (default: sample)
   --log-level LEVEL   debug, info, warn or error (default: info)
   --ca-file PEM       also trust these CA certificates for outbound TLS (the system store always is)
 
@@ -106,7 +109,7 @@ bool parse_listen(const std::string& s, std::string& host, unsigned short& port)
 
 int run_serve(const std::vector<std::string>& argv) {
     Args args;
-    if (auto err = parse_args(argv, {"manifests", "data", "listen", "threads", "max-body", "drain-timeout", "idle-timeout", "busy-poll-us", "poll-ms", "log-level", "ca-file",
+    if (auto err = parse_args(argv, {"manifests", "data", "listen", "threads", "max-body", "drain-timeout", "idle-timeout", "busy-poll-us", "poll-ms", "output-checks", "log-level", "ca-file",
                                "egress-allow", "connect-timeout", "tls-timeout", "max-response-bytes", "retry-attempts",
                                "breaker-failures", "breaker-open-ms", "max-in-flight-per-host", "public-url", "push-retry-ms", "push-max-age", "reconcile-interval",
                                "oauth-refresh-margin"},
@@ -150,6 +153,16 @@ int run_serve(const std::vector<std::string>& argv) {
     if (busy_poll.count() < 0 || busy_poll > std::chrono::milliseconds(10)) {
         std::cerr << "patchbay serve: --busy-poll-us is in microseconds, between 0 (off) and 10000\n";
         return 2;
+    }
+    invoker::OutputChecks output_checks = invoker::OutputChecks::sample;
+    if (auto oc = args.get("output-checks")) {
+        if (*oc == "every") output_checks = invoker::OutputChecks::every;
+        else if (*oc == "sample") output_checks = invoker::OutputChecks::sample;
+        else if (*oc == "off") output_checks = invoker::OutputChecks::off;
+        else {
+            std::cerr << "patchbay serve: --output-checks is every, sample or off, not '" << *oc << "'\n";
+            return 2;
+        }
     }
     if (sopts.idle_timeout < std::chrono::milliseconds(10) || sopts.idle_timeout > std::chrono::hours(24)) {
         std::cerr << "patchbay serve: --idle-timeout is in milliseconds, between 10 and 86400000\n";
@@ -260,6 +273,7 @@ int run_serve(const std::vector<std::string>& argv) {
     http::Client client(client_options);
     http::OutboundService outbound(client, outbound_options);
     invoker::Invoker invoker(catalog, pool, &outbound);
+    invoker.set_output_checks(output_checks);
     control::ControlPlane control(*state->db, *state->principals, *state->vault, catalog);
     auto oauth = std::make_shared<oauth::Manager>(
         *state->db, *state->vault, client, oauth_options, [&control, &catalog](std::string_view id) -> Result<oauth::ClientConfig> {

@@ -2,11 +2,17 @@
 // serialize it would cost more than the text itself.
 #pragma once
 
+#include <boost/system/error_code.hpp>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace patchbay {
+
+// Whether `text` is one JSON document that boost::json::parse would accept (same grammar, UTF-8
+// and nesting-depth rules), checked without building it; `ec` says what is wrong when not.
+bool well_formed_json(std::string_view text, boost::system::error_code& ec);
 
 // Whether `s` is well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
 inline bool valid_utf8(std::string_view s) {

@@ -31,8 +31,8 @@ std::string action_list(const manifest::Manifest& m) {
 
 namespace {
 
-// The hook's reported result as an outcome: its error, or its output parsed.
-InvokeOutcome collect(int32_t rc, pb_call& call, const std::string& version) {
+// The hook's reported result as an outcome: its error, or its output (parsed unless `text_only`).
+InvokeOutcome collect(int32_t rc, pb_call& call, const std::string& version, bool text_only = false) {
     InvokeOutcome out;
     out.version = version;
     if (call.has_error) {
@@ -56,13 +56,17 @@ InvokeOutcome collect(int32_t rc, pb_call& call, const std::string& version) {
         return out;
     }
     boost::system::error_code ec;
-    // One block for the whole document (freed with the outcome), not an allocation per node.
-    json::value parsed = json::parse(*call.output, ec, json::make_shared_resource<json::monotonic_resource>());
+    if (text_only) {
+        well_formed_json(*call.output, ec);
+    } else {
+        // One block for the whole document (freed with the outcome), not an allocation per node.
+        json::value parsed = json::parse(*call.output, ec, json::make_shared_resource<json::monotonic_resource>());
+        if (!ec) out.output = std::move(parsed);
+    }
     if (ec) {
         out.error = Error(Errc::plugin_error, "the plugin returned invalid JSON output (" + ec.message() + ")");
         return out;
     }
-    out.output = std::move(parsed);
     out.output_text = std::move(*call.output);
     return out;
 }
@@ -112,19 +116,32 @@ const char* hook_name(Hook hook) {
 }  // namespace
 
 InvokeOutcome run_action(const catalog::Entry& entry, const manifest::Action& action, const json::value& input,
-                         const json::object& context, pb_call& call) {
+                         const json::object& context, pb_call& call, OutputHandling handling) {
     const auto& desc = entry.instance->descriptor();
     if (!desc.invoke_action) return unsupported(entry, "does not implement actions");
     std::string input_text = json::serialize(input);
     std::string ctx_text = context_text(context, {{"integration", entry.name}, {"action", action.name}});
     int32_t rc = desc.invoke_action(entry.instance->handle(), &call, pb_str{action.name.data(), action.name.size()},
                                     pb_str{input_text.data(), input_text.size()}, pb_str{ctx_text.data(), ctx_text.size()});
-    InvokeOutcome out = collect(rc, call, entry.manifest->version);
-    if (out.output && action.output) {
+    bool check = false;
+    if (action.output && !call.has_error && call.output) {
+        switch (handling.checks) {
+            case OutputChecks::every: check = true; break;
+            case OutputChecks::off: break;
+            case OutputChecks::sample: {
+                uint64_t n = action.calls.next();
+                check = n < 64 || n % 64 == 0;
+                break;
+            }
+        }
+    }
+    InvokeOutcome out = collect(rc, call, entry.manifest->version, handling.text_only && !check);
+    if (check && out.output) {
         auto v = action.output->validate(*out.output, 1);
         if (!v.empty())
             log::warn("action output does not match its declared schema",
                       {{"integration", entry.name}, {"action", action.name}, {"pointer", v[0].pointer}, {"problem", v[0].message}});
+        if (handling.text_only) out.output.reset();
     }
     return out;
 }
@@ -234,7 +251,7 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
         done(std::move(o));
     });
 
-    auto run = [this, shared, entry, action, req = std::move(req), budget, started](bool on_fiber) mutable {
+    auto run = [this, shared, entry, action, req = std::move(req), budget, started, output_checks = output_checks_](bool on_fiber) mutable {
         if (shared->finished.load()) return;  // timed out while queued
         pb_call call;
         call.integration = entry->name;
@@ -247,7 +264,8 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
         call.deadline_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                     (std::chrono::system_clock::now() + (call.deadline - Clock::now())).time_since_epoch())
                                     .count();
-        InvokeOutcome o = action                               ? run_action(*entry, *action, req.input, req.context, call)
+        InvokeOutcome o = action                               ? run_action(*entry, *action, req.input, req.context, call,
+                                                                            {req.output_text_only, output_checks})
                           : req.hook == Hook::test_connection ? run_test_connection(*entry, req.context, call)
                           : req.hook == Hook::webhook         ? run_webhook(*entry, req.action, req.input, req.body, req.context, call)
                           : req.hook == Hook::organizations   ? run_list_organizations(*entry, req.input, req.context, call)

@@ -26,6 +26,12 @@ namespace patchbay::invoker {
 
 enum class Hook { action, test_connection, webhook, poll, subscribe, unsubscribe, organizations };
 
+// How often an action's output is checked against the output schema its manifest declares. A
+// mismatch is logged as a warning and the output is passed on either way: the check is there to
+// show plugin authors where a plugin and its manifest disagree. `sample` checks the first 64
+// outputs of each action (per loaded version), then one in 64.
+enum class OutputChecks { every, sample, off };
+
 struct InvokeRequest {
     Hook hook = Hook::action;
     std::string integration;
@@ -40,16 +46,19 @@ struct InvokeRequest {
     // The connection the call uses: the host adds its credentials to the plugin's requests to its
     // base URL, and counts its rate budget.
     std::shared_ptr<const host::CallScope> scope;
+    // The caller uses only InvokeOutcome::output_text (the HTTP API passes the output on as the
+    // plugin wrote it): the output is checked to be JSON but not kept as a parsed value.
+    bool output_text_only = false;
 };
 
 struct InvokeOutcome {
-    std::optional<boost::json::value> output;
+    std::optional<boost::json::value> output;  // parsed, unless the request wanted the text only
     std::string output_text;  // the output as the plugin wrote it (valid JSON), to pass on unchanged
     std::optional<Error> error;
     std::chrono::microseconds elapsed{0};
     std::string version;  // the integration version that ran
 
-    bool ok() const { return output.has_value(); }
+    bool ok() const { return !error.has_value(); }
 };
 
 class Invoker {
@@ -68,11 +77,16 @@ public:
     // Convenience for the CLI and tests: waits for the outcome.
     InvokeOutcome invoke_blocking(InvokeRequest request);
 
+    // How often action outputs are checked against their schemas (default: sample). Set before
+    // the first call.
+    void set_output_checks(OutputChecks checks) { output_checks_ = checks; }
+
 private:
     catalog::Catalog& catalog_;
     WorkerPool& pool_;
     host::OutboundHttp* http_;
     DeadlineWatcher deadlines_;
+    OutputChecks output_checks_ = OutputChecks::sample;
 };
 
 // Runs the webhook hook (trigger `trigger`, the delivery in `request` and `body`) synchronously on
@@ -89,8 +103,14 @@ InvokeOutcome run_list_organizations(const catalog::Entry& entry, const boost::j
 // Runs the test-connection hook synchronously on the calling thread.
 InvokeOutcome run_test_connection(const catalog::Entry& entry, const boost::json::object& context, pb_call& call);
 
+// How run_action treats the output.
+struct OutputHandling {
+    bool text_only = false;  // see InvokeRequest::output_text_only
+    OutputChecks checks = OutputChecks::every;
+};
+
 // Runs one action hook synchronously on the calling thread. Exposed for tests.
 InvokeOutcome run_action(const catalog::Entry& entry, const manifest::Action& action, const boost::json::value& input,
-                         const boost::json::object& context, pb_call& call);
+                         const boost::json::object& context, pb_call& call, OutputHandling output = {});
 
 }  // namespace patchbay::invoker

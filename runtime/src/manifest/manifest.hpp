@@ -12,7 +12,9 @@
 
 #include <boost/json/value.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -54,6 +56,17 @@ struct AuthType {
     std::vector<AuthField> fields;
 };
 
+// A count of calls that can sit in a copyable struct: a copy starts again at zero.
+struct CallCount {
+    CallCount() = default;
+    CallCount(const CallCount&) {}
+    CallCount& operator=(const CallCount&) { return *this; }
+    uint64_t next() const { return n_.fetch_add(1, std::memory_order_relaxed); }
+
+private:
+    mutable std::atomic<uint64_t> n_{0};
+};
+
 struct Action {
     std::string name;
     std::string title;
@@ -62,6 +75,7 @@ struct Action {
     std::optional<schema::Schema> output;
     std::chrono::milliseconds timeout{30'000};
     bool idempotent = false;
+    CallCount calls;  // calls of this action in this loaded version (for sampled output checks)
 };
 
 struct Trigger {
