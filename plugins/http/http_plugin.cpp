@@ -68,13 +68,13 @@ sdk::Result send_request(sdk::Call& call, const json::value& input) {
     sdk::HttpResponse res = call.http(req);
 
     json::object headers(call.storage());
+    headers.reserve(res.headers.size());
     for (const auto& [k, v] : res.headers) {
-        std::string lower = sdk::ascii_lower(k);
-        if (auto* existing = headers.if_contains(lower)) {
-            std::string joined = std::string(existing->as_string()) + ", " + v;
-            *existing = json::string(joined);
-        } else {
-            headers[lower] = v;
+        auto [at, added] = headers.emplace(sdk::ascii_lower(k), v);
+        if (!added) {  // a repeated header: one value, comma-separated, as RFC 9110 allows
+            auto& joined = at->value().as_string();
+            joined.append(", ");
+            joined.append(v);
         }
     }
     json::value body = json::string(res.body, call.storage());

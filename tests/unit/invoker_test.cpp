@@ -249,6 +249,29 @@ TEST_CASE("plugins reach upstreams through the host's HTTP service", "[invoker]"
     CHECK(refused.error->code == Errc::upstream_unavailable);
 }
 
+TEST_CASE("plugins built against ABI v1.2 still use the JSON http_request service", "[invoker]") {
+    Rig rig;
+    write_file(rig.dir / "m" / "legacy.yaml", "apiVersion: patchbay/v1\nname: legacy\nversion: 1.0.0\ntitle: L\nlibrary: " +
+                                                  fixture_library("legacy-http") + "\nactions:\n  - {name: fetch, title: F}\n");
+    rig.catalog->refresh();
+    Upstream up;
+    auto o = rig.call("legacy", "fetch", "{\"method\": \"GET\", \"url\": \"" + up.url("/json") + "\", \"headers\": [[\"X-Trace\", \"t1\"]]}");
+    REQUIRE(o.ok());
+    CHECK(o.output->at("rc").as_int64() == PB_OK);
+    CHECK(o.output->at("status").as_int64() == 200);
+    CHECK(o.output->at("body_length").as_int64() == 17);  // {"hello":"world"}
+    bool content_type = false;
+    for (const auto& pair : o.output->at("headers").as_array())
+        if (pair.as_array().at(0).as_string() == "Content-Type") content_type = pair.as_array().at(1).as_string() == "application/json";
+    CHECK(content_type);
+    auto refused = rig.call("legacy", "fetch", R"({"url": "http://127.0.0.1:1/"})");
+    REQUIRE(refused.ok());
+    CHECK(refused.output->at("error_code").as_int64() == PB_ERR_UNAVAILABLE);
+    CHECK(refused.output->at("rc").as_int64() == PB_ERR_UNAVAILABLE);
+    auto no_url = rig.call("legacy", "fetch", R"({"method": "GET"})");
+    CHECK(no_url.output->at("rc").as_int64() == PB_ERR_INVALID_INPUT);
+}
+
 TEST_CASE("the deadline watcher fires what is due in time order, twice-booked times both, cancelled ones never", "[invoker]") {
     using patchbay::invoker::DeadlineWatcher;
     DeadlineWatcher watcher(std::chrono::milliseconds(5));

@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 #define PATCHBAY_ABI_MAJOR 1
-#define PATCHBAY_ABI_MINOR 2
+#define PATCHBAY_ABI_MINOR 3
 
 #if defined(_WIN32)
 #define PATCHBAY_PLUGIN_EXPORT __declspec(dllexport)
@@ -84,17 +84,45 @@ typedef enum pb_log_level {
 /* One hook invocation, owned by the host. Valid only while the hook runs. */
 typedef struct pb_call pb_call;
 
+/* (v1.3) One HTTP header. */
+typedef struct pb_header {
+    pb_str name;
+    pb_str value;
+} pb_header;
+
+/* (v1.3) pb_http_request_v1.flags */
+#define PB_HTTP_NO_REDIRECTS 0x1u   /* 3xx answers come back as they are instead of being followed */
+#define PB_HTTP_NO_CREDENTIALS 0x2u /* the host adds no connection credentials (public endpoints) */
+
+/* (v1.3) A request for pb_host_v1.http_send: what http_request takes as JSON, as fields. Owned by
+ * the plugin; the host copies what it keeps before http_send returns. */
+typedef struct pb_http_request_v1 {
+    uint32_t struct_size;
+    uint32_t flags;             /* PB_HTTP_* bits; 0 for the defaults */
+    pb_str method;              /* empty means GET */
+    pb_str url;
+    const pb_header* headers;   /* sent in this order */
+    uint32_t header_count;
+    pb_str body;                /* raw bytes; may be empty */
+    int64_t timeout_ms;         /* this request's own limit; 0 for the host's default */
+} pb_http_request_v1;
+
 /*
- * The answer to pb_host_v1.http_request, owned by the host and valid only during the callback.
- * When the request could not be completed, `status` is 0 and `error_code`/`error_message` say why.
+ * The answer to pb_host_v1.http_request and http_send, owned by the host and valid only during
+ * the callback. When the request could not be completed, `status` is 0 and
+ * `error_code`/`error_message` say why.
  */
 typedef struct pb_http_response_v1 {
     uint32_t struct_size;
     int32_t status;             /* HTTP status code, or 0 when no response was received */
-    pb_str headers_json;        /* JSON array of [name, value] pairs, in the order received */
+    pb_str headers_json;        /* http_request: JSON array of [name, value] pairs, in the order
+                                   received; http_send: empty (see `headers`) */
     pb_str body;                /* raw response bytes */
     int32_t error_code;         /* PB_OK when a response was received */
     pb_str error_message;
+    /* v1.3: the headers as received, in order (both functions set them) */
+    const pb_header* headers;
+    uint32_t header_count;
 } pb_http_response_v1;
 
 typedef void (*pb_http_response_fn)(void* user_data, const pb_http_response_v1* response);
@@ -128,6 +156,14 @@ typedef struct pb_host_v1 {
      */
     int32_t (*http_request)(pb_call* call, pb_str request_json, pb_str body,
                             pb_http_response_fn on_response, void* user_data);
+
+    /*
+     * (v1.3) The same service with the request and the answer's headers as fields instead of
+     * JSON text, which spares both sides writing and parsing it. Same blocking, callback and
+     * return rules as http_request.
+     */
+    int32_t (*http_send)(pb_call* call, const pb_http_request_v1* request,
+                         pb_http_response_fn on_response, void* user_data);
 } pb_host_v1;
 
 /*

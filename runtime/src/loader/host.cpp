@@ -9,6 +9,8 @@
 #include <boost/url.hpp>
 
 #include <cctype>
+#include <cstddef>
+#include <vector>
 
 namespace json = boost::json;
 
@@ -71,7 +73,58 @@ void respond_error(pb_http_response_fn cb, void* user, int32_t code, const std::
     r.error_message = pb_str{message.data(), message.size()};
     static const char empty[] = "[]";
     r.headers_json = pb_str{empty, 2};
+    r.headers = nullptr;
+    r.header_count = 0;
     cb(user, &r);
+}
+
+// Sends `out` for the plugin and hands it the answer: the headers as an array, and for
+// http_request (`json_headers`) also as the JSON text that v1.0-1.2 plugins read.
+int32_t send_for_plugin(pb_call* call, OutboundRequest out, bool json_headers, pb_http_response_fn cb, void* user) {
+    auto result = call->http->execute(std::move(out), *call);
+    if (!result) {
+        const auto& e = result.error();
+        call->host_error = e;
+        respond_error(cb, user, plugin_code_from(e.code), e.message);
+        return plugin_code_from(e.code);
+    }
+    const auto& resp = result.value();
+    constexpr size_t kInline = 32;  // most answers have fewer headers: no allocation for the list
+    pb_header inline_list[kInline];
+    std::vector<pb_header> long_list;
+    pb_header* list = inline_list;
+    if (resp.headers.size() > kInline) {
+        long_list.resize(resp.headers.size());
+        list = long_list.data();
+    }
+    for (size_t i = 0; i < resp.headers.size(); ++i) {
+        const auto& [k, v] = resp.headers[i];
+        list[i] = pb_header{pb_str{k.data(), k.size()}, pb_str{v.data(), v.size()}};
+    }
+    std::string headers_text;  // [["name", "value"], ...], written directly
+    if (json_headers) {
+        headers_text.reserve(2 + resp.headers.size() * 48);
+        headers_text += '[';
+        for (const auto& [k, v] : resp.headers) {
+            if (headers_text.size() > 1) headers_text += ',';
+            headers_text += '[';
+            append_json_string(headers_text, k);
+            headers_text += ',';
+            append_json_string(headers_text, v);
+            headers_text += ']';
+        }
+        headers_text += ']';
+    }
+    pb_http_response_v1 r{};
+    r.struct_size = sizeof r;
+    r.status = resp.status;
+    r.headers_json = pb_str{headers_text.data(), headers_text.size()};
+    r.body = pb_str{resp.body.data(), resp.body.size()};
+    r.error_code = PB_OK;
+    r.headers = list;
+    r.header_count = static_cast<uint32_t>(resp.headers.size());
+    cb(user, &r);
+    return PB_OK;
 }
 
 int32_t h_http_request(pb_call* call, pb_str request_json, pb_str body, pb_http_response_fn cb, void* user) {
@@ -115,41 +168,43 @@ int32_t h_http_request(pb_call* call, pb_str request_json, pb_str body, pb_http_
     out.body.assign(view(body));
     if (const auto* f = o.if_contains("follow_redirects"); f && f->is_bool()) out.follow_redirects = f->get_bool();
     if (const auto* c = o.if_contains("credentials"); c && c->is_bool()) out.with_credentials = c->get_bool();
+    return send_for_plugin(call, std::move(out), true, cb, user);
+}
 
-    auto result = call->http->execute(std::move(out), *call);
-    if (!result) {
-        const auto& e = result.error();
-        call->host_error = e;
-        respond_error(cb, user, plugin_code_from(e.code), e.message);
-        return plugin_code_from(e.code);
+int32_t h_http_send(pb_call* call, const pb_http_request_v1* request, pb_http_response_fn cb, void* user) {
+    if (!cb) return PB_ERR_INVALID_INPUT;
+    if (!call || !call->http) {
+        respond_error(cb, user, PB_ERR_UNSUPPORTED, "HTTP is not available to this call");
+        return PB_ERR_UNSUPPORTED;
     }
-    const auto& resp = result.value();
-    // [["name", "value"], ...], written directly.
-    std::string headers_text;
-    headers_text.reserve(2 + resp.headers.size() * 48);
-    headers_text += '[';
-    for (const auto& [k, v] : resp.headers) {
-        if (headers_text.size() > 1) headers_text += ',';
-        headers_text += '[';
-        append_json_string(headers_text, k);
-        headers_text += ',';
-        append_json_string(headers_text, v);
-        headers_text += ']';
+    if (!request || request->struct_size < offsetof(pb_http_request_v1, timeout_ms) + sizeof(int64_t)) {
+        respond_error(cb, user, PB_ERR_PLUGIN, "http_send: the request is missing or too short for ABI v1.3");
+        return PB_ERR_PLUGIN;
     }
-    headers_text += ']';
-    pb_http_response_v1 r{};
-    r.struct_size = sizeof r;
-    r.status = resp.status;
-    r.headers_json = pb_str{headers_text.data(), headers_text.size()};
-    r.body = pb_str{resp.body.data(), resp.body.size()};
-    r.error_code = PB_OK;
-    cb(user, &r);
-    return PB_OK;
+    OutboundRequest out;
+    if (request->method.size) out.method.assign(view(request->method));
+    out.url.assign(view(request->url));
+    if (out.url.empty()) {
+        respond_error(cb, user, PB_ERR_INVALID_INPUT, "http_send: 'url' is required");
+        return PB_ERR_INVALID_INPUT;
+    }
+    if (request->header_count && !request->headers) {
+        respond_error(cb, user, PB_ERR_PLUGIN, "http_send: header_count is set but headers is NULL");
+        return PB_ERR_PLUGIN;
+    }
+    out.headers.reserve(request->header_count);
+    for (uint32_t i = 0; i < request->header_count; ++i)
+        out.headers.emplace_back(std::string(view(request->headers[i].name)), std::string(view(request->headers[i].value)));
+    out.body.assign(view(request->body));
+    if (request->timeout_ms > 0) out.timeout = std::chrono::milliseconds(request->timeout_ms);
+    out.follow_redirects = !(request->flags & PB_HTTP_NO_REDIRECTS);
+    out.with_credentials = !(request->flags & PB_HTTP_NO_CREDENTIALS);
+    return send_for_plugin(call, std::move(out), false, cb, user);
 }
 
 const pb_host_v1 kHost = {
     sizeof(pb_host_v1), PATCHBAY_ABI_MAJOR, PATCHBAY_ABI_MINOR,
-    &h_set_output, &h_set_error, &h_log, &h_deadline, &h_http_request,
+    &h_set_output, &h_set_error, &h_log, &h_deadline, &h_http_request, &h_http_send,
 };
 
 }  // namespace

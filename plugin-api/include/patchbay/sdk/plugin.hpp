@@ -25,6 +25,7 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -220,28 +221,31 @@ public:
     // Performs the request through the host. Throws Failure when no response was received;
     // any HTTP status (including 4xx/5xx) is returned for the plugin to interpret.
     HttpResponse http(const HttpRequest& request) const {
-        // The request description and the answer's header list live only in this call: build
-        // and parse them in a buffer on the stack.
-        unsigned char scratch[2048];
-        json::monotonic_resource arena(scratch, sizeof scratch);
-        json::storage_ptr sp(&arena);
-        json::object req(sp);
-        req["method"] = request.method;
-        req["url"] = request.url;
-        json::array headers(sp);
-        headers.reserve(request.headers.size());
-        for (const auto& [n, v] : request.headers) headers.emplace_back(json::array({json::string_view(n), json::string_view(v)}, sp));
-        req["headers"] = std::move(headers);
-        if (request.timeout_ms) req["timeout_ms"] = *request.timeout_ms;
-        if (!request.follow_redirects) req["follow_redirects"] = false;
-        if (!request.credentials) req["credentials"] = false;
-        std::string text = json::serialize(req);
+        // The header list goes across as fields (ABI v1.3 http_send), from the stack when short.
+        constexpr size_t kInline = 16;
+        pb_header inline_list[kInline];
+        std::vector<pb_header> long_list;
+        pb_header* list = inline_list;
+        if (request.headers.size() > kInline) {
+            long_list.resize(request.headers.size());
+            list = long_list.data();
+        }
+        for (size_t i = 0; i < request.headers.size(); ++i)
+            list[i] = pb_header{detail::to_pb(request.headers[i].first), detail::to_pb(request.headers[i].second)};
+        pb_http_request_v1 req{};
+        req.struct_size = sizeof req;
+        req.flags = (request.follow_redirects ? 0u : PB_HTTP_NO_REDIRECTS) | (request.credentials ? 0u : PB_HTTP_NO_CREDENTIALS);
+        req.method = detail::to_pb(request.method);
+        req.url = detail::to_pb(request.url);
+        req.headers = list;
+        req.header_count = static_cast<uint32_t>(request.headers.size());
+        req.body = detail::to_pb(request.body);
+        req.timeout_ms = request.timeout_ms.value_or(0);
 
         struct Sink {
             HttpResponse response;
             std::optional<Error> error;
-            json::storage_ptr sp;
-        } sink{{}, {}, sp};
+        } sink;
         auto on_response = [](void* user, const pb_http_response_v1* r) {
             auto* s = static_cast<Sink*>(user);
             if (r->error_code != PB_OK) {
@@ -251,18 +255,16 @@ public:
             }
             s->response.status = r->status;
             s->response.body.assign(detail::from_pb(r->body));
-            boost::system::error_code ec;
-            auto parsed = json::parse(detail::from_pb(r->headers_json), ec, s->sp);
-            if (const auto* arr = parsed.if_array()) {
-                for (const auto& pair : *arr) {
-                    const auto* p = pair.if_array();
-                    if (p && p->size() == 2 && (*p)[0].is_string() && (*p)[1].is_string())
-                        s->response.headers.emplace_back(std::string((*p)[0].get_string()),
-                                                         std::string((*p)[1].get_string()));
-                }
+            if (r->struct_size >= offsetof(pb_http_response_v1, header_count) + sizeof(uint32_t) && r->headers) {
+                s->response.headers.reserve(r->header_count);
+                for (uint32_t i = 0; i < r->header_count; ++i)
+                    s->response.headers.emplace_back(std::string(detail::from_pb(r->headers[i].name)),
+                                                     std::string(detail::from_pb(r->headers[i].value)));
             }
         };
-        host_->http_request(call_, detail::to_pb(text), detail::to_pb(request.body), on_response, &sink);
+        if (host_->struct_size < offsetof(pb_host_v1, http_send) + sizeof(host_->http_send) || !host_->http_send)
+            throw Failure(Error{ErrorCode::unsupported, "this host has no http_send (ABI v1.3); upgrade Patchbay", {}});
+        host_->http_send(call_, &req, on_response, &sink);
         if (sink.error) throw Failure(std::move(*sink.error));
         return std::move(sink.response);
     }
