@@ -46,7 +46,12 @@ TEST_CASE("the http plugin calls a local upstream through the API", "[e2e]") {
     CHECK(body.at("output").at("body").at("hello").as_string() == "world");  // parsed: the content type is JSON
     CHECK(body.at("output").at("json").as_bool());
     CHECK(body.at("integration").as_string() == "http");
+    CHECK(body.at("action").as_string() == "request");
+    CHECK(body.at("version").as_string() == "1.0.0");
+    CHECK(body.at("duration_us").as_int64() > 0);
     CHECK_FALSE(r.headers["x-request-id"].empty());
+    CHECK(body.at("request_id").as_string() == r.headers["x-request-id"]);
+    CHECK(body.as_object().size() == 6);
 
     // POST with a JSON body, custom headers and query parameters (a list repeats the key).
     std::string input = "{\"input\": {\"method\": \"POST\", \"url\": \"" + up.url("/echo") +
@@ -431,4 +436,7 @@ TEST_CASE("serve refuses busy-poll and idle timeouts out of range, saying what i
     auto idle = run({PATCHBAY_BIN, "serve", "--idle-timeout", "abc"});
     CHECK(idle.exit_code == 2);
     CHECK(idle.err.find("take numbers") != std::string::npos);
+    auto checks = run({PATCHBAY_BIN, "serve", "--output-checks", "sometimes"});
+    CHECK(checks.exit_code == 2);
+    CHECK(checks.err.find("--output-checks is every, sample or off, not 'sometimes'") != std::string::npos);
 }

@@ -1,5 +1,7 @@
 #include "api/api.hpp"
 
+#include "common/json_text.hpp"
+
 #include "common/text.hpp"
 
 #include "common/clock.hpp"
@@ -305,16 +307,24 @@ void Api::invoke(ApiRequest req, const store::Principal& who, std::string integr
                 log::debug("invoke failed", {{"integration", name}, {"action", act}, {"code", code_name(o.error->code)}, {"request_id", rid}});
             return respond(error_response(*o.error, rid));
         }
-        json::object rest{{"integration", name}, {"action", act}, {"version", o.version}, {"duration_us", o.elapsed.count()}};
-        if (!rid.empty()) rest["request_id"] = rid;
         if (o.output_text.empty() && o.output) o.output_text = json::serialize(*o.output);
-        // The plugin's output goes out as it came (it parsed as JSON): no second serialization
-        // of what may be a large upstream answer.
-        std::string tail = json::serialize(rest);
+        // The plugin's output goes out as it came (it is checked to be JSON): no second
+        // serialization of what may be a large upstream answer. The rest is written directly.
         ApiResponse r;
         r.status = 200;
-        r.body.reserve(12 + o.output_text.size() + tail.size());
-        r.body.append("{\"output\":").append(o.output_text).append(",").append(std::string_view(tail).substr(1));
+        r.body.reserve(96 + o.output_text.size() + name.size() + act.size() + o.version.size() + rid.size());
+        r.body.append("{\"output\":").append(o.output_text).append(",\"integration\":");
+        append_json_string(r.body, name);
+        r.body.append(",\"action\":");
+        append_json_string(r.body, act);
+        r.body.append(",\"version\":");
+        append_json_string(r.body, o.version);
+        r.body.append(",\"duration_us\":").append(std::to_string(o.elapsed.count()));
+        if (!rid.empty()) {
+            r.body.append(",\"request_id\":");
+            append_json_string(r.body, rid);
+        }
+        r.body += '}';
         respond(std::move(r));
     });
 }
