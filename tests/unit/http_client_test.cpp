@@ -1,4 +1,5 @@
 #include "http/client.hpp"
+#include "http/target.hpp"
 #include "test_support.hpp"
 #include "upstream.hpp"
 
@@ -215,4 +216,44 @@ TEST_CASE("a server that accepts but never completes the TLS handshake hits the 
     REQUIRE_FALSE(res.ok());
     CHECK(res.error().code == Errc::timeout);
     CHECK(res.error().message.find("TLS handshake with 127.0.0.1 timed out") != std::string::npos);
+}
+
+TEST_CASE("URLs read on the fast path give what the full RFC 3986 parser gives", "[http]") {
+    using patchbay::http::parse_target;
+    using patchbay::http::parse_target_rfc3986;
+    const std::vector<std::string> urls = {
+        "http://127.0.0.1:8080/data.json", "https://api.example.com/v1/items?page=2&per_page=50", "HTTP://Example.COM",
+        "hTTpS://example.com:0443/a/b/", "http://example.com?x=1", "http://example.com/?", "http://example.com//a//b",
+        "http://h/p;a=b/c@d:e/!$&'()*+,;=~_-.", "http://h/?q=/a?b:c@d", "http://0x7f.1/", "http://2130706433/x",
+        "http://127.000.000.001/", "http://1.2.3/", "http://./", "http://-/", "http://a-b.c/", "http://example.com:65535/",
+        // handed to the full parser
+        "http://user:pw@example.com/", "http://example.com:80@evil.com/", "http://[::1]:8080/x", "http://[v1.x]/",
+        "http://a_b.example/", "http://ex%41mple.com/", "http://example.com/a%20b", "http://example.com/#frag",
+        "http://example.com/a b", "http://example.com:/x", "http:///x", "http://example.com:x/", "https://h:99999/",
+        "https://h:0/", "http://h:99999999999999999999/", "ftp://example.com/", "mailto:a@b.c", "example.com/x",
+        "http:/example.com", "http:", "", "http://example.com\\x", "http://example.com/\x01", "http://ex ample.com/",
+        "http://example.com/?a=%zz", "https://example.com/\xc3\xa9",
+    };
+    for (const auto& url : urls) {
+        INFO("url: " << url);
+        auto fast = parse_target(url);
+        auto full = parse_target_rfc3986(url);
+        REQUIRE(fast.ok() == full.ok());
+        if (!fast.ok()) {
+            CHECK(fast.error().message == full.error().message);
+            continue;
+        }
+        const auto& a = fast.value();
+        const auto& b = full.value();
+        CHECK(a.tls == b.tls);
+        CHECK(a.host == b.host);
+        CHECK(a.port == b.port);
+        CHECK(a.port_number == b.port_number);
+        CHECK(a.host_header == b.host_header);
+        CHECK(a.path_and_query == b.path_and_query);
+    }
+    auto t = parse_target("http://0x7f.1:8080/a?b=c").value();
+    CHECK(t.host == "127.0.0.1");
+    CHECK(t.host_header == "127.0.0.1:8080");
+    CHECK(t.path_and_query == "/a?b=c");
 }

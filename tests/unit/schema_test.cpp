@@ -3,6 +3,8 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <regex>
+
 using patchbay::schema::Schema;
 namespace json = boost::json;
 
@@ -188,4 +190,21 @@ TEST_CASE("schemas sharing a pattern each keep it, also once the process's patte
     auto bad = Schema::compile(json::parse(R"({"pattern":"(unclosed"})"));  // a bad one is never cached as good
     CHECK_FALSE(bad.ok());
     CHECK_FALSE(Schema::compile(json::parse(R"({"pattern":"(unclosed"})")).ok());
+}
+
+TEST_CASE("a pattern matches where std::regex_search finds it, anchored or not", "[schema]") {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"^https?://", "https://x"}, {"^https?://", "x https://"}, {"^a|b", "xb"}, {"^a|b", "a"}, {"^a|b", "xc"},
+        {"^(a|b)c", "bc"}, {"^(a|b)c", "xac"}, {"^[|]x", "|x"}, {"^[|]x", "a|x"}, {"^a\\|b", "a|b"}, {"^a\\|b", "xa|b"},
+        {"^[\\]|]+$", "]|]"}, {"^[\\]|]+$", "x]"}, {"b$", "ab"}, {"^$", ""}, {"^(?:x|y)+z", "xyz"}, {"^(?:x|y)+z", "axyz"},
+        {"[a-z]+", "123abc"}, {"^[^]x]", "ax"}, {"^[^]x]", "xa"}, {"^[]a]", "a"}, {"(^a)|b", "cb"},
+    };
+    for (const auto& [pattern, text] : cases) {
+        INFO("pattern " << pattern << " on '" << text << "'");
+        json::object schema{{"type", "string"}, {"pattern", pattern}};
+        auto s = Schema::compile(schema);
+        if (!s.ok()) continue;  // a pattern std::regex refuses is refused at compile time, tested above
+        bool expected = std::regex_search(text, std::regex(pattern, std::regex::ECMAScript));
+        CHECK(s.value().validate(json::value(text)).empty() == expected);
+    }
 }

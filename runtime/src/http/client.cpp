@@ -2,6 +2,7 @@
 #include "http/client.hpp"
 
 #include "common/crypto.hpp"
+#include "http/target.hpp"
 #include "invoker/fiber_call.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -11,10 +12,8 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/url/parse.hpp>
 
 #include <array>
-#include <charconv>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -33,48 +32,6 @@ using Clock = std::chrono::steady_clock;
 using boost::system::error_code;
 
 namespace {
-
-struct Target {
-    bool tls = false;
-    std::string host;  // without brackets
-    std::string port;
-    uint16_t port_number = 0;
-    std::string host_header;
-    std::string path_and_query;
-    std::string trust;  // which extra CA bundle verifies the server ("" = the client's own)
-    std::string key() const { return (tls ? "https://" : "http://") + host + ":" + port + (trust.empty() ? "" : "#" + trust); }
-};
-
-Result<Target> parse_target(std::string_view url) {
-    auto parsed = boost::urls::parse_uri(url);
-    if (!parsed) return Error(Errc::invalid_input, "'" + std::string(url.substr(0, 200)) + "' is not a valid absolute URL");
-    const auto& u = *parsed;
-    Target t;
-    // scheme_id() compares case-insensitively, without a lower-cased copy.
-    if (u.scheme_id() == boost::urls::scheme::https) t.tls = true;
-    else if (u.scheme_id() != boost::urls::scheme::http)
-        return Error(Errc::invalid_input, "only http and https URLs are allowed, not '" + std::string(u.scheme()) + "'");
-    if (u.has_userinfo()) return Error(Errc::invalid_input, "credentials in URLs are not allowed; configure them on a connection");
-    if (u.host_type() == boost::urls::host_type::ipv6) t.host = u.host_ipv6_address().to_string();
-    else if (u.host_type() == boost::urls::host_type::ipvfuture) return Error(Errc::invalid_input, "IP-literal futures are not supported");
-    else t.host = std::string(u.encoded_host());
-    if (t.host.empty()) return Error(Errc::invalid_input, "the URL has no host");
-    // "2130706433", "0x7f.1" and friends name an IPv4 address to the system resolver: treat them as
-    // the address they spell, so the checks and the pool see one canonical form.
-    if (u.host_type() == boost::urls::host_type::name)
-        if (auto a = parse_ipv4_loose(t.host)) t.host = a->to_string();
-    t.port = u.has_port() ? std::string(u.port()) : (t.tls ? "443" : "80");
-    unsigned long number = 0;
-    auto [end, bad] = std::from_chars(t.port.data(), t.port.data() + t.port.size(), number);
-    if (bad != std::errc() || end != t.port.data() + t.port.size() || number == 0 || number > 65535)
-        return Error(Errc::invalid_input, "the URL's port '" + t.port.substr(0, 20) + "' is not a port number (1 to 65535)");
-    t.port_number = static_cast<uint16_t>(number);
-    std::string authority_host = u.host_type() == boost::urls::host_type::ipv6 ? "[" + t.host + "]" : t.host;
-    t.host_header = u.has_port() ? authority_host + ":" + t.port : authority_host;
-    t.path_and_query = u.encoded_path().empty() ? "/" : std::string(u.encoded_path());
-    if (u.has_query()) t.path_and_query += "?" + std::string(u.encoded_query());
-    return t;
-}
 
 // Waits until the socket is ready or the deadline passes, blocking the thread.
 bool poll_ready(int fd, short events, Clock::time_point deadline, error_code& ec) {

@@ -252,6 +252,41 @@ int keyword_id(std::string_view k) {
     return -1;
 }
 
+// Whether every match of the ECMAScript pattern `p` must begin at the start of the text: it opens
+// with '^' and has no '|' outside groups and classes. Such a pattern is searched for at the first
+// position only (match_continuous) instead of at every one, with the same answer. Unsure cases
+// (an empty or negated-empty class, unbalanced groups) answer false.
+bool anchored_at_start(std::string_view p) {
+    if (p.empty() || p[0] != '^') return false;
+    int depth = 0;
+    for (size_t i = 1; i < p.size(); ++i) {
+        char c = p[i];
+        if (c == '\\') {
+            ++i;
+        } else if (c == '[') {
+            size_t j = i + 1;
+            if (j < p.size() && p[j] == '^') ++j;
+            if (j < p.size() && p[j] == ']') return false;
+            for (; j < p.size() && p[j] != ']'; ++j)
+                if (p[j] == '\\') ++j;
+            if (j >= p.size()) return false;
+            i = j;
+        } else if (c == '(') {
+            ++depth;
+        } else if (c == ')') {
+            if (--depth < 0) return false;
+        } else if (c == '|' && depth == 0) {
+            return false;
+        }
+    }
+    return depth == 0;
+}
+
+bool pattern_found(std::string_view text, std::string_view pattern, const std::regex& re) {
+    auto flags = anchored_at_start(pattern) ? std::regex_constants::match_continuous : std::regex_constants::match_default;
+    return std::regex_search(text.begin(), text.end(), re, flags);
+}
+
 // A schema object's keywords, found in one pass over its entries instead of one lookup by name
 // per keyword the checker asks about.
 struct Keywords {
@@ -445,7 +480,7 @@ struct Checker {
             fail(ptr, "must be at most " + short_json(*m) + " characters long");
         if (const auto* p = kw[Kw::k_pattern]; p && p->is_string()) {
             const std::regex* re = pattern(p->get_string());
-            if (re && !std::regex_search(str.begin(), str.end(), *re))
+            if (re && !pattern_found(str, p->get_string(), *re))
                 fail(ptr, "must match the pattern " + short_json(*p));
         }
         if (const auto* f = kw[Kw::k_format]; f && f->is_string()) {
@@ -522,7 +557,7 @@ struct Checker {
             if (pattern_props) {
                 for (const auto& [pat, sub] : *pattern_props) {
                     const std::regex* re = pattern(pat);
-                    if (re && std::regex_search(key.begin(), key.end(), *re)) {
+                    if (re && pattern_found(key, pat, *re)) {
                         known = true;
                         check(sub, value, child);
                     }
