@@ -252,6 +252,9 @@ TEST_CASE("URLs read on the fast path give what the full RFC 3986 parser gives",
         CHECK(a.host_header == b.host_header);
         CHECK(a.path_and_query == b.path_and_query);
     }
+    CHECK(parse_target("http://10.200.0.255/").value().host == "10.200.0.255");
+    CHECK(parse_target("http://4294967295/").value().host == "255.255.255.255");
+    CHECK(parse_target("http://0/").value().host == "0.0.0.0");
     auto t = parse_target("http://0x7f.1:8080/a?b=c").value();
     CHECK(t.host == "127.0.0.1");
     CHECK(t.host_header == "127.0.0.1:8080");

@@ -20,6 +20,20 @@ Result<Target> finish(Target t) {
     return t;
 }
 
+// An IPv4 address in dotted decimal, as inet_ntop writes it, without its printf.
+std::string ipv4_text(const boost::asio::ip::address_v4& a) {
+    std::string out;
+    out.reserve(15);
+    auto bytes = a.to_bytes();
+    for (size_t i = 0; i < bytes.size(); ++i) {
+        if (i) out += '.';
+        char digits[3];
+        auto [end, ec] = std::to_chars(digits, digits + sizeof digits, static_cast<unsigned>(bytes[i]));
+        out.append(digits, end);
+    }
+    return out;
+}
+
 bool alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool digit(char c) { return c >= '0' && c <= '9'; }
 // RFC 3986 unreserved and sub-delims, plus ':' and '@': a path segment's characters (pchar)
@@ -55,7 +69,7 @@ Result<Target> parse_target_rfc3986(std::string_view url) {
     // "2130706433", "0x7f.1" and friends name an IPv4 address to the system resolver: treat them as
     // the address they spell, so the checks and the pool see one canonical form.
     if (u.host_type() == boost::urls::host_type::name)
-        if (auto a = parse_ipv4_loose(t.host)) t.host = a->to_string();
+        if (auto a = parse_ipv4_loose(t.host)) t.host = ipv4_text(*a);
     t.port = u.has_port() ? std::string(u.port()) : (t.tls ? "443" : "80");
     std::string authority_host = u.host_type() == boost::urls::host_type::ipv6 ? "[" + t.host + "]" : t.host;
     t.host_header = u.has_port() ? authority_host + ":" + t.port : authority_host;
@@ -106,7 +120,7 @@ Result<Target> parse_target(std::string_view url) {
     if (authority_end < url.size() && url[authority_end] != '/' && url[authority_end] != '?') return parse_target_rfc3986(url);
 
     t.host.assign(url.substr(at, host_end - at));
-    if (auto a = parse_ipv4_loose(t.host)) t.host = a->to_string();
+    if (auto a = parse_ipv4_loose(t.host)) t.host = ipv4_text(*a);
     t.port = has_port ? std::string(url.substr(host_end + 1, authority_end - host_end - 1)) : (t.tls ? "443" : "80");
     t.host_header = has_port ? t.host + ":" + t.port : t.host;
     std::string_view path = url.substr(authority_end, (query == std::string_view::npos ? url.size() : query) - authority_end);
