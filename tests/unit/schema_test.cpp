@@ -197,7 +197,7 @@ TEST_CASE("a pattern matches where std::regex_search finds it, anchored or not",
         {"^https?://", "https://x"}, {"^https?://", "x https://"}, {"^a|b", "xb"}, {"^a|b", "a"}, {"^a|b", "xc"},
         {"^(a|b)c", "bc"}, {"^(a|b)c", "xac"}, {"^[|]x", "|x"}, {"^[|]x", "a|x"}, {"^a\\|b", "a|b"}, {"^a\\|b", "xa|b"},
         {"^[\\]|]+$", "]|]"}, {"^[\\]|]+$", "x]"}, {"b$", "ab"}, {"^$", ""}, {"^(?:x|y)+z", "xyz"}, {"^(?:x|y)+z", "axyz"},
-        {"[a-z]+", "123abc"}, {"^[^]x]", "ax"}, {"^[^]x]", "xa"}, {"^[]a]", "a"}, {"(^a)|b", "cb"},
+        {"[a-z]+", "123abc"}, {"^[^]x]", "ax"}, {"^[^]x]", "xa"}, {"^[]a]", "a"}, {"(^a)|b", "cb"}, {"^\\c[|x]", "zx]"}, {"^\\cJ", "\n"},
     };
     for (const auto& [pattern, text] : cases) {
         INFO("pattern " << pattern << " on '" << text << "'");

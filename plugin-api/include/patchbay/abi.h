@@ -116,7 +116,7 @@ typedef struct pb_http_response_v1 {
     uint32_t struct_size;
     int32_t status;             /* HTTP status code, or 0 when no response was received */
     pb_str headers_json;        /* http_request: JSON array of [name, value] pairs, in the order
-                                   received; http_send: empty (see `headers`) */
+                                   received; http_send: not to be read (see `headers`) */
     pb_str body;                /* raw response bytes */
     int32_t error_code;         /* PB_OK when a response was received */
     pb_str error_message;

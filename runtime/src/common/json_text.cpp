@@ -1,6 +1,9 @@
 #include "common/json_text.hpp"
 
+#include <boost/json/array.hpp>
 #include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/string.hpp>
 
 namespace patchbay {
 
@@ -10,10 +13,11 @@ namespace {
 struct Discard {
     using ec_t = boost::system::error_code;
     using sv = boost::json::string_view;
-    static constexpr std::size_t max_array_size = static_cast<std::size_t>(-1);
-    static constexpr std::size_t max_object_size = static_cast<std::size_t>(-1);
-    static constexpr std::size_t max_string_size = static_cast<std::size_t>(-1);
-    static constexpr std::size_t max_key_size = static_cast<std::size_t>(-1);
+    // The limits of boost::json::parse's own handler, so that both refuse the same documents.
+    static constexpr std::size_t max_array_size = boost::json::array::max_size();
+    static constexpr std::size_t max_object_size = boost::json::object::max_size();
+    static constexpr std::size_t max_string_size = boost::json::string::max_size();
+    static constexpr std::size_t max_key_size = boost::json::string::max_size();
     bool on_document_begin(ec_t&) { return true; }
     bool on_document_end(ec_t&) { return true; }
     bool on_array_begin(ec_t&) { return true; }

@@ -255,20 +255,24 @@ int keyword_id(std::string_view k) {
 // Whether every match of the ECMAScript pattern `p` must begin at the start of the text: it opens
 // with '^' and has no '|' outside groups and classes. Such a pattern is searched for at the first
 // position only (match_continuous) instead of at every one, with the same answer. Unsure cases
-// (an empty or negated-empty class, unbalanced groups) answer false.
+// (an empty or negated-empty class, unbalanced groups, a \c control escape) answer false.
 bool anchored_at_start(std::string_view p) {
     if (p.empty() || p[0] != '^') return false;
     int depth = 0;
     for (size_t i = 1; i < p.size(); ++i) {
         char c = p[i];
         if (c == '\\') {
+            if (i + 1 < p.size() && p[i + 1] == 'c') return false;  // \cX takes the next character too
             ++i;
         } else if (c == '[') {
             size_t j = i + 1;
             if (j < p.size() && p[j] == '^') ++j;
             if (j < p.size() && p[j] == ']') return false;
             for (; j < p.size() && p[j] != ']'; ++j)
-                if (p[j] == '\\') ++j;
+                if (p[j] == '\\') {
+                    if (j + 1 < p.size() && p[j + 1] == 'c') return false;
+                    ++j;
+                }
             if (j >= p.size()) return false;
             i = j;
         } else if (c == '(') {
