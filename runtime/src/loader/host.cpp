@@ -5,6 +5,8 @@
 #include "common/log.hpp"
 #include "common/text.hpp"
 
+#include <patchbay/sdk/header_views.hpp>
+
 #include <boost/json.hpp>
 #include <boost/url.hpp>
 
@@ -89,18 +91,7 @@ int32_t send_for_plugin(pb_call* call, OutboundRequest out, bool json_headers, p
         return plugin_code_from(e.code);
     }
     const auto& resp = result.value();
-    constexpr size_t kInline = 32;  // most answers have fewer headers: no allocation for the list
-    pb_header inline_list[kInline];
-    std::vector<pb_header> long_list;
-    pb_header* list = inline_list;
-    if (resp.headers.size() > kInline) {
-        long_list.resize(resp.headers.size());
-        list = long_list.data();
-    }
-    for (size_t i = 0; i < resp.headers.size(); ++i) {
-        const auto& [k, v] = resp.headers[i];
-        list[i] = pb_header{pb_str{k.data(), k.size()}, pb_str{v.data(), v.size()}};
-    }
+    const sdk::HeaderViews list(resp.headers);  // no allocation for the usual few headers
     std::string headers_text;  // [["name", "value"], ...], written directly
     if (json_headers) {
         headers_text.reserve(2 + resp.headers.size() * 48);
@@ -121,8 +112,8 @@ int32_t send_for_plugin(pb_call* call, OutboundRequest out, bool json_headers, p
     r.headers_json = pb_str{headers_text.data(), headers_text.size()};
     r.body = pb_str{resp.body.data(), resp.body.size()};
     r.error_code = PB_OK;
-    r.headers = list;
-    r.header_count = static_cast<uint32_t>(resp.headers.size());
+    r.headers = list.data();
+    r.header_count = list.size();
     cb(user, &r);
     return PB_OK;
 }

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <patchbay/abi.h>
+#include <patchbay/sdk/header_views.hpp>
 
 #include <boost/json.hpp>
 
@@ -221,24 +222,16 @@ public:
     // Performs the request through the host. Throws Failure when no response was received;
     // any HTTP status (including 4xx/5xx) is returned for the plugin to interpret.
     HttpResponse http(const HttpRequest& request) const {
-        // The header list goes across as fields (ABI v1.3 http_send), from the stack when short.
-        constexpr size_t kInline = 16;
-        pb_header inline_list[kInline];
-        std::vector<pb_header> long_list;
-        pb_header* list = inline_list;
-        if (request.headers.size() > kInline) {
-            long_list.resize(request.headers.size());
-            list = long_list.data();
-        }
-        for (size_t i = 0; i < request.headers.size(); ++i)
-            list[i] = pb_header{detail::to_pb(request.headers[i].first), detail::to_pb(request.headers[i].second)};
+        // The request goes across as fields (ABI v1.3 http_send), its header list from the stack
+        // when short.
+        HeaderViews headers(request.headers);
         pb_http_request_v1 req{};
         req.struct_size = sizeof req;
         req.flags = (request.follow_redirects ? 0u : PB_HTTP_NO_REDIRECTS) | (request.credentials ? 0u : PB_HTTP_NO_CREDENTIALS);
         req.method = detail::to_pb(request.method);
         req.url = detail::to_pb(request.url);
-        req.headers = list;
-        req.header_count = static_cast<uint32_t>(request.headers.size());
+        req.headers = headers.data();
+        req.header_count = headers.size();
         req.body = detail::to_pb(request.body);
         req.timeout_ms = request.timeout_ms.value_or(0);
 
