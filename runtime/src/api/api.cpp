@@ -307,7 +307,6 @@ void Api::invoke(ApiRequest req, const store::Principal& who, std::string integr
                 log::debug("invoke failed", {{"integration", name}, {"action", act}, {"code", code_name(o.error->code)}, {"request_id", rid}});
             return respond(error_response(*o.error, rid));
         }
-        if (o.output_text.empty() && o.output) o.output_text = json::serialize(*o.output);
         // The plugin's output goes out as it came (it is checked to be JSON): no second
         // serialization of what may be a large upstream answer. The rest is written directly.
         ApiResponse r;

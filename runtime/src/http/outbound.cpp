@@ -2,6 +2,7 @@
 
 #include "common/log.hpp"
 #include "common/text.hpp"
+#include "http/target.hpp"
 #include "invoker/fiber_call.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -30,10 +31,7 @@ std::string origin_of(std::string_view url) {
         size_t colon = authority.find(':');
         std::string_view host = authority.substr(0, colon);
         std::string_view port = colon == std::string_view::npos ? std::string_view{} : authority.substr(colon + 1);
-        auto plain_host = [](char c) {
-            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
-        };
-        bool plain = !host.empty() && std::all_of(host.begin(), host.end(), plain_host) &&
+        bool plain = !host.empty() && std::all_of(host.begin(), host.end(), plain_host_char) &&
                      (colon == std::string_view::npos ||
                       (!port.empty() && std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })));
         if (!plain) break;

@@ -1,5 +1,6 @@
 #include "http/target.hpp"
 
+#include "common/text.hpp"
 #include "http/egress.hpp"
 
 #include <boost/url/parse.hpp>
@@ -10,7 +11,7 @@ namespace patchbay::http {
 
 namespace {
 
-// The rest of the common shape, after the authority: the host and port are already read.
+// The port's number, checked: the last step of both parsers.
 Result<Target> finish(Target t) {
     unsigned long number = 0;
     auto [end, bad] = std::from_chars(t.port.data(), t.port.data() + t.port.size(), number);
@@ -34,14 +35,13 @@ std::string ipv4_text(const boost::asio::ip::address_v4& a) {
     return out;
 }
 
-bool alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool digit(char c) { return c >= '0' && c <= '9'; }
 // RFC 3986 unreserved and sub-delims, plus ':' and '@': a path segment's characters (pchar)
 // without percent-encoding, which the fast path leaves to the full parser.
 bool plain_pchar(char c) {
-    if (alpha(c) || digit(c)) return true;
+    if (plain_host_char(c)) return true;
     switch (c) {
-        case '-': case '.': case '_': case '~':
+        case '_': case '~':
         case '!': case '$': case '&': case '\'': case '(': case ')': case '*': case '+': case ',': case ';': case '=':
         case ':': case '@':
             return true;
@@ -82,10 +82,7 @@ Result<Target> parse_target(std::string_view url) {
     Target t;
     size_t at = 0;
     auto scheme_is = [&](std::string_view s) {
-        if (url.size() < s.size() + 3) return false;
-        for (size_t i = 0; i < s.size(); ++i)
-            if ((url[i] | 0x20) != s[i]) return false;
-        return url.substr(s.size(), 3) == "://";
+        return url.size() >= s.size() + 3 && iequals(url.substr(0, s.size()), s) && url.substr(s.size(), 3) == "://";
     };
     if (scheme_is("https")) t.tls = true, at = 8;
     else if (scheme_is("http")) at = 7;
@@ -95,8 +92,7 @@ Result<Target> parse_target(std::string_view url) {
     // address), and an optional port of digits. Anything else (user info, IPv6, percent-encoding,
     // an empty port) is the full parser's.
     size_t host_end = at;
-    while (host_end < url.size() && (alpha(url[host_end]) || digit(url[host_end]) || url[host_end] == '.' || url[host_end] == '-'))
-        ++host_end;
+    while (host_end < url.size() && plain_host_char(url[host_end])) ++host_end;
     if (host_end == at) return parse_target_rfc3986(url);
     size_t authority_end = host_end;
     bool has_port = false;

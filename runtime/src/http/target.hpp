@@ -21,6 +21,12 @@ struct Target {
     std::string key() const { return (tls ? "https://" : "http://") + host + ":" + port + (trust.empty() ? "" : "#" + trust); }
 };
 
+// Letters, digits, '.' and '-': the host characters that the fast paths (parse_target here,
+// origin_of in outbound.cpp) read themselves; any other host goes to the full parser.
+constexpr bool plain_host_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+}
+
 // Reads `url`. The common shape ("http(s)://name-or-ipv4[:port]/path?query" in plain characters)
 // is read directly; everything else goes through parse_target_rfc3986, and both give the same
 // answer for every URL (a test compares them).

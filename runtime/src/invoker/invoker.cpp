@@ -251,7 +251,7 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
         done(std::move(o));
     });
 
-    auto run = [this, shared, entry, action, req = std::move(req), budget, started, output_checks = output_checks_](bool on_fiber) mutable {
+    auto run = [this, shared, entry, action, req = std::move(req), budget, started](bool on_fiber) mutable {
         if (shared->finished.load()) return;  // timed out while queued
         pb_call call;
         call.integration = entry->name;
@@ -265,7 +265,7 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
                                     (std::chrono::system_clock::now() + (call.deadline - Clock::now())).time_since_epoch())
                                     .count();
         InvokeOutcome o = action                               ? run_action(*entry, *action, req.input, req.context, call,
-                                                                            {req.output_text_only, output_checks})
+                                                                            {req.output_text_only, output_checks_})
                           : req.hook == Hook::test_connection ? run_test_connection(*entry, req.context, call)
                           : req.hook == Hook::webhook         ? run_webhook(*entry, req.action, req.input, req.body, req.context, call)
                           : req.hook == Hook::organizations   ? run_list_organizations(*entry, req.input, req.context, call)

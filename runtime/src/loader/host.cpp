@@ -12,6 +12,7 @@
 
 #include <cctype>
 #include <cstddef>
+#include <optional>
 #include <vector>
 
 namespace json = boost::json;
@@ -80,6 +81,17 @@ void respond_error(pb_http_response_fn cb, void* user, int32_t code, const std::
     cb(user, &r);
 }
 
+// The refusal both HTTP entry points start with: no callback to answer, or no HTTP service for
+// this call. The code to return, or nothing when the request may go on.
+std::optional<int32_t> refuse_without_http(pb_call* call, pb_http_response_fn cb, void* user) {
+    if (!cb) return PB_ERR_INVALID_INPUT;
+    if (!call || !call->http) {
+        respond_error(cb, user, PB_ERR_UNSUPPORTED, "HTTP is not available to this call");
+        return PB_ERR_UNSUPPORTED;
+    }
+    return std::nullopt;
+}
+
 // Sends `out` for the plugin and hands it the answer: the headers as an array, and for
 // http_request (`json_headers`) also as the JSON text that v1.0-1.2 plugins read.
 int32_t send_for_plugin(pb_call* call, OutboundRequest out, bool json_headers, pb_http_response_fn cb, void* user) {
@@ -119,11 +131,7 @@ int32_t send_for_plugin(pb_call* call, OutboundRequest out, bool json_headers, p
 }
 
 int32_t h_http_request(pb_call* call, pb_str request_json, pb_str body, pb_http_response_fn cb, void* user) {
-    if (!cb) return PB_ERR_INVALID_INPUT;
-    if (!call || !call->http) {
-        respond_error(cb, user, PB_ERR_UNSUPPORTED, "HTTP is not available to this call");
-        return PB_ERR_UNSUPPORTED;
-    }
+    if (auto refused = refuse_without_http(call, cb, user)) return *refused;
     boost::system::error_code ec;
     unsigned char buffer[2048];  // the request description dies with this function
     json::monotonic_resource arena(buffer, sizeof buffer);
@@ -163,11 +171,7 @@ int32_t h_http_request(pb_call* call, pb_str request_json, pb_str body, pb_http_
 }
 
 int32_t h_http_send(pb_call* call, const pb_http_request_v1* request, pb_http_response_fn cb, void* user) {
-    if (!cb) return PB_ERR_INVALID_INPUT;
-    if (!call || !call->http) {
-        respond_error(cb, user, PB_ERR_UNSUPPORTED, "HTTP is not available to this call");
-        return PB_ERR_UNSUPPORTED;
-    }
+    if (auto refused = refuse_without_http(call, cb, user)) return *refused;
     if (!request || request->struct_size < offsetof(pb_http_request_v1, timeout_ms) + sizeof(int64_t)) {
         respond_error(cb, user, PB_ERR_PLUGIN, "http_send: the request is missing or too short for ABI v1.3");
         return PB_ERR_PLUGIN;
