@@ -1,6 +1,7 @@
 #include "schema/json_schema.hpp"
 
 #include <boost/json.hpp>
+#include <boost/url/parse.hpp>
 #include <catch2/catch.hpp>
 
 #include <regex>
@@ -207,4 +208,39 @@ TEST_CASE("a pattern matches where std::regex_search finds it, anchored or not",
         bool expected = std::regex_search(text, std::regex(pattern, std::regex::ECMAScript));
         CHECK(s.value().validate(json::value(text)).empty() == expected);
     }
+}
+
+TEST_CASE("format uri accepts exactly what Boost.URL's RFC 3986 parser accepts as an absolute URI", "[schema]") {
+    auto reference = [](const std::string& s) {
+        auto r = boost::urls::parse_uri(s);
+        return r.has_value() && !r->scheme().empty();
+    };
+    std::vector<std::string> cases = {
+        "http://127.0.0.1:8080/data.json", "https://api.example.com/v2/companies?page=2&per_page=50#top", "HTTPS://EXAMPLE.COM",
+        "urn:isbn:0451450523", "mailto:ops@example.com", "file:///etc/hosts", "http://a:/", "http://a:99999999/x",
+        "http://user:pw@host/", "http://[::1]:80/", "http://[v1.x]/", "http://a%41b/%7e?%2", "http://a/%zz", "http://a/%4",
+        "http://a/b c", "http://a/b#c#d", "http://a/b?c?d/e#f?g/h", "http:", "h:", "1http://a", "+a:b", "a+b-c.d:x",
+        "http://exa mple.com", "http://a:b/", "http://a@b@c/", "http://a/\x7f", "http://a/é", "http:/a//b", "http:a:b",
+        "s://a.b/!$&'()*+,;=:@", "x://[", "http://a]b/", "x:#", "x:?#", "x://#", "x://?", "", ":", "//a/b", "http://a/|",
+    };
+    // And random strings over the characters that matter to the grammar.
+    const std::string alphabet = "ahT09:/?#[]@%!$&'()*+,;=-._~ \"|\x01\xc3\xa9";
+    uint32_t state = 12345;
+    auto next = [&] { state = state * 1103515245u + 12345u; return state >> 8; };
+    for (int n = 0; n < 20000; ++n) {
+        std::string s = (n % 3 == 0) ? "http://" : (n % 3 == 1) ? "x:" : "";
+        size_t len = next() % 16;
+        for (size_t k = 0; k < len; ++k) s += alphabet[next() % alphabet.size()];
+        cases.push_back(s);
+    }
+    auto uri = compile(R"({"format":"uri"})");
+    size_t accepted = 0;
+    for (const auto& s : cases) {
+        INFO("'" << s << "'");
+        bool expected = reference(s);
+        accepted += expected;
+        REQUIRE(patchbay::schema::is_uri(s) == expected);
+        REQUIRE(uri.validate(json::value(s)).empty() == expected);
+    }
+    CHECK(accepted > 1000);  // the random cases reach both answers
 }

@@ -753,7 +753,69 @@ bool is_date_time(std::string_view s) {
     return all_digits(zh) && all_digits(zm) && to_int(zh) <= 23 && to_int(zm) <= 59;
 }
 
+namespace {
+
+bool ascii_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool ascii_digit(char c) { return c >= '0' && c <= '9'; }
+bool hex_digit(char c) { return ascii_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+// RFC 3986 unreserved and sub-delims: a registered name's characters, percent-escapes aside.
+bool reg_name_char(char c) {
+    if (ascii_alpha(c) || ascii_digit(c)) return true;
+    switch (c) {
+        case '-': case '.': case '_': case '~':
+        case '!': case '$': case '&': case '\'': case '(': case ')': case '*': case '+': case ',': case ';': case '=':
+            return true;
+        default:
+            return false;
+    }
+}
+bool percent_escape_at(std::string_view s, size_t i) {
+    return s[i] == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) && hex_digit(s[i + 2]);
+}
+
+// The common shape of a URI, checked by hand: a scheme, then after "//" an authority of a
+// registered name (an IPv4 address is one too) with an optional port, then path, query and
+// fragment. True only for a valid URI; false sends anything else (user info, IP literals, a
+// character out of place) to Boost.URL's full parser, which decides.
+bool plain_uri(std::string_view s) {
+    if (s.empty() || !ascii_alpha(s[0])) return false;
+    size_t i = 1;
+    while (i < s.size() && (ascii_alpha(s[i]) || ascii_digit(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')) ++i;
+    if (i == s.size() || s[i] != ':') return false;
+    ++i;
+    if (s.substr(i, 2) == "//") {
+        i += 2;
+        while (i < s.size() && (reg_name_char(s[i]) || percent_escape_at(s, i))) i += s[i] == '%' ? 3 : 1;
+        if (i < s.size() && s[i] == ':') {
+            ++i;
+            while (i < s.size() && ascii_digit(s[i])) ++i;
+        }
+        if (i < s.size() && s[i] != '/' && s[i] != '?' && s[i] != '#') return false;
+    }
+    // Path, query and fragment: pchar ("@", ":" and the above), "/" and "?"; one "#" at most.
+    bool fragment = false;
+    while (i < s.size()) {
+        char c = s[i];
+        if (c == '%') {
+            if (!percent_escape_at(s, i)) return false;
+            i += 3;
+            continue;
+        }
+        if (reg_name_char(c) || c == ':' || c == '@' || c == '/' || c == '?') {
+            ++i;
+            continue;
+        }
+        if (c != '#' || fragment) return false;
+        fragment = true;
+        ++i;
+    }
+    return true;
+}
+
+}  // namespace
+
 bool is_uri(std::string_view s) {
+    if (plain_uri(s)) return true;
     auto r = boost::urls::parse_uri(s);
     return r.has_value() && !r->scheme().empty();
 }
