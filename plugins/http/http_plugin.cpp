@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <string>
+#include <vector>
 
 namespace sdk = patchbay::sdk;
 namespace json = sdk::json;
@@ -42,6 +43,55 @@ bool is_json_type(std::string_view ct) {
     return type == "application/json" || (type.size() > 5 && type.compare(type.size() - 5, 5, "+json") == 0);
 }
 
+// The action's output, written as JSON text: header names in lower case, a repeated header's
+// values joined with ", " (as RFC 9110 allows), and a JSON body passed on as the upstream wrote
+// it, checked but neither parsed into a value nor written again (numbers keep all their digits).
+// A body that is not UTF-8 text goes as {"content_type", "base64"}, as the openapi plugin's do.
+sdk::JsonText answer(const sdk::HttpResponse& res, const std::string& content_type, bool json_body) {
+    std::string out;
+    out.reserve(res.body.size() + 48 * res.headers.size() + 64);
+    out += "{\"status\":";
+    out += std::to_string(res.status);
+    out += ",\"headers\":{";
+    std::vector<std::string> names;
+    names.reserve(res.headers.size());
+    for (const auto& h : res.headers) names.push_back(sdk::ascii_lower(h.first));
+    bool first = true;
+    for (size_t i = 0; i < names.size(); ++i) {
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; ++j) seen = names[j] == names[i];
+        if (seen) continue;
+        if (!first) out += ',';
+        first = false;
+        sdk::append_json_string(out, names[i]);
+        out += ':';
+        std::string joined = res.headers[i].second;
+        bool repeated = false;
+        for (size_t j = i + 1; j < names.size(); ++j) {
+            if (names[j] != names[i]) continue;
+            joined.append(", ").append(res.headers[j].second);
+            repeated = true;
+        }
+        sdk::append_json_string(out, repeated ? joined : res.headers[i].second);
+    }
+    out += "},\"body\":";
+    if (json_body) {
+        out += res.body;
+    } else if (sdk::valid_utf8(res.body)) {
+        sdk::append_json_string(out, res.body);
+    } else {
+        out += "{\"content_type\":";
+        sdk::append_json_string(out, content_type);
+        out += ",\"base64\":\"";
+        out += sdk::base64(res.body);
+        out += "\"}";
+    }
+    out += ",\"json\":";
+    out += json_body ? "true" : "false";
+    out += '}';
+    return sdk::JsonText{std::move(out)};
+}
+
 sdk::Result send_request(sdk::Call& call, const json::value& input) {
     sdk::HttpRequest req;
     if (const auto* m = sdk::find(input, "method")) req.method = std::string(m->as_string());
@@ -66,39 +116,18 @@ sdk::Result send_request(sdk::Call& call, const json::value& input) {
     if (const auto* t = sdk::find(input, "timeout_ms")) req.timeout_ms = t->to_number<int64_t>();
 
     sdk::HttpResponse res = call.http(req);
-
-    json::object headers(call.storage());
-    headers.reserve(res.headers.size());
-    for (const auto& [k, v] : res.headers) {
-        auto [at, added] = headers.emplace(sdk::ascii_lower(k), v);
-        if (!added) {  // a repeated header: one value, comma-separated, as RFC 9110 allows
-            auto& joined = at->value().as_string();
-            joined.append(", ");
-            joined.append(v);
-        }
-    }
-    json::value body = json::string(res.body, call.storage());
-    bool parsed = false;
-    if (auto ct = res.header("content-type"); ct && is_json_type(*ct) && !res.body.empty()) {
-        boost::system::error_code ec;
-        json::value v = json::parse(res.body, ec, call.storage());
-        if (!ec) {
-            body = std::move(v);
-            parsed = true;
-        }
-    }
+    auto ct = res.header("content-type");
+    bool answered_json = ct && is_json_type(*ct) && !res.body.empty() && sdk::is_json(res.body);
     const auto* fail = sdk::find(input, "fail_on_status");
     if (fail && fail->as_bool() && res.status >= 400) {
+        json::value body = answered_json           ? json::parse(res.body)
+                           : sdk::valid_utf8(res.body) ? json::value(json::string(res.body))
+                                                       : json::value(json::object{{"content_type", ct ? *ct : std::string()},
+                                                                                  {"base64", sdk::base64(res.body)}});
         return sdk::Error::upstream("the server answered HTTP " + std::to_string(res.status),
-                                    json::object{{"status", res.status}, {"body", body}});
+                                    json::object{{"status", res.status}, {"body", std::move(body)}});
     }
-    json::object out(call.storage());
-    out.reserve(4);
-    out.emplace("status", res.status);
-    out.emplace("headers", std::move(headers));
-    out.emplace("body", std::move(body));
-    out.emplace("json", parsed);
-    return json::value(std::move(out));
+    return answer(res, ct ? *ct : std::string(), answered_json);
 }
 
 // Test connection: a GET of the connection's base URL, with its credentials (the host adds them).

@@ -138,24 +138,6 @@ bool json_type(const std::string& ct) {
     return t == "application/json" || (t.size() > 5 && t.compare(t.size() - 5, 5, "+json") == 0);
 }
 
-std::string base64(std::string_view in) {
-    static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-        uint32_t n = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) | uint8_t(in[i + 2]);
-        out += a[n >> 18], out += a[(n >> 12) & 63], out += a[(n >> 6) & 63], out += a[n & 63];
-    }
-    if (i + 1 == in.size()) {
-        uint32_t n = uint32_t(uint8_t(in[i])) << 16;
-        out += a[n >> 18], out += a[(n >> 12) & 63], out += "==";
-    } else if (i + 2 == in.size()) {
-        uint32_t n = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8);
-        out += a[n >> 18], out += a[(n >> 12) & 63], out += a[(n >> 6) & 63], out += '=';
-    }
-    return out;
-}
-
 // Base64 to bytes: the standard or the URL-safe alphabet, padding optional, whitespace (line
 // breaks of MIME-style base64) skipped. Throws invalid_input naming `what` on anything else.
 std::string unbase64(std::string_view in, const std::string& what) {
@@ -464,7 +446,7 @@ Answer fetch(sdk::Call& call, const sdk::HttpRequest& req) {
     } else if (lower(ct).rfind("text/", 0) == 0 || lower(ct).find("xml") != std::string::npos || ct.empty()) {
         a.body = json::string(res.body);
     } else {
-        a.body = json::object{{"content_type", ct}, {"base64", base64(res.body)}};
+        a.body = json::object{{"content_type", ct}, {"base64", sdk::base64(res.body)}};
     }
     a.headers = std::move(res.headers);
     return a;

@@ -93,6 +93,22 @@ TEST_CASE("the http plugin calls a local upstream through the API", "[e2e]") {
     CHECK(h.json().at("output").at("headers").at("content-length").as_string() == "10");
     CHECK(h.json().at("output").at("body").as_string() == "");
 
+    // A JSON body is passed on as the upstream wrote it: a number wider than a double keeps
+    // its digits. A repeated header's values are joined; a Latin-1 header value is read as such.
+    auto v = server.call("POST", invoke_path("http", "request"), "{\"input\": {\"url\": \"" + up.url("/verbatim") + "\"}}");
+    REQUIRE(v.status == 200);
+    CHECK(v.body.find("\"id\": 123456789012345678901234567890") != std::string::npos);
+    CHECK(v.json().at("output").at("json").as_bool());
+    CHECK(v.json().at("output").at("body").at("price").as_double() == 1.5);
+    CHECK(v.json().at("output").at("headers").at("x-multi").as_string() == "a, b");
+    CHECK(v.json().at("output").at("headers").at("x-latin").as_string() == "caf\xc3\xa9");
+    // Bytes that are not UTF-8 text arrive in base64, with their content type.
+    auto b = server.call("POST", invoke_path("http", "request"), "{\"input\": {\"url\": \"" + up.url("/bytes") + "\"}}");
+    REQUIRE(b.status == 200);
+    CHECK(b.json().at("output").at("body").at("base64").as_string() == "//4AAQ==");
+    CHECK(b.json().at("output").at("body").at("content_type").as_string() == "application/octet-stream");
+    CHECK_FALSE(b.json().at("output").at("json").as_bool());
+
     // A text answer stays text; a 404 upstream is returned, or raised when asked.
     auto t = server.call("POST", invoke_path("http", "request"), "{\"input\": {\"url\": \"" + up.url("/text") + "\"}}");
     CHECK(t.json().at("output").at("body").as_string() == "plain text");

@@ -112,6 +112,17 @@ struct Upstream::Impl {
             if (path == "/json" || path == "/close") {
                 res.body() = R"({"hello":"world"})";
                 if (path == "/close") close = true;
+            } else if (path == "/verbatim") {
+                // JSON as a server may write it: spaces, a number wider than a double, a
+                // repeated header, and a header value in Latin-1.
+                res.set(bhttp::field::content_type, "application/json; charset=utf-8");
+                res.insert("X-Multi", "a");
+                res.insert("X-Multi", "b");
+                res.set("X-Latin", "caf\xe9");
+                res.body() = "{ \"id\": 123456789012345678901234567890, \"price\": 1.50 }\n";
+            } else if (path == "/bytes") {
+                res.set(bhttp::field::content_type, "application/octet-stream");
+                res.body() = std::string("\xff\xfe\x00\x01", 4);
             } else if (path == "/text") {
                 res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
                 res.body() = "plain text";

@@ -1,3 +1,4 @@
+#include "common/crypto.hpp"
 #include "common/json_text.hpp"
 
 #include <boost/json.hpp>
@@ -45,4 +46,14 @@ TEST_CASE("UTF-8 validation", "[json]") {
     CHECK_FALSE(valid_utf8("\xe0\x80\xaf"));  // overlong
     CHECK_FALSE(valid_utf8("\xf0\x80\x80\xaf"));
     CHECK_FALSE(valid_utf8("\xc1\xbf"));
+}
+
+TEST_CASE("the SDK's base64 agrees with OpenSSL's on every length and byte", "[json]") {
+    std::string bytes;
+    for (int n = 0; n < 300; ++n) {
+        INFO("length " << bytes.size());
+        CHECK(patchbay::sdk::base64(bytes) == patchbay::crypto::base64(bytes));
+        bytes += static_cast<char>((n * 97 + 13) & 0xFF);
+    }
+    CHECK(patchbay::sdk::base64("\xff\xfe") == "//4=");
 }

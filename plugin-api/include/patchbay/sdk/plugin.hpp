@@ -22,6 +22,7 @@
 
 #include <patchbay/abi.h>
 #include <patchbay/sdk/header_views.hpp>
+#include <patchbay/sdk/json_text.hpp>
 
 #include <boost/json.hpp>
 
@@ -84,20 +85,40 @@ struct Failure : std::exception {
     Error error;
 };
 
-// What a handler returns: a JSON value or an Error.
+// A handler's result given as JSON text, which goes to the host as it is: no json::value is
+// built only to be serialized again. For results that pass on JSON received from elsewhere (an
+// upstream's body, checked with is_json from json_text.hpp) inside a small envelope written with
+// append_json_string. It must be one JSON document; the host fails the call with PLUGIN_ERROR
+// ("returned invalid JSON") otherwise.
+struct JsonText {
+    std::string text;
+};
+
+// What a handler returns: a JSON value, JSON text, or an Error.
 class Result {
 public:
     Result(json::value v) : value_(std::move(v)) {}
     Result(json::object o) : value_(json::value(std::move(o))) {}
     Result(json::array a) : value_(json::value(std::move(a))) {}
+    Result(JsonText t) : value_(std::move(t)) {}
     Result(Error e) : value_(std::move(e)) {}
 
-    bool ok() const { return std::holds_alternative<json::value>(value_); }
-    const json::value& value() const { return std::get<json::value>(value_); }
+    bool ok() const { return !std::holds_alternative<Error>(value_); }
+    // The result as a value (JsonText is parsed, and throws if it is not JSON).
+    json::value value() const {
+        if (const auto* t = std::get_if<JsonText>(&value_)) return json::parse(t->text);
+        return std::get<json::value>(value_);
+    }
+    // The result as the JSON text that goes to the host.
+    std::string text() const {
+        if (const auto* t = std::get_if<JsonText>(&value_)) return t->text;
+        return json::serialize(std::get<json::value>(value_));
+    }
     const Error& error() const { return std::get<Error>(value_); }
 
 private:
-    std::variant<json::value, Error> value_;
+    friend class Plugin;
+    std::variant<json::value, JsonText, Error> value_;
 };
 
 // Input helpers: they throw Failure(invalid_input) naming the missing or mistyped field.
@@ -359,8 +380,12 @@ private:
         try {
             try {
                 Result r = body();
+                if (const auto* t = std::get_if<JsonText>(&r.value_)) {
+                    host->set_output(call, detail::to_pb(t->text));
+                    return PB_OK;
+                }
                 if (r.ok()) {
-                    std::string text = json::serialize(r.value());
+                    std::string text = json::serialize(std::get<json::value>(r.value_));
                     host->set_output(call, detail::to_pb(text));
                     return PB_OK;
                 }

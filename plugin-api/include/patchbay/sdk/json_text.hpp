@@ -1,0 +1,147 @@
+// JSON text without json::value: a check that text is one JSON document, and JSON string
+// literals written straight into a std::string. For the hot paths where building a value only to
+// serialize it again would cost more than the text itself: a handler that passes an upstream's
+// JSON body on inside a small envelope (see sdk::JsonText in plugin.hpp). Header-only, so that the
+// host uses the same code.
+#pragma once
+
+#include <boost/json/array.hpp>
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/string.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace patchbay::sdk {
+
+namespace detail {
+
+// A parser handler that keeps nothing: the grammar, UTF-8 and depth checks are the parser's.
+struct DiscardJson {
+    using ec_t = boost::system::error_code;
+    using sv = boost::json::string_view;
+    // The limits of boost::json::parse's own handler, so that both refuse the same documents.
+    static constexpr std::size_t max_array_size = boost::json::array::max_size();
+    static constexpr std::size_t max_object_size = boost::json::object::max_size();
+    static constexpr std::size_t max_string_size = boost::json::string::max_size();
+    static constexpr std::size_t max_key_size = boost::json::string::max_size();
+    bool on_document_begin(ec_t&) { return true; }
+    bool on_document_end(ec_t&) { return true; }
+    bool on_array_begin(ec_t&) { return true; }
+    bool on_array_end(std::size_t, ec_t&) { return true; }
+    bool on_object_begin(ec_t&) { return true; }
+    bool on_object_end(std::size_t, ec_t&) { return true; }
+    bool on_string_part(sv, std::size_t, ec_t&) { return true; }
+    bool on_string(sv, std::size_t, ec_t&) { return true; }
+    bool on_key_part(sv, std::size_t, ec_t&) { return true; }
+    bool on_key(sv, std::size_t, ec_t&) { return true; }
+    bool on_number_part(sv, ec_t&) { return true; }
+    bool on_int64(int64_t, sv, ec_t&) { return true; }
+    bool on_uint64(uint64_t, sv, ec_t&) { return true; }
+    bool on_double(double, sv, ec_t&) { return true; }
+    bool on_bool(bool, ec_t&) { return true; }
+    bool on_null(ec_t&) { return true; }
+    bool on_comment_part(sv, ec_t&) { return true; }
+    bool on_comment(sv, ec_t&) { return true; }
+};
+
+}  // namespace detail
+
+// Whether `text` is one JSON document that boost::json::parse (default options) would accept:
+// the same grammar, UTF-8, nesting-depth and size rules, checked without building anything.
+// `ec` says what is wrong when it is not.
+inline bool is_json(std::string_view text, boost::system::error_code& ec) {
+    boost::json::basic_parser<detail::DiscardJson> parser{boost::json::parse_options{}};
+    std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
+    if (!ec && used < text.size()) ec = boost::json::error::extra_data;
+    return !ec;
+}
+inline bool is_json(std::string_view text) {
+    boost::system::error_code ec;
+    return is_json(text, ec);
+}
+
+// Whether `s` is well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
+inline bool valid_utf8(std::string_view s) {
+    size_t i = 0;
+    while (i < s.size()) {
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        size_t n = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC2 ? 1 : 0;  // continuation bytes
+        if (n == 0 || c > 0xF4 || i + n >= s.size()) return false;
+        uint32_t cp = c & (0x3F >> n);
+        for (size_t k = 1; k <= n; ++k) {
+            auto cc = static_cast<unsigned char>(s[i + k]);
+            if ((cc & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (cc & 0x3F);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+// Appends `s` as a JSON string literal. Text that is not UTF-8 (header values may carry any
+// octets) is read as Latin-1, so the result is always valid JSON.
+inline void append_json_string(std::string& out, std::string_view s) {
+    static const char* hex = "0123456789abcdef";
+    bool utf8 = true;
+    for (char ch : s)
+        if (static_cast<unsigned char>(ch) >= 0x80) {
+            utf8 = valid_utf8(s);
+            break;
+        }
+    out.reserve(out.size() + s.size() + 2);
+    out += '"';
+    size_t run = 0;  // start of the characters that go out as they are
+    for (size_t i = 0; i < s.size(); ++i) {
+        auto c = static_cast<unsigned char>(s[i]);
+        bool plain = c >= 0x20 && c != '"' && c != '\\' && (c < 0x80 || utf8);
+        if (plain) continue;
+        out.append(s.data() + run, i - run);
+        run = i + 1;
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:  // a control character, or a Latin-1 octet (U+0080..U+00FF)
+                out += "\\u00";
+                out += hex[c >> 4];
+                out += hex[c & 15];
+        }
+    }
+    out.append(s.data() + run, s.size() - run);
+    out += '"';
+}
+
+// Standard base64 (RFC 4648, with padding): how bytes that are not UTF-8 text travel in JSON.
+inline std::string base64(std::string_view in) {
+    static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((in.size() + 2) / 3 * 4);
+    size_t i = 0;
+    auto byte = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(in[k])); };
+    for (; i + 2 < in.size(); i += 3) {
+        uint32_t n = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
+        out += alphabet[n >> 18], out += alphabet[(n >> 12) & 63], out += alphabet[(n >> 6) & 63], out += alphabet[n & 63];
+    }
+    if (i + 1 == in.size()) {
+        uint32_t n = byte(i) << 16;
+        out += alphabet[n >> 18], out += alphabet[(n >> 12) & 63], out += "==";
+    } else if (i + 2 == in.size()) {
+        uint32_t n = (byte(i) << 16) | (byte(i + 1) << 8);
+        out += alphabet[n >> 18], out += alphabet[(n >> 12) & 63], out += alphabet[(n >> 6) & 63], out += '=';
+    }
+    return out;
+}
+
+}  // namespace patchbay::sdk
