@@ -57,3 +57,26 @@ TEST_CASE("the SDK's base64 agrees with OpenSSL's on every length and byte", "[j
     }
     CHECK(patchbay::sdk::base64("\xff\xfe") == "//4=");
 }
+
+TEST_CASE("string literals are right wherever the characters to escape fall, also in long runs", "[json]") {
+    // Latin-1 to UTF-8: what text that is not UTF-8 reads back as.
+    auto latin1 = [](const std::string& s) {
+        std::string out;
+        for (unsigned char c : s) {
+            if (c < 0x80) out += static_cast<char>(c);
+            else out += static_cast<char>(0xC0 | (c >> 6)), out += static_cast<char>(0x80 | (c & 0x3F));
+        }
+        return out;
+    };
+    const std::vector<std::string> specials = {"\"", "\\", std::string(1, '\0'), "\x1f", "\n", "\x7f", "\xc3\xa9", "\xe9", " "};
+    for (size_t len = 0; len <= 40; ++len) {
+        for (const auto& special : specials) {
+            for (size_t at = 0; at <= len; ++at) {
+                std::string s(len, 'a');
+                s.insert(at, special);
+                INFO("length " << len << ", special at " << at);
+                CHECK(round_trip(s) == (valid_utf8(s) ? s : latin1(s)));
+            }
+        }
+    }
+}

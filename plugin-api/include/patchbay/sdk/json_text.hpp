@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -88,20 +89,47 @@ inline bool valid_utf8(std::string_view s) {
     return true;
 }
 
+namespace detail {
+
+// Eight bytes at a time: whether any of them is a control character, '"' or '\\', or (with
+// `high`) has its top bit set. Exact: a word reported clean holds none of them.
+inline bool json_plain_word(const char* p, bool high) {
+    constexpr uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
+    uint64_t v;
+    std::memcpy(&v, p, sizeof v);
+    auto has_zero = [&](uint64_t x) { return (x - ones) & ~x & tops; };
+    uint64_t special = ((v - ones * 0x20) & ~v & tops) | has_zero(v ^ (ones * '"')) | has_zero(v ^ (ones * '\\'));
+    if (high) special |= v & tops;
+    return special == 0;
+}
+
+// Whether none of eight bytes has its top bit set.
+inline bool ascii_word(const char* p) {
+    uint64_t v;
+    std::memcpy(&v, p, sizeof v);
+    return (v & 0x8080808080808080ULL) == 0;
+}
+
+}  // namespace detail
+
 // Appends `s` as a JSON string literal. Text that is not UTF-8 (header values may carry any
 // octets) is read as Latin-1, so the result is always valid JSON.
 inline void append_json_string(std::string& out, std::string_view s) {
     static const char* hex = "0123456789abcdef";
     bool utf8 = true;
-    for (char ch : s)
-        if (static_cast<unsigned char>(ch) >= 0x80) {
+    for (size_t i = 0; i < s.size(); ++i) {
+        while (i + 8 <= s.size() && detail::ascii_word(s.data() + i)) i += 8;
+        if (i < s.size() && static_cast<unsigned char>(s[i]) >= 0x80) {
             utf8 = valid_utf8(s);
             break;
         }
+    }
     out.reserve(out.size() + s.size() + 2);
     out += '"';
     size_t run = 0;  // start of the characters that go out as they are
     for (size_t i = 0; i < s.size(); ++i) {
+        while (i + 8 <= s.size() && detail::json_plain_word(s.data() + i, !utf8)) i += 8;
+        if (i == s.size()) break;
         auto c = static_cast<unsigned char>(s[i]);
         bool plain = c >= 0x20 && c != '"' && c != '\\' && (c < 0x80 || utf8);
         if (plain) continue;
