@@ -8,12 +8,16 @@
 # Also prints the resident memory of the idle server. Everything binds 127.0.0.1 on free ports and
 # is stopped by pid at the end.
 #
-# Usage: bench/http_action.sh [DURATION_SECONDS]   (default 10)
+# Usage: bench/http_action.sh [DURATION_SECONDS [ROUNDS]]   (defaults 10 and 1)
+# With ROUNDS > 1, the 32-connection measurements of direct, nginx as a proxy and Patchbay (its
+# defaults) are repeated, one after the other, and the median ratio is printed too: on a shared
+# machine the direct baseline alone moves by a quarter from one minute to the next.
 # Goals (2 cores): through/direct throughput >= 0.5 at 32 connections; added p50 <= 80 us at 1
 # connection; idle RSS <= 30 MB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-10}"
+rounds="${2:-1}"
 scripts/setup --no-test-tools >/dev/null
 scripts/build default >/dev/null
 
@@ -106,3 +110,26 @@ awk -v d="$dp50" -v t="$tp50" 'BEGIN { printf "  added p50 at 1 connection: %.0f
 echo
 awk -v k="$idle_rss_kb" 'BEGIN { printf "idle RSS of patchbay serve with the stock manifests: %.1f MB   (goal <= 30 MB)\n", k / 1024 }'
 awk -v k="$busy_rss_kb" 'BEGIN { printf "RSS after the load: %.1f MB\n", k / 1024 }'
+
+if ((rounds > 1)); then
+  echo
+  echo "32 connections, $rounds rounds, each measuring direct, nginx as a proxy and patchbay (defaults) in turn:"
+  printf '%-6s %12s %12s %12s %10s %10s\n' "round" "direct" "nginx proxy" "patchbay" "ratio" "proxy ratio"
+  read -r p32 _ _ <<<"${R[proxy_32]}"
+  read -r t32 _ _ <<<"${R[default_32]}"
+  ratios=("$(awk -v d="$d32" -v t="$t32" 'BEGIN { printf "%.3f", t / d }')")
+  proxy_ratios=("$(awk -v d="$d32" -v t="$p32" 'BEGIN { printf "%.3f", t / d }')")
+  printf '%-6s %12.0f %12.0f %12.0f %10.2f %10.2f\n' 1 "$d32" "$p32" "$t32" "${ratios[0]}" "${proxy_ratios[0]}"
+  for ((r = 2; r <= rounds; r++)); do
+    read -r d _ _ <<<"$(run_wrk 32 "$direct_url")"
+    read -r p _ _ <<<"$(run_wrk 32 "http://127.0.0.1:$proxy_port/data.json")"
+    read -r t _ _ <<<"$(run_wrk 32 "http://127.0.0.1:${PORT[default]}$invoke_path" "$work/invoke-default.lua")"
+    ratios+=("$(awk -v d="$d" -v t="$t" 'BEGIN { printf "%.3f", t / d }')")
+    proxy_ratios+=("$(awk -v d="$d" -v t="$p" 'BEGIN { printf "%.3f", t / d }')")
+    printf '%-6s %12.0f %12.0f %12.0f %10.2f %10.2f\n' "$r" "$d" "$p" "$t" "${ratios[-1]}" "${proxy_ratios[-1]}"
+  done
+  median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+  awk -v m="$(median "${ratios[@]}")" -v p="$(median "${proxy_ratios[@]}")" 'BEGIN {
+    printf "  median throughput ratio at 32 connections (patchbay/direct): %.2f   (goal >= 0.50)\n", m
+    printf "  median for nginx as a proxy: %.2f\n", p }'
+fi
