@@ -18,6 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-10}"
 rounds="${2:-1}"
+[[ $duration =~ ^[1-9][0-9]*$ && $rounds =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/http_action.sh [DURATION_SECONDS [ROUNDS]] (whole numbers from 1)" >&2; exit 2; }
 scripts/setup --no-test-tools >/dev/null
 scripts/build default >/dev/null
 

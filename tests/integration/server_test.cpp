@@ -108,6 +108,22 @@ TEST_CASE("the http plugin calls a local upstream through the API", "[e2e]") {
     CHECK(b.json().at("output").at("body").at("base64").as_string() == "//4AAQ==");
     CHECK(b.json().at("output").at("body").at("content_type").as_string() == "application/octet-stream");
     CHECK_FALSE(b.json().at("output").at("json").as_bool());
+    // A body that says it is JSON but is not stays text.
+    auto nj = server.call("POST", invoke_path("http", "request"), "{\"input\": {\"url\": \"" + up.url("/notjson") + "\"}}");
+    REQUIRE(nj.status == 200);
+    CHECK(nj.json().at("output").at("body").as_string() == "{\"cut\": short");
+    CHECK_FALSE(nj.json().at("output").at("json").as_bool());
+    // JSON nested 31 deep fits in the answer under the limit of 32 levels; one level more is
+    // returned as text rather than failing the call.
+    auto d31 = server.call("POST", invoke_path("http", "request"), "{\"input\": {\"url\": \"" + up.url("/deep?levels=31") + "\"}}");
+    REQUIRE(d31.status == 200);
+    json::parse_options deep;  // the API's answer adds a level of its own
+    deep.max_depth = 64;
+    CHECK(json::parse(d31.body, {}, deep).at("output").at("json").as_bool());
+    auto d32 = server.call("POST", invoke_path("http", "request"), "{\"input\": {\"url\": \"" + up.url("/deep?levels=32") + "\"}}");
+    REQUIRE(d32.status == 200);
+    CHECK_FALSE(d32.json().at("output").at("json").as_bool());
+    CHECK(d32.json().at("output").at("body").as_string().size() == 64);
 
     // A text answer stays text; a 404 upstream is returned, or raised when asked.
     auto t = server.call("POST", invoke_path("http", "request"), "{\"input\": {\"url\": \"" + up.url("/text") + "\"}}");
@@ -120,6 +136,11 @@ TEST_CASE("the http plugin calls a local upstream through the API", "[e2e]") {
     CHECK(raised.status == 502);
     CHECK(raised.json().at("error").at("code").as_string() == "UPSTREAM_ERROR");
     CHECK(raised.json().at("error").at("details").at("status").as_int64() == 503);
+    CHECK(raised.json().at("error").at("details").at("body").at("status").as_int64() == 503);  // a JSON body, parsed
+    auto raised_bytes = server.call("POST", invoke_path("http", "request"),
+                                    "{\"input\": {\"url\": \"" + up.url("/bytes?status=500") + "\", \"fail_on_status\": true}}");
+    CHECK(raised_bytes.status == 502);
+    CHECK(raised_bytes.json().at("error").at("details").at("body").at("base64").as_string() == "//4AAQ==");
 }
 
 TEST_CASE("the catalog API lists and shows integrations with their schemas", "[e2e]") {

@@ -123,6 +123,12 @@ struct Upstream::Impl {
             } else if (path == "/bytes") {
                 res.set(bhttp::field::content_type, "application/octet-stream");
                 res.body() = std::string("\xff\xfe\x00\x01", 4);
+                if (auto st = param(target, "status"); !st.empty()) res.result(static_cast<unsigned>(std::stoi(st)));
+            } else if (path == "/notjson") {
+                res.body() = "{\"cut\": short";  // says JSON, is not
+            } else if (path == "/deep") {
+                auto levels = static_cast<size_t>(std::stoi(param(target, "levels")));
+                res.body() = std::string(levels, '[') + std::string(levels, ']');
             } else if (path == "/text") {
                 res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
                 res.body() = "plain text";

@@ -68,8 +68,9 @@ TEST_CASE("string literals are right wherever the characters to escape fall, als
         }
         return out;
     };
-    const std::vector<std::string> specials = {"\"", "\\", std::string(1, '\0'), "\x1f", "\n", "\x7f", "\xc3\xa9", "\xe9", " "};
-    for (size_t len = 0; len <= 40; ++len) {
+    std::vector<std::string> specials = {"\xc3\xa9", "\x1f ", std::string("\0\x20", 2), "\xe9\x1f", "\"\\"};
+    for (int b = 0; b < 256; ++b) specials.push_back(std::string(1, static_cast<char>(b)));  // every byte
+    for (size_t len = 0; len <= 24; ++len) {
         for (const auto& special : specials) {
             for (size_t at = 0; at <= len; ++at) {
                 std::string s(len, 'a');

@@ -212,6 +212,11 @@ TEST_CASE("a pattern matches where std::regex_search finds it, anchored or not",
 
 TEST_CASE("format uri accepts exactly what Boost.URL's RFC 3986 parser accepts as an absolute URI", "[schema]") {
     auto reference = [](const std::string& s) {
+        // "x:?" and "x:#" (a scheme, then an empty path and an empty query or fragment) are valid
+        // RFC 3986, and release builds of Boost.URL 1.81 accept them, but its debug builds stop
+        // on an assertion (path_segments, nseg == 0). is_uri accepts them without asking it.
+        static const std::regex empty_tail("[A-Za-z][A-Za-z0-9+.-]*:[?#]");
+        if (std::regex_match(s, empty_tail)) return true;
         auto r = boost::urls::parse_uri(s);
         return r.has_value() && !r->scheme().empty();
     };
@@ -219,12 +224,12 @@ TEST_CASE("format uri accepts exactly what Boost.URL's RFC 3986 parser accepts a
         "http://127.0.0.1:8080/data.json", "https://api.example.com/v2/companies?page=2&per_page=50#top", "HTTPS://EXAMPLE.COM",
         "urn:isbn:0451450523", "mailto:ops@example.com", "file:///etc/hosts", "http://a:/", "http://a:99999999/x",
         "http://user:pw@host/", "http://[::1]:80/", "http://[v1.x]/", "http://a%41b/%7e?%2", "http://a/%zz", "http://a/%4",
-        "http://a/b c", "http://a/b#c#d", "http://a/b?c?d/e#f?g/h", "http:", "h:", "1http://a", "+a:b", "a+b-c.d:x",
+        "http://a/b c", "http://a/b#c#d", "http://1.2.3.4x", "http://a:80x", "http://:80", "x://", "http://1.2.3.456:80", "http://A%2Fb%c3%A9/", "http://a/b?c?d/e#f?g/h", "http:", "h:", "1http://a", "+a:b", "a+b-c.d:x",
         "http://exa mple.com", "http://a:b/", "http://a@b@c/", "http://a/\x7f", "http://a/é", "http:/a//b", "http:a:b",
         "s://a.b/!$&'()*+,;=:@", "x://[", "http://a]b/", "x:#", "x:?#", "x://#", "x://?", "", ":", "//a/b", "http://a/|",
     };
     // And random strings over the characters that matter to the grammar.
-    const std::string alphabet = "ahT09:/?#[]@%!$&'()*+,;=-._~ \"|\x01\xc3\xa9";
+    const std::string alphabet = "ahTF09:/?#[]@%%%!$&'()*+,;=-._~ \"|\x01\xc3\xa9";
     uint32_t state = 12345;
     auto next = [&] { state = state * 1103515245u + 12345u; return state >> 8; };
     for (int n = 0; n < 20000; ++n) {

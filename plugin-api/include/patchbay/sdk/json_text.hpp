@@ -54,16 +54,20 @@ struct DiscardJson {
 
 // Whether `text` is one JSON document that boost::json::parse (default options) would accept:
 // the same grammar, UTF-8, nesting-depth and size rules, checked without building anything.
-// `ec` says what is wrong when it is not.
-inline bool is_json(std::string_view text, boost::system::error_code& ec) {
-    boost::json::basic_parser<detail::DiscardJson> parser{boost::json::parse_options{}};
+// `ec` says what is wrong when it is not. Text that will be put inside an envelope of its own
+// (`{"body": TEXT}`) needs room for the envelope's levels under the host's limit of 32: pass a
+// smaller `max_depth`.
+inline bool is_json(std::string_view text, boost::system::error_code& ec, std::size_t max_depth = 32) {
+    boost::json::parse_options options;
+    options.max_depth = max_depth;
+    boost::json::basic_parser<detail::DiscardJson> parser{options};
     std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
     if (!ec && used < text.size()) ec = boost::json::error::extra_data;
     return !ec;
 }
-inline bool is_json(std::string_view text) {
+inline bool is_json(std::string_view text, std::size_t max_depth = 32) {
     boost::system::error_code ec;
-    return is_json(text, ec);
+    return is_json(text, ec, max_depth);
 }
 
 // Whether `s` is well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).

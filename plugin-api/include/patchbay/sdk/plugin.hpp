@@ -104,9 +104,12 @@ public:
     Result(Error e) : value_(std::move(e)) {}
 
     bool ok() const { return !std::holds_alternative<Error>(value_); }
-    // The result as a value (JsonText is parsed, and throws if it is not JSON).
-    json::value value() const {
-        if (const auto* t = std::get_if<JsonText>(&value_)) return json::parse(t->text);
+    // The result as a value (JsonText is parsed on first use, and throws if it is not JSON).
+    const json::value& value() const {
+        if (const auto* t = std::get_if<JsonText>(&value_)) {
+            if (!parsed_) parsed_ = json::parse(t->text);
+            return *parsed_;
+        }
         return std::get<json::value>(value_);
     }
     // The result as the JSON text that goes to the host.
@@ -119,6 +122,7 @@ public:
 private:
     friend class Plugin;
     std::variant<json::value, JsonText, Error> value_;
+    mutable std::optional<json::value> parsed_;
 };
 
 // Input helpers: they throw Failure(invalid_input) naming the missing or mistyped field.
