@@ -15,6 +15,11 @@ TEST_CASE("patchbay invoke runs an action in-process and against a server", "[cl
     INFO(local.err);
     REQUIRE(local.exit_code == 0);
     CHECK(json::parse(local.out).at("body").at("hello").as_string() == "world");
+    // The output as the plugin wrote it: a number wider than a double keeps its digits.
+    auto verbatim = run({patchbay_bin(), "invoke", "http", "request", "--input", "{\"url\": \"" + up.url("/verbatim") + "\"}",
+                         "--manifests", staged_manifests().string()});
+    REQUIRE(verbatim.exit_code == 0);
+    CHECK(verbatim.out.find("\"id\": 123456789012345678901234567890") != std::string::npos);
 
     Served server(staged_manifests());
     server.install({"http"});

@@ -274,12 +274,13 @@ int run_invoke(const std::vector<std::string>& argv) {
     req.input = std::move(input);
     if (timeout) req.timeout = std::chrono::milliseconds(*timeout);
     if (auto w = args.get("workflow-id")) req.context["workflow_id"] = *w;
+    req.output_text_only = true;  // printed as the plugin wrote it: numbers keep their digits
     auto outcome = inv.invoke_blocking(std::move(req));
     if (!outcome.ok()) {
         std::cerr << "error: " << code_name(outcome.error->code) << ": " << outcome.error->message << "\n";
         return 1;
     }
-    std::cout << json::serialize(*outcome.output) << "\n";
+    std::cout << outcome.output_text << "\n";
     return 0;
 }
 
