@@ -61,4 +61,19 @@ inline std::vector<std::string> comma_list(const std::vector<std::string>& value
     return out;
 }
 
+// Whether `s` is a scheme and ':' followed by a character that can begin neither a path, nor a
+// query, nor a fragment ("x:|", "x: "): text that is not a URI. Ask this before Boost.URL 1.81's
+// parse_uri, whose debug builds stop on an assertion (path_segments, nseg == 0) on such text.
+inline bool scheme_then_no_uri(std::string_view s) {
+    auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    if (s.empty() || !alpha(s[0])) return false;
+    size_t i = 1;
+    while (i < s.size() && (alpha(s[i]) || digit(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')) ++i;
+    if (i + 1 >= s.size() || s[i] != ':') return false;
+    char c = s[i + 1];
+    if (alpha(c) || digit(c)) return false;
+    return std::string_view("-._~!$&'()*+,;=:@/%?#").find(c) == std::string_view::npos;
+}
+
 }  // namespace patchbay

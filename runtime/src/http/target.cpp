@@ -53,8 +53,10 @@ bool plain_pchar(char c) {
 }  // namespace
 
 Result<Target> parse_target_rfc3986(std::string_view url) {
+    auto not_url = [&] { return Error(Errc::invalid_input, "'" + std::string(url.substr(0, 200)) + "' is not a valid absolute URL"); };
+    if (scheme_then_no_uri(url)) return not_url();
     auto parsed = boost::urls::parse_uri(url);
-    if (!parsed) return Error(Errc::invalid_input, "'" + std::string(url.substr(0, 200)) + "' is not a valid absolute URL");
+    if (!parsed) return not_url();
     const auto& u = *parsed;
     Target t;
     // scheme_id() compares case-insensitively, without a lower-cased copy.

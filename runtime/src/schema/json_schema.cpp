@@ -1,5 +1,7 @@
 #include "schema/json_schema.hpp"
 
+#include "common/text.hpp"
+
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
@@ -816,6 +818,7 @@ bool plain_uri(std::string_view s) {
 
 bool is_uri(std::string_view s) {
     if (plain_uri(s)) return true;
+    if (scheme_then_no_uri(s)) return false;
     auto r = boost::urls::parse_uri(s);
     return r.has_value() && !r->scheme().empty();
 }
