@@ -1,4 +1,6 @@
 #include "http/client.hpp"
+
+#include "common/uri.hpp"
 #include "http/target.hpp"
 #include "test_support.hpp"
 #include "upstream.hpp"
@@ -216,6 +218,17 @@ TEST_CASE("a server that accepts but never completes the TLS handshake hits the 
     REQUIRE_FALSE(res.ok());
     CHECK(res.error().code == Errc::timeout);
     CHECK(res.error().message.find("TLS handshake with 127.0.0.1 timed out") != std::string::npos);
+}
+
+TEST_CASE("the guarded URI parsers refuse a scheme followed by no URI part, without Boost.URL's debug assertion", "[http]") {
+    for (const char* text : {"x:|", "http: x", "x:{", "https:\"a"}) {
+        INFO(text);
+        CHECK_FALSE(patchbay::parse_uri(text));
+        CHECK_FALSE(patchbay::parse_absolute_uri(text));
+    }
+    CHECK(patchbay::parse_uri("x:a"));
+    CHECK(patchbay::parse_absolute_uri("https://example.com/a?b"));
+    CHECK_FALSE(patchbay::parse_absolute_uri("https://example.com/a#b"));  // no fragment in an absolute URI
 }
 
 TEST_CASE("URLs read on the fast path give what the full RFC 3986 parser gives", "[http]") {

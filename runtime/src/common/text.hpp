@@ -61,19 +61,36 @@ inline std::vector<std::string> comma_list(const std::vector<std::string>& value
     return out;
 }
 
-// Whether `s` is a scheme and ':' followed by a character that can begin neither a path, nor a
-// query, nor a fragment ("x:|", "x: "): text that is not a URI. Ask this before Boost.URL 1.81's
-// parse_uri, whose debug builds stop on an assertion (path_segments, nseg == 0) on such text.
-inline bool scheme_then_no_uri(std::string_view s) {
+// RFC 3986 unreserved characters and sub-delims: what a registered name, and (with ':' and '@')
+// a path segment, a query or a fragment, may hold besides percent-escapes.
+constexpr bool uri_unreserved_or_sub_delim(char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    switch (c) {
+        case '-': case '.': case '_': case '~':
+        case '!': case '$': case '&': case '\'': case '(': case ')': case '*': case '+': case ',': case ';': case '=':
+            return true;
+        default:
+            return false;
+    }
+}
+
+// Where the RFC 3986 scheme that `s` starts with ends (the ':' after it), or npos when it starts
+// with none.
+inline size_t uri_scheme_end(std::string_view s) {
     auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
-    auto digit = [](char c) { return c >= '0' && c <= '9'; };
-    if (s.empty() || !alpha(s[0])) return false;
+    if (s.empty() || !alpha(s[0])) return std::string_view::npos;
     size_t i = 1;
-    while (i < s.size() && (alpha(s[i]) || digit(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')) ++i;
-    if (i + 1 >= s.size() || s[i] != ':') return false;
-    char c = s[i + 1];
-    if (alpha(c) || digit(c)) return false;
-    return std::string_view("-._~!$&'()*+,;=:@/%?#").find(c) == std::string_view::npos;
+    while (i < s.size() && (alpha(s[i]) || (s[i] >= '0' && s[i] <= '9') || s[i] == '+' || s[i] == '-' || s[i] == '.')) ++i;
+    return i < s.size() && s[i] == ':' ? i : std::string_view::npos;
+}
+
+// Whether `s` is a scheme and ':' followed by a character that can begin neither a path, nor a
+// query, nor a fragment ("x:|", "x: "): text that is not a URI (see common/uri.hpp).
+inline bool scheme_then_no_uri(std::string_view s) {
+    size_t colon = uri_scheme_end(s);
+    if (colon == std::string_view::npos || colon + 1 >= s.size()) return false;
+    char c = s[colon + 1];
+    return !uri_unreserved_or_sub_delim(c) && std::string_view(":@/%?#").find(c) == std::string_view::npos;
 }
 
 }  // namespace patchbay

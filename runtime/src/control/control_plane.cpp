@@ -3,6 +3,7 @@
 #include "common/clock.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"
+#include "common/uri.hpp"
 #include "store/audit.hpp"
 
 #include <boost/json.hpp>
@@ -41,7 +42,7 @@ Status check_base_url(const json::value& v) {
     if (!v.is_string()) return Error(Errc::invalid_input, "base_url must be a string such as https://api.example.com", "/base_url");
     std::string_view s = v.get_string();
     if (s.empty()) return std::nullopt;
-    auto u = boost::urls::parse_absolute_uri(s);
+    auto u = parse_absolute_uri(s);
     if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->host().empty())
         return Error(Errc::invalid_input, "base_url must be an absolute http(s) URL such as https://api.example.com", "/base_url");
     return std::nullopt;

@@ -1,9 +1,9 @@
 #include "http/target.hpp"
 
 #include "common/text.hpp"
+#include "common/uri.hpp"
 #include "http/egress.hpp"
 
-#include <boost/url/parse.hpp>
 
 #include <charconv>
 
@@ -36,27 +36,15 @@ std::string ipv4_text(const boost::asio::ip::address_v4& a) {
 }
 
 bool digit(char c) { return c >= '0' && c <= '9'; }
-// RFC 3986 unreserved and sub-delims, plus ':' and '@': a path segment's characters (pchar)
-// without percent-encoding, which the fast path leaves to the full parser.
-bool plain_pchar(char c) {
-    if (plain_host_char(c)) return true;
-    switch (c) {
-        case '_': case '~':
-        case '!': case '$': case '&': case '\'': case '(': case ')': case '*': case '+': case ',': case ';': case '=':
-        case ':': case '@':
-            return true;
-        default:
-            return false;
-    }
-}
+// A path segment's characters (pchar) without percent-encoding, which the fast path leaves to the
+// full parser.
+bool plain_pchar(char c) { return uri_unreserved_or_sub_delim(c) || c == ':' || c == '@'; }
 
 }  // namespace
 
 Result<Target> parse_target_rfc3986(std::string_view url) {
-    auto not_url = [&] { return Error(Errc::invalid_input, "'" + std::string(url.substr(0, 200)) + "' is not a valid absolute URL"); };
-    if (scheme_then_no_uri(url)) return not_url();
-    auto parsed = boost::urls::parse_uri(url);
-    if (!parsed) return not_url();
+    auto parsed = parse_uri(url);
+    if (!parsed) return Error(Errc::invalid_input, "'" + std::string(url.substr(0, 200)) + "' is not a valid absolute URL");
     const auto& u = *parsed;
     Target t;
     // scheme_id() compares case-insensitively, without a lower-cased copy.

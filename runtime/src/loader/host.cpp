@@ -4,6 +4,7 @@
 
 #include "common/log.hpp"
 #include "common/text.hpp"
+#include "common/uri.hpp"
 
 #include <patchbay/sdk/header_views.hpp>
 
@@ -213,8 +214,8 @@ Result<OutboundResponse> OutboundHttp::execute(OutboundRequest request, pb_call&
 
 bool Injection::applies_to(std::string_view url) const {
     if (base_url.empty()) return false;
-    auto b = boost::urls::parse_absolute_uri(base_url);
-    auto u = boost::urls::parse_absolute_uri(url);
+    auto b = parse_absolute_uri(base_url);
+    auto u = parse_absolute_uri(url);
     if (!b || !u) return false;
     if (!iequals(b->scheme(), u->scheme()) || !iequals(b->encoded_host(), u->encoded_host())) return false;
     if (b->port_number() != u->port_number()) {

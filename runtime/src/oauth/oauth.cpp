@@ -3,6 +3,7 @@
 #include "common/clock.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"
+#include "common/uri.hpp"
 #include "http/outbound.hpp"
 #include "store/audit.hpp"
 
@@ -366,7 +367,7 @@ Result<json::object> Manager::begin_authorization(const ClientConfig& c, std::st
     if (c.grant != "authorization_code")
         return Error(Errc::conflict, "connection '" + c.connection_name + "' uses the client credentials grant; it needs no login");
     if (options_.redirect_uri.empty()) return Error(Errc::internal, "no redirect URI is configured (serve --public-url)");
-    auto base = boost::urls::parse_absolute_uri(c.authorization_url);
+    auto base = parse_absolute_uri(c.authorization_url);
     if (!base) return Error(Errc::invalid_input, "the authorization URL of connection '" + c.connection_name + "' is not an absolute URL");
     std::string state = random_token(), verifier = random_token();
     boost::urls::url url(*base);

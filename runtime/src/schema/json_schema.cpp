@@ -1,9 +1,8 @@
 #include "schema/json_schema.hpp"
 
-#include "common/text.hpp"
+#include "common/uri.hpp"
 
 #include <boost/json.hpp>
-#include <boost/url/parse.hpp>
 
 #include <charconv>
 #include <cmath>
@@ -757,20 +756,8 @@ bool is_date_time(std::string_view s) {
 
 namespace {
 
-bool ascii_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool ascii_digit(char c) { return c >= '0' && c <= '9'; }
 bool hex_digit(char c) { return ascii_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-// RFC 3986 unreserved and sub-delims: a registered name's characters, percent-escapes aside.
-bool reg_name_char(char c) {
-    if (ascii_alpha(c) || ascii_digit(c)) return true;
-    switch (c) {
-        case '-': case '.': case '_': case '~':
-        case '!': case '$': case '&': case '\'': case '(': case ')': case '*': case '+': case ',': case ';': case '=':
-            return true;
-        default:
-            return false;
-    }
-}
 bool percent_escape_at(std::string_view s, size_t i) {
     return s[i] == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) && hex_digit(s[i + 2]);
 }
@@ -780,14 +767,12 @@ bool percent_escape_at(std::string_view s, size_t i) {
 // fragment. True only for a valid URI; false sends anything else (user info, IP literals, a
 // character out of place) to Boost.URL's full parser, which decides.
 bool plain_uri(std::string_view s) {
-    if (s.empty() || !ascii_alpha(s[0])) return false;
-    size_t i = 1;
-    while (i < s.size() && (ascii_alpha(s[i]) || ascii_digit(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')) ++i;
-    if (i == s.size() || s[i] != ':') return false;
+    size_t i = uri_scheme_end(s);
+    if (i == std::string_view::npos) return false;
     ++i;
     if (s.substr(i, 2) == "//") {
         i += 2;
-        while (i < s.size() && (reg_name_char(s[i]) || percent_escape_at(s, i))) i += s[i] == '%' ? 3 : 1;
+        while (i < s.size() && (uri_unreserved_or_sub_delim(s[i]) || percent_escape_at(s, i))) i += s[i] == '%' ? 3 : 1;
         if (i < s.size() && s[i] == ':') {
             ++i;
             while (i < s.size() && ascii_digit(s[i])) ++i;
@@ -803,7 +788,7 @@ bool plain_uri(std::string_view s) {
             i += 3;
             continue;
         }
-        if (reg_name_char(c) || c == ':' || c == '@' || c == '/' || c == '?') {
+        if (uri_unreserved_or_sub_delim(c) || c == ':' || c == '@' || c == '/' || c == '?') {
             ++i;
             continue;
         }
@@ -818,8 +803,7 @@ bool plain_uri(std::string_view s) {
 
 bool is_uri(std::string_view s) {
     if (plain_uri(s)) return true;
-    if (scheme_then_no_uri(s)) return false;
-    auto r = boost::urls::parse_uri(s);
+    auto r = parse_uri(s);
     return r.has_value() && !r->scheme().empty();
 }
 

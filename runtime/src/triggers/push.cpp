@@ -3,6 +3,7 @@
 #include "common/clock.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"
+#include "common/uri.hpp"
 #include "store/audit.hpp"
 
 #include <boost/json.hpp>
@@ -49,7 +50,7 @@ Result<json::object> PushDelivery::set_target(const Principal& p, const json::ob
     const auto* u = body.if_contains("url");
     bool valid = false;
     if (u && u->is_string())
-        if (auto parsed = boost::urls::parse_uri(u->get_string()))
+        if (auto parsed = parse_uri(u->get_string()))
             valid = (parsed->scheme() == "https" || parsed->scheme() == "http") && !parsed->host().empty();
     if (!valid)
         return Error(Errc::invalid_input, "url must be the engine's http(s) URL that takes the events, such as https://engine.example.com/patchbay", "/url");
