@@ -275,7 +275,8 @@ void Api::invoke(ApiRequest req, const store::Principal& who, std::string integr
             ir.timeout = std::chrono::milliseconds(t->get_int64());
         }
     }
-    if (catalog_.find(ir.integration) && !control_.installed(who.team_id, ir.integration))
+    ir.entry = catalog_.find(ir.integration);
+    if (ir.entry && !control_.installed(who.team_id, ir.integration))
         return respond(error_response(Error(Errc::not_installed, "'" + ir.integration +
                                                                      "' is not installed in your team; an admin installs it with POST /v1/installations"),
                                       req.request_id));

@@ -200,7 +200,8 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
         o.error = std::move(e);
         done(std::move(o));
     };
-    auto entry = catalog_.find(req.integration);
+    auto entry = req.entry ? std::move(req.entry) : catalog_.find(req.integration);
+    if (entry && entry->name != req.integration) entry = catalog_.find(req.integration);  // not the entry named
     if (!entry) {
         return fail(Error(Errc::unknown_integration, "no integration named '" + req.integration +
                                                          "' is in the catalog; GET /v1/integrations lists them"));
@@ -233,25 +234,33 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
         std::atomic<bool> finished{false};
         DeadlineWatcher::Ticket ticket;
         std::function<void(InvokeOutcome)> done;
+        std::chrono::milliseconds budget{};
+        Clock::time_point started;
+        std::string integration, action_name;
     };
     auto shared = std::make_shared<Shared>();
     shared->done = std::move(done);
-    std::string integration = req.integration,
-                action_name = action                               ? req.action
-                              : req.hook == Hook::test_connection ? "test connection"
-                              : req.hook == Hook::organizations   ? "organization listing"
-                                                                   : std::string(hook_name(req.hook)) + " " + req.action;
-    shared->ticket = deadlines_.watch(started + budget, [shared, budget, integration, action_name, started] {
+    shared->budget = budget;
+    shared->started = started;
+    shared->integration = req.integration;
+    shared->action_name = action                               ? req.action
+                          : req.hook == Hook::test_connection ? "test connection"
+                          : req.hook == Hook::organizations   ? "organization listing"
+                                                               : std::string(hook_name(req.hook)) + " " + req.action;
+    shared->ticket = deadlines_.watch(started + budget, [shared] {
         if (shared->finished.exchange(true)) return;
         InvokeOutcome o;
-        o.error = Error(Errc::timeout, "action '" + action_name + "' of '" + integration + "' did not finish within " + human(budget));
-        o.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
-        log::warn("action timed out", {{"integration", integration}, {"action", action_name}, {"timeout_ms", budget.count()}});
+        o.error = Error(Errc::timeout, "action '" + shared->action_name + "' of '" + shared->integration + "' did not finish within " +
+                                           human(shared->budget));
+        o.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - shared->started);
+        log::warn("action timed out",
+                  {{"integration", shared->integration}, {"action", shared->action_name}, {"timeout_ms", shared->budget.count()}});
         auto done = std::move(shared->done);
         done(std::move(o));
     });
 
-    auto run = [this, shared, entry, action, req = std::move(req), budget, started](bool on_fiber) mutable {
+    const bool on_network = network && entry->instance->library().cooperative();
+    auto run = [this, shared, entry = std::move(entry), action, req = std::move(req), budget, started](bool on_fiber) mutable {
         if (shared->finished.load()) return;  // timed out while queued
         pb_call call;
         call.integration = entry->name;
@@ -280,7 +289,7 @@ void Invoker::invoke(InvokeRequest req, std::function<void(InvokeOutcome)> done)
         done(std::move(o));
     };
 
-    if (network && entry->instance->library().cooperative()) {
+    if (on_network) {
         auto fiber = std::make_shared<FiberCall>(*network, [run = std::move(run)]() mutable { run(true); });
         fiber->start();
         return;

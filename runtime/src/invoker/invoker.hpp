@@ -49,6 +49,9 @@ struct InvokeRequest {
     // The caller uses only InvokeOutcome::output_text (the HTTP API passes the output on as the
     // plugin wrote it): the output is checked to be JSON but not kept as a parsed value.
     bool output_text_only = false;
+    // The catalog entry of `integration`, when the caller has looked it up already (the HTTP API
+    // has): the call runs on it, and the catalog is not asked a second time.
+    std::shared_ptr<const catalog::Entry> entry;
 };
 
 struct InvokeOutcome {
