@@ -157,13 +157,14 @@ std::string response_head(const ApiResponse& r, unsigned version, const std::str
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     struct Session {
         asio::io_context& ioc;
+        std::atomic<int>& in_flight;  // its network thread's count of requests being handled
         tcp::socket socket;
         std::atomic<bool> busy{false};
         // When the session began waiting on its peer (for a request, or for an answer to be
         // taken), in steady-clock ticks; 0 while a request is being handled. The sweeper closes
         // sessions that wait longer than the idle timeout: no timer per request.
         std::atomic<int64_t> waiting_since{0};
-        Session(asio::io_context& c, tcp::socket s) : ioc(c), socket(std::move(s)) {}
+        Session(asio::io_context& c, std::atomic<int>& n, tcp::socket s) : ioc(c), in_flight(n), socket(std::move(s)) {}
         void wait_begins() { waiting_since.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed); }
         void wait_ends() { waiting_since.store(0, std::memory_order_relaxed); }
     };
@@ -176,13 +177,29 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     tcp::acceptor acceptor;
     asio::steady_timer sweeper;
     std::atomic<bool> draining{false};
-    std::atomic<int> in_flight{0};
+    // Requests being handled, counted per network thread: a request is counted in and out on its
+    // session's thread, so the threads never write one shared counter.
+    struct alignas(64) Counter {
+        std::atomic<int> n{0};
+    };
+    std::vector<Counter> in_flight_by_thread;
+    int in_flight() const {
+        int n = 0;
+        for (const auto& c : in_flight_by_thread) n += c.n.load();
+        return n;
+    }
     std::mutex sessions_mutex;
     std::map<uint64_t, std::shared_ptr<Session>> sessions;
     uint64_t next_id = 0;
 
     Impl(std::vector<asio::io_context*> ctxs, ServerOptions opts, Api& a)
-        : contexts(std::move(ctxs)), ioc(*contexts.front()), options(std::move(opts)), api(a), acceptor(ioc), sweeper(ioc) {}
+        : contexts(std::move(ctxs)),
+          ioc(*contexts.front()),
+          options(std::move(opts)),
+          api(a),
+          acceptor(ioc),
+          sweeper(ioc),
+          in_flight_by_thread(contexts.size()) {}
 
     // Every so often (a quarter of the idle timeout, at most a second): sessions that have waited
     // on their peer for longer than the idle timeout are closed, on their own thread.
@@ -216,7 +233,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     asio::awaitable<void> accept_loop() {
         for (;;) {
             error_code ec;
-            asio::io_context& target = *contexts[next_context++ % contexts.size()];
+            const size_t slot = next_context++ % contexts.size();
+            asio::io_context& target = *contexts[slot];
             tcp::socket socket(target);
             co_await acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
             if (ec) {
@@ -229,7 +247,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                 continue;
             }
             socket.set_option(tcp::no_delay(true), ec);
-            auto session = std::make_shared<Session>(target, std::move(socket));
+            auto session = std::make_shared<Session>(target, in_flight_by_thread[slot].n, std::move(socket));
             uint64_t id;
             {
                 std::lock_guard lock(sessions_mutex);
@@ -331,15 +349,14 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                 break;
             }
             s.busy = true;
-            in_flight.fetch_add(1);
+            s.in_flight.fetch_add(1, std::memory_order_relaxed);
             struct Done {
-                Impl& impl;
                 Session& s;
                 ~Done() {
                     s.busy = false;
-                    impl.in_flight.fetch_sub(1);
+                    s.in_flight.fetch_sub(1, std::memory_order_release);
                 }
-            } done{*this, s};
+            } done{s};
 
             ApiRequest ar;
             ar.network = &s.ioc;
@@ -402,7 +419,7 @@ void Server::start() {
 void Server::drain(std::function<void()> drained) {
     auto impl = impl_;
     if (impl->draining.exchange(true)) return;
-    log::info("draining: no new connections; finishing requests in flight", {{"in_flight", impl->in_flight.load()}});
+    log::info("draining: no new connections; finishing requests in flight", {{"in_flight", impl->in_flight()}});
     asio::post(impl->acceptor.get_executor(), [impl] {
         error_code ec;
         impl->acceptor.close(ec);
@@ -428,9 +445,9 @@ void Server::drain(std::function<void()> drained) {
                     });
                 }
             }
-            bool idle = impl->in_flight.load() == 0;
+            bool idle = impl->in_flight() == 0;
             if (idle || std::chrono::steady_clock::now() >= deadline) {
-                if (!idle) log::warn("drain timeout reached with requests still in flight", {{"in_flight", impl->in_flight.load()}});
+                if (!idle) log::warn("drain timeout reached with requests still in flight", {{"in_flight", impl->in_flight()}});
                 if (drained) std::exchange(drained, nullptr)();
                 return;
             }

@@ -2,6 +2,7 @@
 #include "http/client.hpp"
 
 #include "common/crypto.hpp"
+#include "common/thread_slot.hpp"
 #include "http/target.hpp"
 #include "invoker/fiber_call.hpp"
 
@@ -240,7 +241,8 @@ private:
 };
 
 struct Connection {
-    std::string key;  // pool key: io_context and origin
+    std::string key;     // pool key: io_context and origin
+    unsigned shard = 0;  // the pool shard it goes back to
     std::optional<TimedSocket> plain;
     std::optional<ssl::stream<TimedSocket>> secure;
     beast::flat_buffer buffer;
@@ -275,7 +277,16 @@ struct Client::Impl {
     asio::io_context ioc;  // never run: sockets need one, all I/O here is synchronous
     ssl::context tls_ctx{ssl::context::tls_client};
     mutable std::mutex mutex;
-    std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
+    // Idle connections by pool key, in shards: shard 0 for this client's own context (any worker
+    // thread may take them), one for each network thread's connections. A network thread then
+    // takes and returns its connections under its own lock, in its own map.
+    static constexpr unsigned kShards = 8;
+    struct alignas(64) Shard {
+        mutable std::mutex mutex;
+        std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
+    };
+    std::array<Shard, kShards> pools;
+    unsigned shard_for(const asio::io_context& ctx) const { return &ctx == &ioc ? 0 : 1 + thread_slot() % (kShards - 1); }
 
     std::map<std::string, std::unique_ptr<ssl::context>> extra_trust;  // by sha256 of the PEM; under `mutex`
 
@@ -323,10 +334,11 @@ struct Client::Impl {
         return std::nullopt;
     }
 
-    std::unique_ptr<Connection> acquire(const std::string& key) {
-        std::lock_guard lock(mutex);
-        auto it = idle.find(key);
-        if (it == idle.end()) return nullptr;
+    std::unique_ptr<Connection> acquire(unsigned shard, const std::string& key) {
+        auto& pool = pools[shard];
+        std::lock_guard lock(pool.mutex);
+        auto it = pool.idle.find(key);
+        if (it == pool.idle.end()) return nullptr;
         auto& list = it->second;
         while (!list.empty()) {
             auto c = std::move(list.back());
@@ -344,8 +356,9 @@ struct Client::Impl {
 
     void release(std::unique_ptr<Connection> c) {
         c->idle_since = Clock::now();
-        std::lock_guard lock(mutex);
-        auto& list = idle[c->key];
+        auto& pool = pools[c->shard];
+        std::lock_guard lock(pool.mutex);
+        auto& list = pool.idle[c->key];
         if (list.size() < options.max_idle_per_host) list.push_back(std::move(c));
     }
 
@@ -402,6 +415,7 @@ struct Client::Impl {
 
         auto conn = std::make_unique<Connection>();
         conn->key = pool_key(ctx, t);
+        conn->shard = shard_for(ctx);
         auto connect_deadline = std::min(deadline, Clock::now() + options.connect_timeout);
         std::string last_error = "no address";
         bool connected = false;
@@ -509,11 +523,12 @@ struct Client::Impl {
         auto* fiber = invoker::FiberCall::current();
         asio::io_context& ctx = fiber ? fiber->io_context() : ioc;
         auto key = pool_key(ctx, t);
+        const unsigned shard = shard_for(ctx);
 
         for (int attempt = 0; attempt < 2; ++attempt) {
             if (Clock::now() >= deadline) return Error(Errc::timeout, "the request to " + t.host + " ran out of time");
             bool reused = true;
-            auto conn = acquire(key);
+            auto conn = acquire(shard, key);
             if (!conn) {
                 reused = false;
                 auto fresh = connect(ctx, t, tls.value(), deadline);
@@ -559,9 +574,11 @@ Result<host::OutboundResponse> Client::perform_suspending(const host::OutboundRe
 }
 
 size_t Client::idle_connections() const {
-    std::lock_guard lock(impl_->mutex);
     size_t n = 0;
-    for (const auto& [k, v] : impl_->idle) n += v.size();
+    for (const auto& pool : impl_->pools) {
+        std::lock_guard lock(pool.mutex);
+        for (const auto& [k, v] : pool.idle) n += v.size();
+    }
     return n;
 }
 

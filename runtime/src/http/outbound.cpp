@@ -13,6 +13,8 @@
 #include <ctime>
 #include <random>
 #include <thread>
+#include <unordered_map>
+#include <limits>
 
 namespace patchbay::http {
 
@@ -151,8 +153,12 @@ void pause_until(Clock::time_point when) {
     }
 }
 
+namespace {
+std::atomic<uint64_t> next_service_id{1};
+}
+
 OutboundService::OutboundService(Client& transport, OutboundOptions options)
-    : transport_(transport), options_(std::move(options)) {}
+    : transport_(transport), options_(std::move(options)), id_(next_service_id.fetch_add(1)) {}
 
 Result<host::OutboundResponse> OutboundService::perform(const host::OutboundRequest& request, Clock::time_point deadline) {
     return transport_.perform(request, deadline);
@@ -163,57 +169,92 @@ Result<host::OutboundResponse> OutboundService::perform_suspending(const host::O
     return transport_.perform_suspending(request, deadline);
 }
 
-std::string OutboundService::circuit_state(std::string_view integration, std::string_view origin) {
-    std::lock_guard lock(mu_);
-    auto it = circuits_.find(std::string(integration) + "|" + std::string(origin));
-    if (it == circuits_.end() || !it->second.open) return "closed";
-    return Clock::now() - it->second.opened_at >= options_.breaker_open ? "half_open" : "open";
+OutboundService::Gate& OutboundService::gate(const std::string& integration, const std::string& origin) {
+    // This thread's map of the gates it has used, for the one service it last used.
+    struct Known {
+        uint64_t service = 0;
+        std::string key;
+        std::unordered_map<std::string, Gate*> gates;
+    };
+    thread_local Known known;
+    if (known.service != id_) {
+        known.gates.clear();
+        known.service = id_;
+    }
+    known.key.assign(integration).append("|").append(origin);
+    if (auto it = known.gates.find(known.key); it != known.gates.end()) return *it->second;
+    Gate* g;
+    {
+        std::lock_guard lock(mu_);
+        auto& slot = gates_[known.key];
+        if (!slot) {
+            slot = std::make_unique<Gate>();
+            slot->key = known.key;
+        }
+        g = slot.get();
+    }
+    if (known.gates.size() >= 4096) known.gates.clear();  // a thread that saw many origins: start again
+    known.gates.emplace(known.key, g);
+    return *g;
 }
 
-std::optional<Error> OutboundService::enter_circuit(const std::string& key, const std::string& origin, bool& probe) {
-    probe = false;
+std::string OutboundService::circuit_state(std::string_view integration, std::string_view origin) {
     std::lock_guard lock(mu_);
-    auto& c = circuits_[key];
-    if (c.open) {
-        auto since = Clock::now() - c.opened_at;
-        if (since < options_.breaker_open || c.probing) {
-            auto left = std::chrono::duration_cast<milliseconds>(options_.breaker_open - since);
-            if (left.count() < 0) left = milliseconds(0);
-            return Error(Errc::circuit_open,
-                         origin + " failed " + std::to_string(options_.breaker_failures) +
-                             " times in a row; calls to it fail fast until a probe succeeds (next probe in " + human(left) + ")",
-                         "", boost::json::object{{"origin", origin}, {"retry_after_ms", left.count()}});
+    auto it = gates_.find(std::string(integration) + "|" + std::string(origin));
+    if (it == gates_.end() || !it->second->open) return "closed";
+    return Clock::now() - it->second->opened_at >= options_.breaker_open ? "half_open" : "open";
+}
+
+std::optional<Error> OutboundService::enter_circuit(Gate& c, const std::string& origin, bool& probe) {
+    probe = false;
+    if (c.troubled.load()) {
+        std::lock_guard lock(mu_);
+        if (c.open) {
+            auto since = Clock::now() - c.opened_at;
+            if (since < options_.breaker_open || c.probing) {
+                auto left = std::chrono::duration_cast<milliseconds>(options_.breaker_open - since);
+                if (left.count() < 0) left = milliseconds(0);
+                return Error(Errc::circuit_open,
+                             origin + " failed " + std::to_string(options_.breaker_failures) +
+                                 " times in a row; calls to it fail fast until a probe succeeds (next probe in " + human(left) + ")",
+                             "", boost::json::object{{"origin", origin}, {"retry_after_ms", left.count()}});
+            }
+            c.probing = true;  // this request is the probe; the others keep failing fast
+            c.update_troubled();
+            probe = true;
         }
-        c.probing = true;  // this request is the probe; the others keep failing fast
-        probe = true;
     }
-    auto& n = in_flight_[key];
-    if (n >= options_.max_in_flight_per_host) {
-        if (probe) c.probing = false;
+    const auto limit = static_cast<int>(std::min<size_t>(options_.max_in_flight_per_host, std::numeric_limits<int>::max()));
+    int n = c.in_flight.fetch_add(1);
+    if (n >= limit) {
+        c.in_flight.fetch_sub(1);
+        if (probe) {
+            std::lock_guard lock(mu_);
+            c.probing = false;
+            c.update_troubled();
+        }
         return Error(Errc::upstream_busy,
                      std::to_string(n) + " requests to " + origin +
                          " are already in flight from this integration, the most allowed: the upstream is slow. Retry later",
                      "", boost::json::object{{"origin", origin}, {"in_flight", static_cast<int64_t>(n)}});
     }
-    ++n;
     return std::nullopt;
 }
 
-void OutboundService::leave_circuit(const std::string& key, bool failed, bool probe) {
+void OutboundService::leave_circuit(Gate& c, bool failed, bool probe) {
+    c.in_flight.fetch_sub(1);
+    if (!failed && !probe && !c.troubled.load()) return;  // closed, nothing counted: nothing to change
     std::lock_guard lock(mu_);
-    if (auto it = in_flight_.find(key); it != in_flight_.end() && it->second > 0) --it->second;
-    auto& c = circuits_[key];
     if (probe) c.probing = false;
     if (!failed) {
         c.failures = 0;
         c.open = false;
-        return;
-    }
-    if (++c.failures >= options_.breaker_failures || probe) {
-        if (!c.open || probe) log::warn("circuit opened", {{"circuit", key}, {"failures", c.failures}});
+    } else if (++c.failures >= options_.breaker_failures || probe) {
+        if (!c.open || probe) log::warn("circuit opened", {{"circuit", c.key}, {"failures", c.failures}});
         c.open = true;
         c.opened_at = Clock::now();
     }
+    c.update_troubled();
 }
 
 std::optional<Error> OutboundService::take_budget(pb_call& call, const std::string& origin, Clock::time_point deadline) {
@@ -261,12 +302,12 @@ std::optional<Error> OutboundService::take_budget(pb_call& call, const std::stri
 
 Result<host::OutboundResponse> OutboundService::send_once(const host::OutboundRequest& request, pb_call& call,
                                                           const std::string& origin) {
-    std::string key = call.integration + "|" + origin;
+    Gate& g = gate(call.integration, origin);
     bool probe = false;
-    if (auto refused = enter_circuit(key, origin, probe)) return *refused;
+    if (auto refused = enter_circuit(g, origin, probe)) return *refused;
     auto result = call.on_fiber ? transport_.perform_suspending(request, call.deadline) : transport_.perform(request, call.deadline);
     bool failed = result ? failure_status(result->status) : failure_error(result.error());
-    leave_circuit(key, failed, probe);
+    leave_circuit(g, failed, probe);
     return result;
 }
 

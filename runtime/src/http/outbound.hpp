@@ -16,8 +16,10 @@
 #include "http/client.hpp"
 #include "loader/host.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -52,28 +54,40 @@ public:
     const OutboundOptions& options() const { return options_; }
 
 private:
-    struct Circuit {
+    // The circuit and in-flight count of one integration and origin. Gates live as long as the
+    // service (one per pair ever called), so a thread may keep pointers to them: each network
+    // thread finds its gates in a map of its own, and a call to a healthy upstream only counts
+    // itself in and out on the gate's atomic, taking no lock.
+    struct Gate {
+        std::string key;  // "integration|origin"
+        std::atomic<int> in_flight{0};
+        // Set while the circuit is anything but closed with no failures counted: the calls
+        // through it then take mu_ to read and update the fields below.
+        std::atomic<bool> troubled{false};
+        // Under mu_:
         int failures = 0;
         bool open = false;
         std::chrono::steady_clock::time_point opened_at{};
         bool probing = false;
+        void update_troubled() { troubled.store(failures > 0 || open || probing); }
     };
     struct Budget {
         std::chrono::steady_clock::time_point tat{};  // GCRA: the theoretical arrival time
     };
 
-    std::optional<Error> enter_circuit(const std::string& key, const std::string& origin, bool& probe);
-    void leave_circuit(const std::string& key, bool failed, bool probe);
+    Gate& gate(const std::string& integration, const std::string& origin);
+    std::optional<Error> enter_circuit(Gate& gate, const std::string& origin, bool& probe);
+    void leave_circuit(Gate& gate, bool failed, bool probe);
     // Reserves a slot in every budget of the call, or says how long until one is free.
     std::optional<Error> take_budget(pb_call& call, const std::string& origin, std::chrono::steady_clock::time_point deadline);
     Result<host::OutboundResponse> send_once(const host::OutboundRequest& request, pb_call& call, const std::string& origin);
 
     Client& transport_;
     OutboundOptions options_;
+    const uint64_t id_;  // tells this service's gates from another's in the threads' own maps
     std::mutex mu_;
-    std::map<std::string, Circuit> circuits_;
+    std::map<std::string, std::unique_ptr<Gate>, std::less<>> gates_;  // under mu_; never erased
     std::map<std::string, Budget> budgets_;
-    std::map<std::string, size_t> in_flight_;
 };
 
 // Reads a Retry-After value: delay-seconds or an HTTP-date. nullopt when it is neither.
