@@ -53,21 +53,37 @@ sdk::JsonText answer(const sdk::HttpResponse& res, const std::string& content_ty
     out += "{\"status\":";
     out += std::to_string(res.status);
     out += ",\"headers\":{";
-    std::vector<std::string> names;
-    names.reserve(res.headers.size());
-    for (const auto& h : res.headers) names.push_back(sdk::ascii_lower(h.first));
+    // Names in lower case, each once: a repeated header's values joined with ", ". Most answers
+    // repeat none, so each name is compared with the earlier ones (lengths first) in place.
+    auto same_name = [](std::string_view a, std::string_view b) {
+        if (a.size() != b.size()) return false;
+        for (size_t k = 0; k < a.size(); ++k)
+            if (sdk::ascii_lower(a[k]) != sdk::ascii_lower(b[k])) return false;
+        return true;
+    };
     bool first = true;
-    for (size_t i = 0; i < names.size(); ++i) {
+    for (size_t i = 0; i < res.headers.size(); ++i) {
+        const std::string& name = res.headers[i].first;
         bool seen = false;
-        for (size_t j = 0; j < i && !seen; ++j) seen = names[j] == names[i];
+        for (size_t j = 0; j < i && !seen; ++j) seen = same_name(res.headers[j].first, name);
         if (seen) continue;
         if (!first) out += ',';
         first = false;
-        sdk::append_json_string(out, names[i]);
+        // A field name is an HTTP token (no quote, backslash or control character): it goes out
+        // lowered as it is. Anything else is escaped.
+        bool token = true;
+        for (char c : name) token = token && static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f && c != '"' && c != '\\';
+        if (token) {
+            out += '"';
+            for (char c : name) out += sdk::ascii_lower(c);
+            out += '"';
+        } else {
+            sdk::append_json_string(out, sdk::ascii_lower(name));
+        }
         out += ':';
         std::string joined;  // only for a repeated header
-        for (size_t j = i + 1; j < names.size(); ++j) {
-            if (names[j] != names[i]) continue;
+        for (size_t j = i + 1; j < res.headers.size(); ++j) {
+            if (!same_name(res.headers[j].first, name)) continue;
             if (joined.empty()) joined = res.headers[i].second;
             joined.append(", ").append(res.headers[j].second);
         }
