@@ -252,3 +252,63 @@ TEST_CASE("format uri accepts exactly what Boost.URL's RFC 3986 parser accepts a
     }
     CHECK(accepted > 1000);  // the random cases reach both answers
 }
+
+TEST_CASE("the fast pattern matcher answers as std::regex_search does, and takes the simple patterns", "[schema]") {
+    using patchbay::schema::SimplePattern;
+    // Patterns as JSON Schemas write them: the matcher must take these.
+    const std::vector<std::pair<const char*, bool>> typical = {
+        {"^[hH][tT][tT][pP][sS]?://", true}, {"^[a-z0-9-]+$", true}, {"^\\d{4}-\\d{2}-\\d{2}$", true}, {"^[A-Za-z_][A-Za-z0-9_]*$", true},
+        {"\\.json$", true}, {"^[0-9a-f]{40}$", true}, {"^.{1,50}$", true}, {"^\\+?[0-9 ()-]{7,20}$", true},
+        // Left to std::regex: \s, groups, alternation, more than 63 steps.
+        {"^[^@\\s]+@", false}, {"^v\\d+(\\.\\d+)?$", false}, {"^(get|post)$", false}, {"^.{1,64}$", false},
+    };
+    for (const auto& [p, simple] : typical) {
+        INFO(p);
+        CHECK(SimplePattern::compile(p).has_value() == simple);
+    }
+    // Random patterns and texts: wherever the matcher takes a pattern, it answers as std::regex
+    // does (on the same bytes, with match_continuous after a leading ^, as the schema asks).
+    const std::vector<std::string> pieces = {
+        "a", "b", "Z", "0", "9", "-", "_", ".", "\\.", "\\d", "\\D", "\\w", "\\W", "\\-", "\\/", "\\$", "\\\\", "\\n", "\\t", "\\s", "\\b",
+        "[a-c]", "[^a-c]", "[-a]", "[a-]", "[\\d_]", "[\\D]", "[.]", "[\\]]", "[]a]", "[^]]", "[a-a]", "[\\w-]", "[+.-]", "[\xc3\xa9]",
+        "[^\xc3\xa9x]", "\xc3\xa9", "(a|b)", "|", "?", "*", "+", "{2}", "{1,3}", "{0,}", "{2,1}", "{", "}", "]", "^", "$", "*?", "+?",
+    };
+    const std::string text_chars = "abcZ09-_./$\\\n\t \xc3\xa9";
+    uint32_t state = 987654;
+    auto next = [&] { state = state * 1103515245u + 12345u; return state >> 8; };
+    size_t taken = 0, matched = 0, compared = 0;
+    for (int n = 0; n < 6000; ++n) {
+        std::string p = next() % 3 == 0 ? "^" : "";
+        for (size_t k = 0, len = 1 + next() % 5; k < len; ++k) p += pieces[next() % pieces.size()];
+        if (next() % 3 == 0) p += "$";
+        std::optional<std::regex> re;
+        try {
+            re.emplace(p, std::regex::ECMAScript);
+        } catch (const std::regex_error&) {
+            continue;  // refused when the schema is compiled; never matched
+        }
+        auto simple = SimplePattern::compile(p);
+        if (!simple) continue;
+        ++taken;
+        bool anchored = !p.empty() && p[0] == '^';
+        for (int t = 0; t < 12; ++t) {
+            std::string text;
+            for (size_t k = 0, len = next() % 8; k < len; ++k) text += text_chars[next() % text_chars.size()];
+            bool expected = std::regex_search(text, *re, anchored ? std::regex_constants::match_continuous : std::regex_constants::match_default);
+            INFO("pattern '" << p << "' on '" << text << "'");
+            REQUIRE(simple->search(text) == expected);
+            matched += expected;
+            ++compared;
+        }
+        // Through a schema, the same answer.
+        std::string text(1 + next() % 3, 'a');
+        json::object schema{{"type", "string"}, {"pattern", p}};
+        auto s = Schema::compile(schema);
+        REQUIRE(s.ok());
+        CHECK(s.value().validate(json::value(text)).empty() ==
+              std::regex_search(text, *re, anchored ? std::regex_constants::match_continuous : std::regex_constants::match_default));
+    }
+    CHECK(taken > 1000);              // most generated patterns are simple enough
+    CHECK(matched > compared / 20);   // and the texts reach both answers
+    CHECK(matched < compared * 19 / 20);
+}

@@ -287,10 +287,15 @@ bool anchored_at_start(std::string_view p) {
     return depth == 0;
 }
 
-bool pattern_found(std::string_view text, std::string_view pattern, const std::regex& re) {
-    auto flags = anchored_at_start(pattern) ? std::regex_constants::match_continuous : std::regex_constants::match_default;
-    return std::regex_search(text.begin(), text.end(), re, flags);
+}  // namespace
+
+bool CompiledPattern::found_in(std::string_view text) const {
+    if (simple) return simple->search(text);
+    auto flags = anchored ? std::regex_constants::match_continuous : std::regex_constants::match_default;
+    return std::regex_search(text.begin(), text.end(), regex, flags);
 }
+
+namespace {
 
 // A schema object's keywords, found in one pass over its entries instead of one lookup by name
 // per keyword the checker asks about.
@@ -316,7 +321,7 @@ struct Checker {
         if (!t && defs) t = resolve_ref(defs->doc, ref);
         return t;
     }
-    const std::regex* pattern(std::string_view p) const {
+    const CompiledPattern* pattern(std::string_view p) const {
         auto it = patterns.find(p);
         if (it != patterns.end()) return it->second.get();
         if (defs)
@@ -484,8 +489,8 @@ struct Checker {
         if (const auto* m = kw[Kw::k_max_length]; m && is_number(*m) && length() > as_double(*m))
             fail(ptr, "must be at most " + short_json(*m) + " characters long");
         if (const auto* p = kw[Kw::k_pattern]; p && p->is_string()) {
-            const std::regex* re = pattern(p->get_string());
-            if (re && !pattern_found(str, p->get_string(), *re))
+            const CompiledPattern* re = pattern(p->get_string());
+            if (re && !re->found_in(str))
                 fail(ptr, "must match the pattern " + short_json(*p));
         }
         if (const auto* f = kw[Kw::k_format]; f && f->is_string()) {
@@ -561,8 +566,8 @@ struct Checker {
             }
             if (pattern_props) {
                 for (const auto& [pat, sub] : *pattern_props) {
-                    const std::regex* re = pattern(pat);
-                    if (re && pattern_found(key, pat, *re)) {
+                    const CompiledPattern* re = pattern(pat);
+                    if (re && re->found_in(key)) {
                         known = true;
                         check(sub, value, child);
                     }
@@ -591,7 +596,11 @@ Pattern compile_pattern(const std::string& p) {
         std::lock_guard lock(mu);
         if (auto it = cache.find(p); it != cache.end()) return it->second;
     }
-    auto re = std::make_shared<const std::regex>(p, std::regex::ECMAScript | std::regex::optimize);  // throws regex_error
+    auto compiled = std::make_shared<CompiledPattern>();
+    compiled->regex = std::regex(p, std::regex::ECMAScript | std::regex::optimize);  // throws regex_error
+    compiled->simple = SimplePattern::compile(p);
+    compiled->anchored = anchored_at_start(p);
+    Pattern re = std::move(compiled);
     std::lock_guard lock(mu);
     if (cache.size() >= kMaxCached) cache.clear();
     cache.emplace(p, re);

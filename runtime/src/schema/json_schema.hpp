@@ -12,6 +12,7 @@
 #pragma once
 
 #include "common/error.hpp"
+#include "schema/simple_pattern.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -25,8 +26,18 @@
 
 namespace patchbay::schema {
 
-// A compiled `pattern`. Shared: one compilation serves every schema that uses the same expression.
-using Pattern = std::shared_ptr<const std::regex>;
+// A compiled `pattern`: std::regex, and the fast matcher when the expression is simple enough
+// for it (most are: "^[a-z0-9-]+$", "^https?://"). Shared: one compilation serves every schema
+// that uses the same expression.
+struct CompiledPattern {
+    std::regex regex;
+    std::optional<SimplePattern> simple;
+    bool anchored = false;  // begins with ^ (std::regex_search is then asked for a match at the start only)
+
+    // Whether the expression matches somewhere in `text`, as std::regex_search decides it.
+    bool found_in(std::string_view text) const;
+};
+using Pattern = std::shared_ptr<const CompiledPattern>;
 using Patterns = std::map<std::string, Pattern, std::less<>>;
 
 struct Violation {
