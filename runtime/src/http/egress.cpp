@@ -112,24 +112,24 @@ std::optional<uint64_t> parse_part(std::string_view p) {
 
 std::optional<ip::address_v4> parse_ipv4_loose(std::string_view host) {
     if (!host.empty() && host.back() == '.') host.remove_suffix(1);  // "127.0.0.1." is the same host
-    std::vector<uint64_t> parts;
+    std::array<uint64_t, 4> parts{};
+    size_t count = 0;
     size_t start = 0;
     for (;;) {
         size_t dot = host.find('.', start);
         auto part = parse_part(host.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
-        if (!part) return std::nullopt;
-        parts.push_back(*part);
-        if (parts.size() > 4) return std::nullopt;
+        if (!part || count == parts.size()) return std::nullopt;
+        parts[count++] = *part;
         if (dot == std::string_view::npos) break;
         start = dot + 1;
     }
     uint32_t value = 0;
-    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    for (size_t i = 0; i + 1 < count; ++i) {
         if (parts[i] > 255) return std::nullopt;
         value |= static_cast<uint32_t>(parts[i]) << (24 - 8 * i);
     }
-    uint64_t last = parts.back();
-    unsigned last_bits = static_cast<unsigned>(32 - 8 * (parts.size() - 1));
+    uint64_t last = parts[count - 1];
+    unsigned last_bits = static_cast<unsigned>(32 - 8 * (count - 1));
     if (last_bits < 32 && last >= (1ull << last_bits)) return std::nullopt;
     value |= static_cast<uint32_t>(last);
     return ip::address_v4(value);
