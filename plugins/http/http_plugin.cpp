@@ -71,13 +71,22 @@ sdk::JsonText answer(const sdk::HttpResponse& res, const std::string& content_ty
         first = false;
         // A field name is an HTTP token (no quote, backslash or control character): it goes out
         // lowered as it is. Anything else is escaped.
+        const size_t mark = out.size();
+        out.resize(mark + name.size() + 2);
+        char* w = out.data() + mark;
+        *w++ = '"';
         bool token = true;
-        for (char c : name) token = token && static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f && c != '"' && c != '\\';
-        if (token) {
-            out += '"';
-            for (char c : name) out += sdk::ascii_lower(c);
-            out += '"';
-        } else {
+        for (char c : name) {
+            auto u = static_cast<unsigned char>(c);
+            if (u <= 0x20 || u >= 0x7f || c == '"' || c == '\\') {
+                token = false;
+                break;
+            }
+            *w++ = sdk::ascii_lower(c);
+        }
+        *w = '"';
+        if (!token) {
+            out.resize(mark);
             sdk::append_json_string(out, sdk::ascii_lower(name));
         }
         out += ':';

@@ -119,6 +119,27 @@ inline bool ascii_word(const char* p) {
 // Appends `s` as a JSON string literal. Text that is not UTF-8 (header values may carry any
 // octets) is read as Latin-1, so the result is always valid JSON.
 inline void append_json_string(std::string& out, std::string_view s) {
+    {
+        // Most strings (header names and values, ids) are printable ASCII with nothing to escape:
+        // one scan eight bytes at a time (the tail padded with spaces), then one append.
+        const size_t n = s.size();
+        bool plain = true;
+        size_t i = 0;
+        for (; plain && i + 8 <= n; i += 8) plain = detail::json_plain_word(s.data() + i, true);
+        if (plain && i < n) {
+            char tail[8];
+            std::memset(tail, ' ', sizeof tail);
+            std::memcpy(tail, s.data() + i, n - i);
+            plain = detail::json_plain_word(tail, true);
+        }
+        if (plain) {
+            out.reserve(out.size() + n + 2);
+            out += '"';
+            out.append(s);
+            out += '"';
+            return;
+        }
+    }
     static const char* hex = "0123456789abcdef";
     bool utf8 = true;
     for (size_t i = 0; i < s.size(); ++i) {
