@@ -1131,17 +1131,17 @@ void Api::start_refresh(const ApiRequest& req, const store::Principal& who, std:
         });
     };
     // Without wait the answer is 202 at once and the refresh goes on; its status shows progress.
-    mappings_.refresh(who, connection, o, std::move(fetch), [reply, answered, rid](Result<json::object> r) {
-        if (answered->exchange(true)) {
+    // The refresh may finish before the 202 is written (small listings, a fast tool): its end
+    // then answers nothing, so a call without wait always gets its 202.
+    auto refused = mappings_.refresh(who, connection, o, std::move(fetch), [reply, answered, rid, wait](Result<json::object> r) {
+        if (!wait || answered->exchange(true)) {
             if (!r) log::warn("organization refresh failed", {{"reason", r.error().message}, {"request_id", rid}});
             return;
         }
         (*reply)(from(r, rid));
     });
-    if (!wait) {
-        auto status = mappings_.refresh_status(who, connection);
-        if (!answered->exchange(true)) (*reply)(from(status, rid, 202));
-    }
+    if (refused) return respond(error_response(*refused, rid));
+    if (!wait) respond(from(mappings_.refresh_status(who, connection), rid, 202));
 }
 
 }  // namespace patchbay::api

@@ -119,19 +119,19 @@ Result<std::string> Mappings::connection_integration(const Principal& p, std::st
     return *integration;
 }
 
-void Mappings::refresh(const Principal& p, std::string_view connection, const RefreshOptions& o, PageFetcher fetch,
-                       std::function<void(Result<json::object>)> done) {
-    if (!p.admin()) return done(admins_only("refresh a connection's organizations"));
+std::optional<Error> Mappings::refresh(const Principal& p, std::string_view connection, const RefreshOptions& o, PageFetcher fetch,
+                                      std::function<void(Result<json::object>)> done) {
+    if (!p.admin()) return admins_only("refresh a connection's organizations");
     if (o.max_pages < 1 || o.max_pages > kMaxPagesLimit)
-        return done(Error(Errc::invalid_input, "max_pages is 1 to " + std::to_string(kMaxPagesLimit), "/max_pages"));
-    if (o.page_size < 1 || o.page_size > 1000) return done(Error(Errc::invalid_input, "page_size is 1 to 1000", "/page_size"));
+        return Error(Errc::invalid_input, "max_pages is 1 to " + std::to_string(kMaxPagesLimit), "/max_pages");
+    if (o.page_size < 1 || o.page_size > 1000) return Error(Errc::invalid_input, "page_size is 1 to 1000", "/page_size");
     auto integration = connection_integration(p, connection);
-    if (!integration) return done(integration.error());
+    if (!integration) return integration.error();
     {
         std::lock_guard lock(mu_);
         if (running_.count(std::string(connection)))
-            return done(Error(Errc::conflict, "a refresh of connection '" + std::string(connection) +
-                                                  "' is already running; GET its refresh status to follow it"));
+            return Error(Errc::conflict, "a refresh of connection '" + std::string(connection) +
+                                             "' is already running; GET its refresh status to follow it");
         running_[std::string(connection)] = Running{0, 0, iso_now()};
     }
     auto r = std::make_shared<Refresh>();
@@ -141,6 +141,7 @@ void Mappings::refresh(const Principal& p, std::string_view connection, const Re
     r->fetch = std::move(fetch);
     r->done = std::move(done);
     next_page(std::move(r));
+    return std::nullopt;
 }
 
 void Mappings::next_page(std::shared_ptr<Refresh> r) {
