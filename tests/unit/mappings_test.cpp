@@ -69,7 +69,7 @@ TEST_CASE("a refresh shows its progress, runs once at a time, and stores what it
     World w;
     Pages pages;
     std::optional<Result<json::object>> outcome;
-    w.mappings.refresh(w.admin, "c1", {}, pages.fetcher(), [&](Result<json::object> r) { outcome = std::move(r); });
+    REQUIRE_FALSE(w.mappings.refresh(w.admin, "c1", {}, pages.fetcher(), [&](Result<json::object> r) { outcome = std::move(r); }));
     REQUIRE(pages.pending.size() == 1);
     CHECK(pages.requests[0].at("cursor").is_null());
     CHECK(pages.requests[0].at("page_size") == 100);
@@ -84,12 +84,12 @@ TEST_CASE("a refresh shows its progress, runs once at a time, and stores what it
     CHECK(status->at("progress").at("fetched") == 2);
     CHECK(status->at("count") == 0);  // nothing kept until it is complete
 
-    // A second refresh of the same connection meanwhile is refused.
-    std::optional<Result<json::object>> second;
-    w.mappings.refresh(w.admin, "c1", {}, pages.fetcher(), [&](Result<json::object> r) { second = std::move(r); });
+    // A second refresh of the same connection meanwhile is refused at once; its callback never runs.
+    bool second_done = false;
+    auto second = w.mappings.refresh(w.admin, "c1", {}, pages.fetcher(), [&](Result<json::object>) { second_done = true; });
     REQUIRE(second);
-    REQUIRE_FALSE(*second);
-    CHECK(second->error().code == Errc::conflict);
+    CHECK(second->code == Errc::conflict);
+    CHECK_FALSE(second_done);
 
     // The last page repeats one item (pages shift at real tools): it is kept once.
     pages.answer(page({"Globex", "Initech"}, std::nullopt));
@@ -109,7 +109,7 @@ TEST_CASE("malformed pages and endless cursors fail the refresh and keep the pre
     auto run = [&](std::vector<Result<json::value>> answers, mapping::RefreshOptions o = {}) {
         Pages pages;
         std::optional<Result<json::object>> outcome;
-        w.mappings.refresh(w.admin, "c1", o, pages.fetcher(), [&](Result<json::object> r) { outcome = std::move(r); });
+        REQUIRE_FALSE(w.mappings.refresh(w.admin, "c1", o, pages.fetcher(), [&](Result<json::object> r) { outcome = std::move(r); }));
         for (auto& a : answers) {
             if (outcome) break;
             pages.answer(std::move(a));
@@ -147,11 +147,14 @@ TEST_CASE("malformed pages and endless cursors fail the refresh and keep the pre
     CHECK_FALSE(capped->contains("last_error"));
 
     // Members may not refresh; unknown connections are named.
-    std::optional<Result<json::object>> refused;
+    bool called = false;
     Pages pages;
-    w.mappings.refresh(w.member, "c1", {}, pages.fetcher(), [&](Result<json::object> r) { refused = std::move(r); });
-    CHECK(refused->error().code == Errc::forbidden);
-    w.mappings.refresh(w.admin, "nope", {}, pages.fetcher(), [&](Result<json::object> r) { refused = std::move(r); });
-    CHECK(refused->error().code == Errc::unknown_connection);
+    auto refused = w.mappings.refresh(w.member, "c1", {}, pages.fetcher(), [&](Result<json::object>) { called = true; });
+    REQUIRE(refused);
+    CHECK(refused->code == Errc::forbidden);
+    refused = w.mappings.refresh(w.admin, "nope", {}, pages.fetcher(), [&](Result<json::object>) { called = true; });
+    REQUIRE(refused);
+    CHECK(refused->code == Errc::unknown_connection);
+    CHECK_FALSE(called);
     CHECK(pages.requests.empty());
 }

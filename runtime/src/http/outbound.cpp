@@ -225,9 +225,11 @@ std::optional<Error> OutboundService::enter_circuit(Gate& c, const std::string& 
         }
     }
     const auto limit = static_cast<int>(std::min<size_t>(options_.max_in_flight_per_host, std::numeric_limits<int>::max()));
-    int n = c.in_flight.fetch_add(1);
+    // Counted in only while there is room, so a refused call never shows in the count.
+    int n = c.in_flight.load();
+    while (n < limit && !c.in_flight.compare_exchange_weak(n, n + 1)) {
+    }
     if (n >= limit) {
-        c.in_flight.fetch_sub(1);
         if (probe) {
             std::lock_guard lock(mu_);
             c.probing = false;

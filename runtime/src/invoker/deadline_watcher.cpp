@@ -73,6 +73,10 @@ void DeadlineWatcher::run() {
             if (!q.empty()) next_look = std::min(next_look, q.begin()->first.when);
         }
         if (!due.empty()) {
+            {
+                std::lock_guard lock(wake_mutex_);
+                if (stopping_) return;  // shutting down: what is due is dropped, not fired
+            }
             std::sort(due.begin(), due.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
             for (auto& [ticket, fire] : due) {
                 fire();

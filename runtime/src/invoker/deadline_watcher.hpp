@@ -40,7 +40,8 @@ public:
     // Runs `on_expire` on the watcher thread at `when`, unless cancelled first. Deadlines due at
     // the same look fire in time order, whichever threads booked them.
     Ticket watch(Clock::time_point when, std::function<void()> on_expire);
-    // Returns true if the deadline was still pending (it will not fire).
+    // Returns true if the deadline was still pending (it will not fire); false once it has fired
+    // or has been taken, with the others due at the same look, to be fired.
     bool cancel(Ticket ticket);
     size_t pending() const;
 

@@ -69,7 +69,7 @@ public:
     // `done` is then never called (FORBIDDEN, INVALID_INPUT, NOT_FOUND, CONFLICT while one is
     // running). Otherwise `done` is called once, when the last page is in or a page failed, with
     // the refresh's status: possibly on another thread, and possibly before refresh returns.
-    std::optional<Error> refresh(const store::Principal& p, std::string_view connection, const RefreshOptions& o, PageFetcher fetch,
+    [[nodiscard]] std::optional<Error> refresh(const store::Principal& p, std::string_view connection, const RefreshOptions& o, PageFetcher fetch,
                  std::function<void(Result<boost::json::object>)> done);
     // {"state": "running"|"idle", "pages", "fetched", "fetched_at", "count", "complete", "last_error"?}
     Result<boost::json::object> refresh_status(const store::Principal& p, std::string_view connection);
