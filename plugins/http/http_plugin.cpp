@@ -54,23 +54,17 @@ sdk::JsonText answer(const sdk::HttpResponse& res, const std::string& content_ty
     out += std::to_string(res.status);
     out += ",\"headers\":{";
     // Names in lower case, each once: a repeated header's values joined with ", ". Most answers
-    // repeat none, so each name is compared with the earlier ones (lengths first) in place.
-    auto same_name = [](std::string_view a, std::string_view b) {
-        if (a.size() != b.size()) return false;
-        for (size_t k = 0; k < a.size(); ++k)
-            if (sdk::ascii_lower(a[k]) != sdk::ascii_lower(b[k])) return false;
-        return true;
-    };
+    // repeat none, so each name is compared with the earlier ones in place.
     bool first = true;
     for (size_t i = 0; i < res.headers.size(); ++i) {
         const std::string& name = res.headers[i].first;
         bool seen = false;
-        for (size_t j = 0; j < i && !seen; ++j) seen = same_name(res.headers[j].first, name);
+        for (size_t j = 0; j < i && !seen; ++j) seen = sdk::ascii_iequals(res.headers[j].first, name);
         if (seen) continue;
         if (!first) out += ',';
         first = false;
         // A field name is an HTTP token (no quote, backslash or control character): it goes out
-        // lowered as it is. Anything else is escaped.
+        // lowered as it is, without a lowered copy. Anything else is escaped.
         const size_t mark = out.size();
         out.resize(mark + name.size() + 2);
         char* w = out.data() + mark;
@@ -92,7 +86,7 @@ sdk::JsonText answer(const sdk::HttpResponse& res, const std::string& content_ty
         out += ':';
         std::string joined;  // only for a repeated header
         for (size_t j = i + 1; j < res.headers.size(); ++j) {
-            if (!same_name(res.headers[j].first, name)) continue;
+            if (!sdk::ascii_iequals(res.headers[j].first, name)) continue;
             if (joined.empty()) joined = res.headers[i].second;
             joined.append(", ").append(res.headers[j].second);
         }

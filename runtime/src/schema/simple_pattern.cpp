@@ -86,10 +86,9 @@ std::optional<Chars> bracket(std::string_view p, size_t& i) {
             auto s = escape(e);
             if (!s) return false;
             m.chars = *s;
-            if (s->count() == 1 && e != 'd' && e != 'w' && e != 'D' && e != 'W') {
+            if (s->count() == 1)  // an escaped character, not a class: it may bound a range
                 for (unsigned k = 0; k < 256; ++k)
                     if ((*s)[k]) m.single = static_cast<unsigned char>(k);
-            }
             i += 2;
             return true;
         }

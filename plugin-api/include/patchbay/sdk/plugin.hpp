@@ -181,6 +181,13 @@ inline std::string ascii_lower(std::string_view s) {
     for (auto& c : out) c = ascii_lower(c);
     return out;
 }
+// Whether two header names (or other ASCII words) are the same, ignoring ASCII case.
+inline bool ascii_iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+    return true;
+}
 
 struct HttpResponse {
     int status = 0;
@@ -189,12 +196,8 @@ struct HttpResponse {
 
     // First header with this name, compared case-insensitively.
     std::optional<std::string> header(std::string_view name) const {
-        for (const auto& [n, v] : headers) {
-            if (n.size() != name.size()) continue;
-            bool same = true;
-            for (size_t i = 0; i < n.size() && same; ++i) same = ascii_lower(n[i]) == ascii_lower(name[i]);
-            if (same) return v;
-        }
+        for (const auto& [n, v] : headers)
+            if (ascii_iequals(n, name)) return v;
         return std::nullopt;
     }
 };
