@@ -3,6 +3,8 @@
 #include <patchbay/sdk/plugin.hpp>
 
 #include <cctype>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -47,6 +49,22 @@ bool is_json_type(std::string_view ct) {
 // values joined with ", " (as RFC 9110 allows), and a JSON body passed on as the upstream wrote
 // it, checked but neither parsed into a value nor written again (numbers keep all their digits).
 // A body that is not UTF-8 text goes as {"content_type", "base64"}, as the openapi plugin's do.
+// Eight bytes of a header name at a time: when none is a control character, space, DEL, '"', '\\'
+// or above 0x7f (any HTTP token passes), writes them lowered to `w` and says true.
+bool lower_token_word(const char* p, char* w) {
+    constexpr uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
+    uint64_t v;
+    std::memcpy(&v, p, sizeof v);
+    auto has_zero = [&](uint64_t x) { return (x - ones) & ~x & tops; };
+    uint64_t bad = ((v - ones * 0x21) & ~v & tops) | (((v & ~tops) + ones) & tops) | (v & tops) | has_zero(v ^ (ones * '"')) |
+                   has_zero(v ^ (ones * '\\'));
+    if (bad != 0) return false;
+    uint64_t upper = ((v + ones * (0x80 - 'A')) ^ (v + ones * (0x80 - 'Z' - 1))) & tops;  // bytes 'A'..'Z'
+    v |= upper >> 2;                                                                      // + 0x20 each
+    std::memcpy(w, &v, sizeof v);
+    return true;
+}
+
 sdk::JsonText answer(const sdk::HttpResponse& res, const std::string& content_type, bool json_body) {
     std::string out;
     out.reserve(res.body.size() + 48 * res.headers.size() + 64);
@@ -70,7 +88,13 @@ sdk::JsonText answer(const sdk::HttpResponse& res, const std::string& content_ty
         char* w = out.data() + mark;
         *w++ = '"';
         bool token = true;
-        for (char c : name) {
+        size_t k = 0;
+        while (k + 8 <= name.size() && lower_token_word(name.data() + k, w)) {
+            k += 8;
+            w += 8;
+        }
+        if (k + 8 <= name.size()) token = false;  // a word that is not all token characters
+        for (char c : std::string_view(name).substr(token ? k : name.size())) {
             auto u = static_cast<unsigned char>(c);
             if (u <= 0x20 || u >= 0x7f || c == '"' || c == '\\') {
                 token = false;

@@ -363,6 +363,10 @@ std::string raw_exchange(unsigned short port, const std::string& bytes, std::chr
     return c.received();
 }
 
+void RawConnection::end_sending() {
+    if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+}
+
 RawConnection::RawConnection(unsigned short port) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};

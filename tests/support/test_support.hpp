@@ -151,6 +151,7 @@ public:
     RawConnection& operator=(const RawConnection&) = delete;
     bool connected() const { return fd_ >= 0; }
     void send(const std::string& bytes);
+    void end_sending();  // shuts the sending half: the peer reads the end of the stream
     // Reads until what was received contains `marker` (and returns all of it), the peer closes,
     // or `limit` passes.
     std::string read_until(const std::string& marker, std::chrono::milliseconds limit = std::chrono::seconds(10));

@@ -120,6 +120,15 @@ struct Upstream::Impl {
                 res.insert("X-Multi", "b");
                 res.set("X-Latin", "caf\xe9");
                 res.body() = "{ \"id\": 123456789012345678901234567890, \"price\": 1.50 }\n";
+            } else if (path == "/mixed") {
+                // The common shape of answer (read without Beast's parser), with a repeated
+                // header and a long name in mixed case.
+                res.insert("X-Multi", "a");
+                res.insert("X-Multi", "b");
+                res.set("X-Patchbay-Long-Header-NAME", "v");
+                res.body() = R"({"mixed":true})";
+            } else if (path == "/chunked") {
+                res.body() = R"({"chunked":true})";
             } else if (path == "/bytes") {
                 res.set(bhttp::field::content_type, "application/octet-stream");
                 res.body() = std::string("\xff\xfe\x00\x01", 4);
@@ -270,6 +279,7 @@ struct Upstream::Impl {
             --in_progress;
             res.keep_alive(!close);
             res.prepare_payload();
+            if (path == "/chunked") res.chunked(true);
             if (req.method() == bhttp::verb::head) {
                 // As servers do: the length the GET would have, and no body.
                 bhttp::response<bhttp::empty_body> head{res.result(), res.version()};

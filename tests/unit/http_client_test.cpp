@@ -65,6 +65,85 @@ TEST_CASE("request line, headers and body reach the upstream", "[http]") {
     CHECK(echo.at("body").as_string() == R"({"k":1})");
 }
 
+TEST_CASE("answers of the common shape and of any other shape are read alike", "[http]") {
+    ClientRig rig;
+    Upstream up;
+    auto mixed = rig.get(up.url("/mixed"));  // read by the quick head reader
+    REQUIRE(mixed.ok());
+    CHECK(mixed->status == 200);
+    CHECK(mixed->body == R"({"mixed":true})");
+    std::vector<std::string> multi;
+    bool long_name = false;
+    for (const auto& [k, v] : mixed->headers) {
+        if (k == "X-Multi") multi.push_back(v);
+        if (k == "X-Patchbay-Long-Header-NAME") long_name = v == "v";
+    }
+    CHECK(multi == std::vector<std::string>{"a", "b"});
+    CHECK(long_name);
+    auto chunked = rig.get(up.url("/chunked"));  // chunked: Beast's parser
+    REQUIRE(chunked.ok());
+    CHECK(chunked->body == R"({"chunked":true})");
+    auto latin = rig.get(up.url("/verbatim"));  // a byte above 0x7f in a value: Beast's parser
+    REQUIRE(latin.ok());
+    CHECK(latin->body.find("123456789012345678901234567890") != std::string::npos);
+    auto again = rig.get(up.url("/mixed"));
+    REQUIRE(again.ok());
+    CHECK(up.connections() == 1);  // every one of them left the connection reusable
+}
+
+namespace {
+// A server that answers one request with `pieces`, written apart (50 ms between them), then
+// closes; for the reads of an answer that arrives in parts, or not whole.
+struct PieceServer {
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::acceptor acceptor{ioc, {boost::asio::ip::make_address("127.0.0.1"), 0}};
+    std::thread thread;
+    explicit PieceServer(std::vector<std::string> pieces) {
+        thread = std::thread([this, pieces = std::move(pieces)] {
+            boost::system::error_code ec;
+            boost::asio::ip::tcp::socket s(ioc);
+            acceptor.accept(s, ec);
+            if (ec) return;
+            s.set_option(boost::asio::ip::tcp::no_delay(true), ec);
+            std::string request;
+            char buf[4096];
+            while (request.find("\r\n\r\n") == std::string::npos) {
+                size_t n = s.read_some(boost::asio::buffer(buf), ec);
+                if (ec) return;
+                request.append(buf, n);
+            }
+            for (const auto& p : pieces) {
+                boost::asio::write(s, boost::asio::buffer(p), ec);
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+            s.close(ec);
+        });
+    }
+    ~PieceServer() { thread.join(); }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/"; }
+};
+}  // namespace
+
+TEST_CASE("an answer that arrives in parts is read whole; one cut short is an error", "[http]") {
+    ClientRig rig;
+    {
+        PieceServer server({"HTTP/1.1 200 OK\r\nContent-Le", "ngth: 10\r\nX-A: 1\r\n\r\n0123", "456789"});
+        auto r = rig.get(server.url());
+        REQUIRE(r.ok());
+        CHECK(r->status == 200);
+        CHECK(r->body == "0123456789");
+        REQUIRE(r->headers.size() == 2);
+        CHECK(r->headers[1] == std::pair<std::string, std::string>("X-A", "1"));
+    }
+    for (std::string cut : {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123", "HTTP/1.1 200 OK\r\nContent-Len"}) {
+        PieceServer server({cut});
+        auto r = rig.get(server.url());
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().code == Errc::upstream_unavailable);
+        CHECK(r.error().message.find("partial message") != std::string::npos);
+    }
+}
+
 TEST_CASE("timeouts, refused connections and bad URLs are errors, not hangs", "[http]") {
     ClientRig rig;
     Upstream up;

@@ -2,6 +2,7 @@
 #include "api/server.hpp"
 
 #include "common/log.hpp"
+#include "http/head_scan.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -76,6 +77,25 @@ public:
     unsigned version = 11;
     bool all_fields = false;
     std::vector<std::pair<std::string, std::string>> fields;
+    std::optional<bool> quick_keep_alive;  // set when the request was read without Beast
+
+    // A request of the common shape (see head_scan.hpp), read whole from `bytes`: the same
+    // members as Beast's callbacks fill.
+    void take(const http::MessageHead& mh, std::string_view bytes) {
+        verb = bhttp::string_to_verb(mh.method);
+        method.assign(mh.method);
+        target.assign(mh.target);
+        version = mh.version;
+        all_fields = wants_headers(target);
+        for (const auto& f : mh.fields()) {
+            if (beast::iequals(f.name, "authorization")) authorization.assign(f.value);
+            else if (beast::iequals(f.name, "x-request-id")) request_id.assign(f.value);
+            if (all_fields) fields.emplace_back(std::string(f.name), std::string(f.value));
+        }
+        body.assign(bytes.substr(mh.head_size, static_cast<size_t>(mh.content_length)));
+        quick_keep_alive = mh.keep_alive;
+    }
+    bool keeps_alive() const { return quick_keep_alive ? *quick_keep_alive : keep_alive(); }
 
 private:
     void on_request_impl(bhttp::verb v, beast::string_view m, beast::string_view t, int ver, error_code&) override {
@@ -291,8 +311,22 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     asio::awaitable<error_code> read_request(Session& s, beast::flat_buffer& buffer, RequestReader& parser) {
         error_code ec;
         bool header_seen = false;
+        const http::ScanLimits quick_limits{options.header_limit, options.body_limit};
+        bool quick = true;  // until the request turns out not to be of the common shape, or not whole
         for (;;) {
-            if (buffer.size() > 0) {
+            if (quick && buffer.size() > 0) {
+                http::MessageHead mh;
+                auto bytes = buffer.cdata();
+                std::string_view view(static_cast<const char*>(bytes.data()), bytes.size());
+                http::Scan scan = http::scan_request_head(view, quick_limits, mh);
+                if (scan == http::Scan::done && mh.head_size + mh.content_length <= view.size()) {
+                    parser.take(mh, view);
+                    buffer.consume(mh.head_size + static_cast<size_t>(mh.content_length));
+                    co_return ec;
+                }
+                quick = scan == http::Scan::incomplete;  // Beast has not read a byte yet: it starts from the first
+            }
+            if (!quick && buffer.size() > 0) {
                 size_t used = parser.put(buffer.data(), ec);
                 buffer.consume(used);
                 if (ec == bhttp::error::need_more) ec = {};
@@ -310,6 +344,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             }
             size_t n = co_await s.socket.async_read_some(buffer.prepare(16 * 1024), asio::redirect_error(asio::use_awaitable, ec));
             if (ec == asio::error::eof) {
+                if (quick && buffer.size() > 0) {  // a cut-short head: Beast's parser words the error
+                    quick = false;
+                    parser.put(buffer.data(), ec);
+                    ec = {};
+                }
                 if (!parser.got_some()) co_return bhttp::error::end_of_stream;
                 parser.put_eof(ec);
                 co_return ec ? ec : error_code(bhttp::error::partial_message);
@@ -367,7 +406,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             ar.headers = std::move(parser.fields);
             ar.request_id = safe_request_id(parser.request_id) ? std::move(parser.request_id) : new_request_id();
             std::string request_id = ar.request_id;
-            bool keep_alive = parser.keep_alive();
+            bool keep_alive = parser.keeps_alive();
             bool head = parser.verb == bhttp::verb::head;
             unsigned version = parser.version;
 

@@ -3,6 +3,7 @@
 
 #include "common/crypto.hpp"
 #include "common/thread_slot.hpp"
+#include "http/head_scan.hpp"
 #include "http/target.hpp"
 #include "invoker/fiber_call.hpp"
 
@@ -15,6 +16,7 @@
 #include <boost/beast/http.hpp>
 
 #include <array>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -33,6 +35,8 @@ using Clock = std::chrono::steady_clock;
 using boost::system::error_code;
 
 namespace {
+
+constexpr size_t kHeadLimit = 64 * 1024;  // the most an upstream's response head may take
 
 // Waits until the socket is ready or the deadline passes, blocking the thread.
 bool poll_ready(int fd, short events, Clock::time_point deadline, error_code& ec) {
@@ -217,6 +221,7 @@ private:
 class ResponseReader : public bhttp::basic_parser<false> {
 public:
     host::OutboundResponse response;
+    std::optional<bool> quick_keep_alive;  // set when exchange() read the answer without Beast
 
 private:
     void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int, error_code&) override {}
@@ -461,14 +466,62 @@ struct Client::Impl {
         return conn;
     }
 
+    // Sends the request and reads the answer into `parser.response`. The common shape of answer
+    // (see head_scan.hpp) is read here, its body straight into the response; any other goes to
+    // Beast's parser, from its first byte. `received` says whether any of it came.
     template <class Stream>
-    error_code exchange(Stream& stream, Connection& conn, const std::string& head, const std::string& body, ResponseReader& parser) {
+    error_code exchange(Stream& stream, Connection& conn, const std::string& head, const std::string& body, ResponseReader& parser,
+                        bool quick, bool& received) {
         error_code ec;
         std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(body)};
         asio::write(stream, wire, ec);
         if (ec) return ec;
+        const ScanLimits limits{kHeadLimit, options.max_response_bytes};
+        while (quick) {
+            if (conn.buffer.size() > 0) {
+                received = true;
+                MessageHead mh;
+                auto bytes = conn.buffer.cdata();
+                Scan s = scan_response_head(std::string_view(static_cast<const char*>(bytes.data()), bytes.size()), limits, mh);
+                if (s == Scan::done) return read_body(stream, conn, mh, parser);
+                if (s == Scan::other) break;
+            }
+            size_t n = stream.read_some(conn.buffer.prepare(beast::read_size(conn.buffer, 65536)), ec);
+            conn.buffer.commit(n);
+            if (ec == asio::error::eof) {
+                if (conn.buffer.size() == 0) return bhttp::error::end_of_stream;
+                received = true;
+                return bhttp::error::partial_message;
+            }
+            if (ec) return ec;
+        }
         bhttp::read(stream, conn.buffer, parser, ec);
+        if (parser.got_some()) received = true;
         return ec;
+    }
+
+    // The rest of a quickly read answer: its fields and status into the response, then its
+    // Content-Length bytes of body, what the buffer holds first and the rest read into place.
+    template <class Stream>
+    static error_code read_body(Stream& stream, Connection& conn, const MessageHead& mh, ResponseReader& parser) {
+        auto& out = parser.response;
+        out.status = mh.status;
+        out.headers.reserve(mh.fields().size());
+        for (const auto& f : mh.fields()) out.headers.emplace_back(std::string(f.name), std::string(f.value));
+        parser.quick_keep_alive = mh.keep_alive;
+        const size_t length = static_cast<size_t>(mh.content_length);
+        const size_t buffered = std::min(conn.buffer.size() - mh.head_size, length);
+        out.body.resize(length);
+        std::memcpy(out.body.data(), static_cast<const char*>(conn.buffer.cdata().data()) + mh.head_size, buffered);
+        conn.buffer.consume(mh.head_size + buffered);
+        size_t have = buffered;
+        while (have < length) {
+            error_code ec;
+            have += stream.read_some(asio::buffer(out.body.data() + have, length - have), ec);
+            if (ec == asio::error::eof && have < length) return bhttp::error::partial_message;
+            if (ec) return ec;
+        }
+        return {};
     }
 
     // Checks the request and writes its head (request line and header fields) in wire form; the
@@ -537,17 +590,19 @@ struct Client::Impl {
             }
             ResponseReader parser;
             parser.body_limit(options.max_response_bytes);
-            parser.header_limit(64 * 1024);
-            if (request.method == "HEAD") parser.skip(true);  // the answer's length is the GET's; no body follows
+            parser.header_limit(kHeadLimit);
+            const bool head_request = request.method == "HEAD";
+            if (head_request) parser.skip(true);  // the answer's length is the GET's; no body follows
             conn->timed().set_deadline(deadline);
-            error_code ec = conn->plain ? exchange(*conn->plain, *conn, head, request.body, parser)
-                                        : exchange(*conn->secure, *conn, head, request.body, parser);
+            bool received = false;
+            error_code ec = conn->plain ? exchange(*conn->plain, *conn, head, request.body, parser, !head_request, received)
+                                        : exchange(*conn->secure, *conn, head, request.body, parser, !head_request, received);
             if (ec) {
                 // A kept-alive connection the server closed just before our request: retry once.
-                if (reused && attempt == 0 && !parser.got_some() && !is_timeout(ec)) continue;
+                if (reused && attempt == 0 && !received && !is_timeout(ec)) continue;
                 return exchange_error(ec, t, options.max_response_bytes);
             }
-            bool keep = parser.keep_alive();
+            bool keep = parser.quick_keep_alive ? *parser.quick_keep_alive : parser.keep_alive();
             auto out = std::move(parser.response);
             if (keep) release(std::move(conn));
             return out;
