@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <thread>
 
 using namespace testing;
@@ -98,12 +99,15 @@ struct PieceServer {
     boost::asio::io_context ioc;
     boost::asio::ip::tcp::acceptor acceptor{ioc, {boost::asio::ip::make_address("127.0.0.1"), 0}};
     std::thread thread;
-    explicit PieceServer(std::vector<std::string> pieces) {
-        thread = std::thread([this, pieces = std::move(pieces)] {
+    std::atomic<int> accepted{0};
+    explicit PieceServer(std::vector<std::string> pieces, int connections = 1) {
+        thread = std::thread([this, pieces = std::move(pieces), connections] {
+          for (int i = 0; i < connections; ++i) {
             boost::system::error_code ec;
             boost::asio::ip::tcp::socket s(ioc);
             acceptor.accept(s, ec);
             if (ec) return;
+            ++accepted;
             s.set_option(boost::asio::ip::tcp::no_delay(true), ec);
             std::string request;
             char buf[4096];
@@ -117,6 +121,7 @@ struct PieceServer {
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
             }
             s.close(ec);
+          }
         });
     }
     ~PieceServer() { thread.join(); }
@@ -134,6 +139,28 @@ TEST_CASE("an answer that arrives in parts is read whole; one cut short is an er
         CHECK(r->body == "0123456789");
         REQUIRE(r->headers.size() == 2);
         CHECK(r->headers[1] == std::pair<std::string, std::string>("X-A", "1"));
+    }
+    {
+        // A head that arrives a few bytes at a time (more reads than the quick reader scans).
+        std::vector<std::string> bytes;
+        for (char c : std::string("HTTP/1.1 20")) bytes.emplace_back(1, c);
+        bytes.emplace_back("0 OK\r\nContent-Length: 2\r\n\r\nok");
+        PieceServer server(bytes);
+        auto r = rig.get(server.url());
+        REQUIRE(r.ok());
+        CHECK(r->body == "ok");
+    }
+    {
+        // Bytes after the answer: the connection is not used again, so the next answer is not
+        // read from them.
+        PieceServer server({"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiHTTP/1.1 500 Not Asked\r\n\r\n"}, 2);
+        auto first = rig.get(server.url());
+        REQUIRE(first.ok());
+        CHECK(first->body == "hi");
+        auto second = rig.get(server.url());
+        REQUIRE(second.ok());
+        CHECK(second->status == 200);
+        CHECK(server.accepted == 2);
     }
     for (std::string cut : {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123", "HTTP/1.1 200 OK\r\nContent-Len"}) {
         PieceServer server({cut});

@@ -313,6 +313,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         bool header_seen = false;
         const http::ScanLimits quick_limits{options.header_limit, options.body_limit};
         bool quick = true;  // until the request turns out not to be of the common shape, or not whole
+        int scans = 0;      // each from the first byte: a head that trickles in goes to Beast after a few
         for (;;) {
             if (quick && buffer.size() > 0) {
                 http::MessageHead mh;
@@ -324,7 +325,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                     buffer.consume(mh.head_size + static_cast<size_t>(mh.content_length));
                     co_return ec;
                 }
-                quick = scan == http::Scan::incomplete;  // Beast has not read a byte yet: it starts from the first
+                // Beast has not read a byte yet: it starts from the first.
+                quick = scan == http::Scan::incomplete && ++scans < 4;
             }
             if (!quick && buffer.size() > 0) {
                 size_t used = parser.put(buffer.data(), ec);

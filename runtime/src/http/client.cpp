@@ -37,6 +37,7 @@ using boost::system::error_code;
 namespace {
 
 constexpr size_t kHeadLimit = 64 * 1024;  // the most an upstream's response head may take
+constexpr int kQuickScans = 4;            // reads of an answer's head before Beast's parser takes it
 
 // Waits until the socket is ready or the deadline passes, blocking the thread.
 bool poll_ready(int fd, short events, Clock::time_point deadline, error_code& ec) {
@@ -477,14 +478,16 @@ struct Client::Impl {
         asio::write(stream, wire, ec);
         if (ec) return ec;
         const ScanLimits limits{kHeadLimit, options.max_response_bytes};
-        while (quick) {
+        // Each scan starts from the first byte, so a head that trickles in goes to Beast's parser
+        // (which carries on where it stopped) after a few reads, not one scan per byte.
+        for (int scans = 0; quick; ) {
             if (conn.buffer.size() > 0) {
                 received = true;
                 MessageHead mh;
                 auto bytes = conn.buffer.cdata();
                 Scan s = scan_response_head(std::string_view(static_cast<const char*>(bytes.data()), bytes.size()), limits, mh);
                 if (s == Scan::done) return read_body(stream, conn, mh, parser);
-                if (s == Scan::other) break;
+                if (s == Scan::other || ++scans == kQuickScans) break;
             }
             size_t n = stream.read_some(conn.buffer.prepare(beast::read_size(conn.buffer, 65536)), ec);
             conn.buffer.commit(n);
@@ -604,7 +607,9 @@ struct Client::Impl {
             }
             bool keep = parser.quick_keep_alive ? *parser.quick_keep_alive : parser.keep_alive();
             auto out = std::move(parser.response);
-            if (keep) release(std::move(conn));
+            // Bytes after the answer were never asked for: the server is out of step, so the
+            // connection is not used again.
+            if (keep && conn->buffer.size() == 0) release(std::move(conn));
             return out;
         }
         return transport_error(Errc::upstream_unavailable, "the connection to " + t.host + " was closed before an answer", "exchange");
