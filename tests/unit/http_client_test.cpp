@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <sys/socket.h>
 #include <thread>
 
 using namespace testing;
@@ -124,7 +125,10 @@ struct PieceServer {
           }
         });
     }
-    ~PieceServer() { thread.join(); }
+    ~PieceServer() {
+        ::shutdown(acceptor.native_handle(), SHUT_RDWR);  // wakes an accept still waiting for a connection that never came
+        thread.join();
+    }
     std::string url() const { return "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/"; }
 };
 }  // namespace
