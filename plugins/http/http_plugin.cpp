@@ -45,10 +45,6 @@ bool is_json_type(std::string_view ct) {
     return type == "application/json" || (type.size() > 5 && type.compare(type.size() - 5, 5, "+json") == 0);
 }
 
-// The action's output, written as JSON text: header names in lower case, a repeated header's
-// values joined with ", " (as RFC 9110 allows), and a JSON body passed on as the upstream wrote
-// it, checked but neither parsed into a value nor written again (numbers keep all their digits).
-// A body that is not UTF-8 text goes as {"content_type", "base64"}, as the openapi plugin's do.
 // Eight bytes of a header name at a time: when none is a control character, space, DEL, '"', '\\'
 // or above 0x7f (any HTTP token passes), writes them lowered to `w` and says true.
 bool lower_token_word(const char* p, char* w) {
@@ -65,6 +61,10 @@ bool lower_token_word(const char* p, char* w) {
     return true;
 }
 
+// The action's output, written as JSON text: header names in lower case, a repeated header's
+// values joined with ", " (as RFC 9110 allows), and a JSON body passed on as the upstream wrote
+// it, checked but neither parsed into a value nor written again (numbers keep all their digits).
+// A body that is not UTF-8 text goes as {"content_type", "base64"}, as the openapi plugin's do.
 sdk::JsonText answer(const sdk::HttpResponse& res, const std::string& content_type, bool json_body) {
     std::string out;
     out.reserve(res.body.size() + 48 * res.headers.size() + 64);

@@ -223,6 +223,7 @@ class ResponseReader : public bhttp::basic_parser<false> {
 public:
     host::OutboundResponse response;
     std::optional<bool> quick_keep_alive;  // set when exchange() read the answer without Beast
+    bool keeps_alive() const { return quick_keep_alive ? *quick_keep_alive : keep_alive(); }
 
 private:
     void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int, error_code&) override {}
@@ -605,7 +606,7 @@ struct Client::Impl {
                 if (reused && attempt == 0 && !received && !is_timeout(ec)) continue;
                 return exchange_error(ec, t, options.max_response_bytes);
             }
-            bool keep = parser.quick_keep_alive ? *parser.quick_keep_alive : parser.keep_alive();
+            bool keep = parser.keeps_alive();
             auto out = std::move(parser.response);
             // Bytes after the answer were never asked for: the server is out of step, so the
             // connection is not used again.

@@ -1,5 +1,7 @@
 #include "http/head_scan.hpp"
 
+#include "common/text.hpp"
+
 #include <cstring>
 
 namespace patchbay::http {
@@ -38,17 +40,6 @@ const char* skip_value(const char* p, const char* end) {
     }
     while (p < end && is(*p, kValue)) ++p;
     return p;
-}
-
-// `name` (a token) equals `lower` (lower case) but for the case of its letters.
-bool name_is(std::string_view name, std::string_view lower) {
-    if (name.size() != lower.size()) return false;
-    for (size_t i = 0; i < name.size(); ++i) {
-        char c = name[i];
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
-        if (c != lower[i]) return false;
-    }
-    return true;
 }
 
 // Reads "HTTP/1.0" or "HTTP/1.1" at p. 10 or 11; 0 when it is something else; -1 when `end`
@@ -106,20 +97,20 @@ Scan read_fields(const char* begin, const char*& p, const char* end, const ScanL
 
         switch (field_name.size()) {
             case 6:
-                if (name_is(field_name, "expect")) return Scan::other;
+                if (iequals(field_name, "expect")) return Scan::other;
                 break;
             case 7:
-                if (name_is(field_name, "upgrade")) return Scan::other;
+                if (iequals(field_name, "upgrade")) return Scan::other;
                 break;
             case 10:
-                if (name_is(field_name, "connection")) {
-                    if (name_is(field_value, "close")) close = true;
-                    else if (name_is(field_value, "keep-alive")) keep = true;
+                if (iequals(field_name, "connection")) {
+                    if (iequals(field_value, "close")) close = true;
+                    else if (iequals(field_value, "keep-alive")) keep = true;
                     else return Scan::other;  // a list, or another token
                 }
                 break;
             case 14:
-                if (name_is(field_name, "content-length")) {
+                if (iequals(field_name, "content-length")) {
                     if (has_length || field_value.empty() || field_value.size() > 18) return Scan::other;
                     uint64_t n = 0;
                     for (char c : field_value) {
@@ -132,10 +123,10 @@ Scan read_fields(const char* begin, const char*& p, const char* end, const ScanL
                 }
                 break;
             case 16:
-                if (name_is(field_name, "proxy-connection")) return Scan::other;  // Beast reads it as Connection
+                if (iequals(field_name, "proxy-connection")) return Scan::other;  // Beast reads it as Connection
                 break;
             case 17:
-                if (name_is(field_name, "transfer-encoding")) return Scan::other;
+                if (iequals(field_name, "transfer-encoding")) return Scan::other;
                 break;
             default: break;
         }
