@@ -39,10 +39,9 @@ std::string with_query(std::string url, const json::object& query) {
 }
 
 bool is_json_type(std::string_view ct) {
-    auto semi = ct.find(';');
-    std::string type = sdk::ascii_lower(ct.substr(0, semi));
-    while (!type.empty() && type.back() == ' ') type.pop_back();
-    return type == "application/json" || (type.size() > 5 && type.compare(type.size() - 5, 5, "+json") == 0);
+    std::string_view type = ct.substr(0, ct.find(';'));
+    while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+    return sdk::ascii_iequals(type, "application/json") || (type.size() > 5 && sdk::ascii_iequals(type.substr(type.size() - 5), "+json"));
 }
 
 // Eight bytes of a header name at a time: when none is a control character, space, DEL, '"', '\\'
@@ -61,76 +60,90 @@ bool lower_token_word(const char* p, char* w) {
     return true;
 }
 
+// Writes `name` lowered to `w` when it has no character that JSON would escape (a field name is
+// an HTTP token: no quote, backslash, space or control character) and says true; otherwise false.
+bool lower_plain_name(std::string_view name, char* w) {
+    size_t k = 0;
+    for (; k + 8 <= name.size(); k += 8)
+        if (!lower_token_word(name.data() + k, w + k)) return false;
+    if (k == name.size()) return true;
+    // The last few bytes as one more word, padded with a letter.
+    char in[8], out[8];
+    std::memset(in, 'a', sizeof in);
+    std::memcpy(in, name.data() + k, name.size() - k);
+    if (!lower_token_word(in, out)) return false;
+    std::memcpy(w + k, out, name.size() - k);
+    return true;
+}
+
+// Appends `"name":"value"` with the name in lower case: in one piece when neither needs escaping
+// (nearly every header), else through append_json_string.
+void append_header(std::string& out, std::string_view name, std::string_view value) {
+    const size_t mark = out.size();
+    if (sdk::detail::json_plain(value)) {
+        out.resize(mark + name.size() + value.size() + 5);
+        char* w = out.data() + mark;
+        *w++ = '"';
+        if (lower_plain_name(name, w)) {
+            w += name.size();
+            std::memcpy(w, "\":\"", 3);
+            w += 3;
+            std::memcpy(w, value.data(), value.size());
+            w[value.size()] = '"';
+            return;
+        }
+        out.resize(mark);
+    }
+    sdk::append_json_string(out, sdk::ascii_lower(name));
+    out += ':';
+    sdk::append_json_string(out, value);
+}
+
 // The action's output, written as JSON text: header names in lower case, a repeated header's
 // values joined with ", " (as RFC 9110 allows), and a JSON body passed on as the upstream wrote
 // it, checked but neither parsed into a value nor written again (numbers keep all their digits).
 // A body that is not UTF-8 text goes as {"content_type", "base64"}, as the openapi plugin's do.
-sdk::JsonText answer(const sdk::HttpResponse& res, const std::string& content_type, bool json_body) {
+sdk::JsonText answer(const sdk::HttpResponseView& res, std::string_view content_type, bool json_body) {
+    const std::string_view body = res.body();
+    const size_t count = res.header_count();
+    size_t size = body.size() + 64;
+    for (size_t i = 0; i < count; ++i) size += res.header_name(i).size() + res.header_value(i).size() + 6;
     std::string out;
-    out.reserve(res.body.size() + 48 * res.headers.size() + 64);
+    out.reserve(size);
     out += "{\"status\":";
-    out += std::to_string(res.status);
+    out += std::to_string(res.status());
     out += ",\"headers\":{";
-    // Names in lower case, each once: a repeated header's values joined with ", ". Most answers
-    // repeat none, so each name is compared with the earlier ones in place.
+    // Each name once: most answers repeat none, so each name is compared with the earlier ones
+    // in place, and only a repeated one gets its values joined.
     bool first = true;
-    for (size_t i = 0; i < res.headers.size(); ++i) {
-        const std::string& name = res.headers[i].first;
+    for (size_t i = 0; i < count; ++i) {
+        const std::string_view name = res.header_name(i);
         bool seen = false;
-        for (size_t j = 0; j < i && !seen; ++j) seen = sdk::ascii_iequals(res.headers[j].first, name);
+        for (size_t j = 0; j < i && !seen; ++j) seen = sdk::ascii_iequals(res.header_name(j), name);
         if (seen) continue;
         if (!first) out += ',';
         first = false;
-        // A field name is an HTTP token (no quote, backslash or control character): it goes out
-        // lowered as it is, without a lowered copy. Anything else is escaped.
-        const size_t mark = out.size();
-        out.resize(mark + name.size() + 2);
-        char* w = out.data() + mark;
-        *w++ = '"';
-        bool token = true;
-        size_t k = 0;
-        while (k + 8 <= name.size() && lower_token_word(name.data() + k, w)) {
-            k += 8;
-            w += 8;
-        }
-        if (k + 8 <= name.size()) token = false;  // a word that is not all token characters
-        for (char c : std::string_view(name).substr(token ? k : name.size())) {
-            auto u = static_cast<unsigned char>(c);
-            if (u <= 0x20 || u >= 0x7f || c == '"' || c == '\\') {
-                token = false;
-                break;
-            }
-            *w++ = sdk::ascii_lower(c);
-        }
-        *w = '"';
-        if (!token) {
-            out.resize(mark);
-            sdk::append_json_string(out, sdk::ascii_lower(name));
-        }
-        out += ':';
         std::string joined;  // only for a repeated header
-        for (size_t j = i + 1; j < res.headers.size(); ++j) {
-            if (!sdk::ascii_iequals(res.headers[j].first, name)) continue;
-            if (joined.empty()) joined = res.headers[i].second;
-            joined.append(", ").append(res.headers[j].second);
+        for (size_t j = i + 1; j < count; ++j) {
+            if (!sdk::ascii_iequals(res.header_name(j), name)) continue;
+            if (joined.empty()) joined = res.header_value(i);
+            joined.append(", ").append(res.header_value(j));
         }
-        sdk::append_json_string(out, joined.empty() ? res.headers[i].second : joined);
+        append_header(out, name, joined.empty() ? res.header_value(i) : std::string_view(joined));
     }
     out += "},\"body\":";
     if (json_body) {
-        out += res.body;
-    } else if (sdk::valid_utf8(res.body)) {
-        sdk::append_json_string(out, res.body);
+        out += body;
+    } else if (sdk::valid_utf8(body)) {
+        sdk::append_json_string(out, body);
     } else {
         out += "{\"content_type\":";
         sdk::append_json_string(out, content_type);
         out += ",\"base64\":\"";
-        out += sdk::base64(res.body);
+        out += sdk::base64(body);
         out += "\"}";
     }
-    out += ",\"json\":";
-    out += json_body ? "true" : "false";
-    out += '}';
+    out += json_body ? ",\"json\":true}" : ",\"json\":false}";
     return sdk::JsonText{std::move(out)};
 }
 
@@ -142,7 +155,7 @@ sdk::Result send_request(sdk::Call& call, const json::value& input) {
     bool has_content_type = false;
     if (const auto* h = sdk::find(input, "headers")) {
         for (const auto& [k, v] : h->as_object()) {
-            if (sdk::ascii_lower(k) == "content-type") has_content_type = true;
+            if (sdk::ascii_iequals(k, "content-type")) has_content_type = true;
             req.headers.emplace_back(std::string(k), std::string(v.as_string()));
         }
     }
@@ -156,21 +169,28 @@ sdk::Result send_request(sdk::Call& call, const json::value& input) {
         req.body = std::string(text_body->as_string());
     }
     if (const auto* t = sdk::find(input, "timeout_ms")) req.timeout_ms = t->to_number<int64_t>();
-
-    sdk::HttpResponse res = call.http(req);
-    auto ct = res.header("content-type");
-    // One level less than the host's limit: the body goes inside the answer's object.
-    bool answered_json = ct && is_json_type(*ct) && !res.body.empty() && sdk::is_json(res.body, 31);
     const auto* fail = sdk::find(input, "fail_on_status");
-    if (fail && fail->as_bool() && res.status >= 400) {
-        json::value body = answered_json           ? json::parse(res.body)
-                           : sdk::valid_utf8(res.body) ? json::value(json::string(res.body))
-                                                       : json::value(json::object{{"content_type", ct ? *ct : std::string()},
-                                                                                  {"base64", sdk::base64(res.body)}});
-        return sdk::Error::upstream("the server answered HTTP " + std::to_string(res.status),
-                                    json::object{{"status", res.status}, {"body", std::move(body)}});
-    }
-    return answer(res, ct ? *ct : std::string(), answered_json);
+    const bool fail_on_status = fail && fail->as_bool();
+
+    // The answer is read where the host holds it, without a copy; the result is built in place.
+    std::optional<sdk::Result> result;
+    call.http(req, [&](const sdk::HttpResponseView& res) {
+        const std::string_view ct = res.header("content-type").value_or(std::string_view());
+        // One level less than the host's limit: the body goes inside the answer's object.
+        const std::string_view body = res.body();
+        const bool answered_json = is_json_type(ct) && !body.empty() && sdk::is_json(body, 31);
+        if (fail_on_status && res.status() >= 400) {
+            json::value details_body = answered_json       ? json::parse(body)
+                                       : sdk::valid_utf8(body) ? json::value(json::string(body))
+                                                               : json::value(json::object{{"content_type", ct}, {"base64", sdk::base64(body)}});
+            result.emplace(sdk::Error::upstream("the server answered HTTP " + std::to_string(res.status()),
+                                                json::object{{"status", res.status()}, {"body", std::move(details_body)}}));
+            return;
+        }
+        result.emplace(answer(res, ct, answered_json));
+    });
+    if (!result) return sdk::Error::upstream("the host's HTTP service gave no answer");
+    return std::move(*result);
 }
 
 // Test connection: a GET of the connection's base URL, with its credentials (the host adds them).

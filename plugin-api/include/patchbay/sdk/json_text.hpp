@@ -114,31 +114,33 @@ inline bool ascii_word(const char* p) {
     return (v & 0x8080808080808080ULL) == 0;
 }
 
+// Whether `s` is printable ASCII with nothing to escape in a JSON string: one scan eight bytes
+// at a time, the tail padded with spaces.
+inline bool json_plain(std::string_view s) {
+    const size_t n = s.size();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        if (!json_plain_word(s.data() + i, true)) return false;
+    if (i == n) return true;
+    char tail[8];
+    std::memset(tail, ' ', sizeof tail);
+    std::memcpy(tail, s.data() + i, n - i);
+    return json_plain_word(tail, true);
+}
+
 }  // namespace detail
 
 // Appends `s` as a JSON string literal. Text that is not UTF-8 (header values may carry any
 // octets) is read as Latin-1, so the result is always valid JSON.
 inline void append_json_string(std::string& out, std::string_view s) {
-    {
-        // Most strings (header names and values, ids) are printable ASCII with nothing to escape:
-        // one scan eight bytes at a time (the tail padded with spaces), then one append.
-        const size_t n = s.size();
-        bool plain = true;
-        size_t i = 0;
-        for (; plain && i + 8 <= n; i += 8) plain = detail::json_plain_word(s.data() + i, true);
-        if (plain && i < n) {
-            char tail[8];
-            std::memset(tail, ' ', sizeof tail);
-            std::memcpy(tail, s.data() + i, n - i);
-            plain = detail::json_plain_word(tail, true);
-        }
-        if (plain) {
-            out.reserve(out.size() + n + 2);
-            out += '"';
-            out.append(s);
-            out += '"';
-            return;
-        }
+    // Most strings (header names and values, ids) are printable ASCII with nothing to escape:
+    // one scan, then one append.
+    if (detail::json_plain(s)) {
+        out.reserve(out.size() + s.size() + 2);
+        out += '"';
+        out.append(s);
+        out += '"';
+        return;
     }
     static const char* hex = "0123456789abcdef";
     bool utf8 = true;

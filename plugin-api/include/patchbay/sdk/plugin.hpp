@@ -202,6 +202,33 @@ struct HttpResponse {
     }
 };
 
+// A response as the host hands it over, without copies: valid only inside the callback given to
+// Call::http (see there). For plugins that pass a large answer on rather than keep it.
+class HttpResponseView {
+public:
+    HttpResponseView(int status, const pb_header* headers, size_t header_count, std::string_view body)
+        : status_(status), headers_(headers), header_count_(header_count), body_(body) {}
+
+    int status() const { return status_; }
+    std::string_view body() const { return body_; }
+    size_t header_count() const { return header_count_; }
+    std::string_view header_name(size_t i) const { return view(headers_[i].name); }
+    std::string_view header_value(size_t i) const { return view(headers_[i].value); }
+    // First header with this name, compared case-insensitively.
+    std::optional<std::string_view> header(std::string_view name) const {
+        for (size_t i = 0; i < header_count_; ++i)
+            if (ascii_iequals(header_name(i), name)) return header_value(i);
+        return std::nullopt;
+    }
+
+private:
+    static std::string_view view(pb_str s) { return s.data ? std::string_view(s.data, s.size) : std::string_view(); }
+    int status_;
+    const pb_header* headers_;
+    size_t header_count_;
+    std::string_view body_;
+};
+
 enum class LogLevel : int32_t { debug = PB_LOG_DEBUG, info = PB_LOG_INFO, warn = PB_LOG_WARN, error = PB_LOG_ERROR };
 
 namespace detail {
@@ -250,6 +277,21 @@ public:
     // Performs the request through the host. Throws Failure when no response was received;
     // any HTTP status (including 4xx/5xx) is returned for the plugin to interpret.
     HttpResponse http(const HttpRequest& request) const {
+        HttpResponse response;
+        http(request, [&](const HttpResponseView& r) {
+            response.status = r.status();
+            response.body.assign(r.body());
+            response.headers.reserve(r.header_count());
+            for (size_t i = 0; i < r.header_count(); ++i) response.headers.emplace_back(r.header_name(i), r.header_value(i));
+        });
+        return response;
+    }
+
+    // The same, handing the response to `on_response` as views into the host's buffers instead
+    // of copying it: they are valid only until `on_response` returns. Throws Failure as above,
+    // and passes on whatever `on_response` throws (after the host has let go of the response).
+    template <class OnResponse>
+    void http(const HttpRequest& request, OnResponse&& on_response) const {
         // The request goes across as fields (ABI v1.3 http_send), its header list from the stack
         // when short.
         HeaderViews headers(request.headers);
@@ -264,30 +306,29 @@ public:
         req.timeout_ms = request.timeout_ms.value_or(0);
 
         struct Sink {
-            HttpResponse response;
+            OnResponse* handler;
             std::optional<Error> error;
-        } sink;
-        auto on_response = [](void* user, const pb_http_response_v1* r) {
+            std::exception_ptr thrown;  // nothing may unwind through the host's frames
+        } sink{&on_response, std::nullopt, nullptr};
+        auto c_response = [](void* user, const pb_http_response_v1* r) {
             auto* s = static_cast<Sink*>(user);
-            if (r->error_code != PB_OK) {
-                s->error = Error{static_cast<ErrorCode>(r->error_code),
-                                 std::string(detail::from_pb(r->error_message)), {}};
-                return;
-            }
-            s->response.status = r->status;
-            s->response.body.assign(detail::from_pb(r->body));
-            if (r->struct_size >= offsetof(pb_http_response_v1, header_count) + sizeof(uint32_t) && r->headers) {
-                s->response.headers.reserve(r->header_count);
-                for (uint32_t i = 0; i < r->header_count; ++i)
-                    s->response.headers.emplace_back(std::string(detail::from_pb(r->headers[i].name)),
-                                                     std::string(detail::from_pb(r->headers[i].value)));
+            try {
+                if (r->error_code != PB_OK) {
+                    s->error = Error{static_cast<ErrorCode>(r->error_code), std::string(detail::from_pb(r->error_message)), {}};
+                    return;
+                }
+                const bool has_headers = r->struct_size >= offsetof(pb_http_response_v1, header_count) + sizeof(uint32_t) && r->headers;
+                (*s->handler)(HttpResponseView(r->status, has_headers ? r->headers : nullptr, has_headers ? r->header_count : 0,
+                                               detail::from_pb(r->body)));
+            } catch (...) {
+                s->thrown = std::current_exception();
             }
         };
         if (host_->struct_size < offsetof(pb_host_v1, http_send) + sizeof(host_->http_send) || !host_->http_send)
             throw Failure(Error{ErrorCode::unsupported, "this host has no http_send (ABI v1.3); upgrade Patchbay", {}});
-        host_->http_send(call_, &req, on_response, &sink);
+        host_->http_send(call_, &req, c_response, &sink);
+        if (sink.thrown) std::rethrow_exception(sink.thrown);
         if (sink.error) throw Failure(std::move(*sink.error));
-        return std::move(sink.response);
     }
 
 private:
