@@ -217,22 +217,25 @@ ApiResponse Api::show_integration(const ApiRequest& req, const store::Principal&
     return json_response(200, o);
 }
 
-void Api::invoke(ApiRequest req, const store::Principal& who, std::string integration, std::string action,
+void Api::invoke(const ApiRequest& req, const store::Principal& who, std::string integration, std::string action,
                  std::function<void(ApiResponse)> respond) {
-    invoker::InvokeRequest ir;
-    ir.integration = std::move(integration);
-    ir.action = std::move(action);
+    // The body goes into one block of memory (freed with the call, not node by node), and the
+    // input moves from it into the request whole: constructed, not assigned, so it keeps the block.
+    boost::system::error_code ec;
+    json::value body = req.body.empty() ? json::value() : json::parse(req.body, ec, json::make_shared_resource<json::monotonic_resource>());
+    if (ec)
+        return respond(error_response(Error(Errc::malformed_json, "the request body is not valid JSON (" + ec.message() +
+                                                                      "); send {\"input\": {...}}"),
+                                      req.request_id));
+    if (!req.body.empty() && !body.is_object())
+        return respond(error_response(Error(Errc::invalid_input, "the request body must be a JSON object such as {\"input\": {...}}"),
+                                      req.request_id));
+    json::value* input = body.is_object() ? body.get_object().if_contains("input") : nullptr;
+    invoker::InvokeRequest ir{.integration = std::move(integration),
+                              .action = std::move(action),
+                              .input = input ? json::value(std::move(*input)) : json::value(json::object{})};
     std::string connection_id, workflow_id, organization;
-    if (!req.body.empty()) {
-        boost::system::error_code ec;
-        json::value body = json::parse(req.body, ec);
-        if (ec)
-            return respond(error_response(Error(Errc::malformed_json, "the request body is not valid JSON (" + ec.message() +
-                                                                          "); send {\"input\": {...}}"),
-                                          req.request_id));
-        if (!body.is_object())
-            return respond(error_response(Error(Errc::invalid_input, "the request body must be a JSON object such as {\"input\": {...}}"),
-                                          req.request_id));
+    if (body.is_object()) {
         auto& o = body.get_object();
         for (const auto& [k, v] : o) {
             if (k != "input" && k != "workflow_id" && k != "timeout_ms" && k != "connection" && k != "organization" && k != "all_pages" &&
@@ -243,7 +246,6 @@ void Api::invoke(ApiRequest req, const store::Principal& who, std::string integr
                                                     "/" + std::string(k)),
                                               req.request_id));
         }
-        if (auto* in = o.if_contains("input")) ir.input = std::move(*in);
         if (auto* w = o.if_contains("workflow_id")) {
             if (!w->is_string())
                 return respond(error_response(Error(Errc::invalid_input, "workflow_id must be a string", "/workflow_id"), req.request_id));

@@ -64,7 +64,7 @@ private:
     void route(const ApiRequest& req, const store::Principal& who, std::function<void(ApiResponse)>& respond);
     ApiResponse list_integrations(const ApiRequest& req, const store::Principal& who, std::string_view query) const;
     ApiResponse show_integration(const ApiRequest& req, const store::Principal& who, std::string_view name) const;
-    void invoke(ApiRequest req, const store::Principal& who, std::string integration, std::string action,
+    void invoke(const ApiRequest& req, const store::Principal& who, std::string integration, std::string action,
                 std::function<void(ApiResponse)> respond);
     void authorization_callback(const ApiRequest& req, std::function<void(ApiResponse)> respond);
     void import_openapi(const ApiRequest& req, const store::Principal& who, std::function<void(ApiResponse)> respond);

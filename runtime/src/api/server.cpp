@@ -135,9 +135,11 @@ std::string response_head(const ApiResponse& r, unsigned version, const std::str
     const int status = r.status;
     std::string head;
     head.reserve(160 + r.content_type.size() + request_id.size() + r.headers.size() * 64);
-    auto put_value = [&head](std::string_view v) {
-        for (char c : v)
-            if (c != '\r' && c != '\n' && c != '\0') head += c;  // a value never ends the header
+    auto put_value = [&head](std::string_view v) {  // a value never ends the header: no CR, LF or NUL
+        static constexpr std::string_view line_ends("\r\n\0", 3);
+        size_t from = 0;
+        for (size_t at; (at = v.find_first_of(line_ends, from)) != std::string_view::npos; from = at + 1) head.append(v.substr(from, at - from));
+        head.append(v.substr(from));
     };
     head.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(status)).append(" ");
     head.append(bhttp::obsolete_reason(static_cast<bhttp::status>(status))).append("\r\nServer: patchbay\r\n");
