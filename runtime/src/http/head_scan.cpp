@@ -2,6 +2,7 @@
 
 #include "common/text.hpp"
 
+#include <bit>
 #include <cstring>
 
 namespace patchbay::http {
@@ -27,16 +28,25 @@ constexpr auto kClasses = make_classes();
 inline bool is(char c, uint8_t cls) { return (kClasses[static_cast<unsigned char>(c)] & cls) != 0; }
 
 // Skips the value characters from p: eight at a time while all eight are printable ASCII or
-// spaces (most values), then one at a time (a tab, the CR that ends the line, a bad byte).
+// spaces (most values); in the word that is not, straight to its first other byte, and past it
+// when it is a tab. Near the end of the buffer, one at a time.
 const char* skip_value(const char* p, const char* end) {
     constexpr uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
     while (end - p >= 8) {
         uint64_t v;
         std::memcpy(&v, p, sizeof v);
+        // The lowest flagged byte is exact in both tests (a borrow or carry only moves upwards).
         uint64_t below_space = (v - ones * 0x20) & ~v & tops;  // a byte < 0x20
         uint64_t above_tilde = ((v & ~tops) + ones) & tops;    // a byte >= 0x7f among the low seven bits
-        if ((below_space | above_tilde | (v & tops)) != 0) break;
-        p += 8;
+        uint64_t other = below_space | above_tilde | (v & tops);
+        if (other == 0) {
+            p += 8;
+            continue;
+        }
+        if constexpr (std::endian::native != std::endian::little) break;  // the lowest byte is not the first
+        p += std::countr_zero(other) / 8;
+        if (*p != '\t') return p;
+        ++p;
     }
     while (p < end && is(*p, kValue)) ++p;
     return p;
