@@ -2,6 +2,7 @@
 // host's HTTP service (the host does DNS, TLS and pooling) and returns status, headers and body.
 #include <patchbay/sdk/plugin.hpp>
 
+#include <array>
 #include <cctype>
 #include <cstdint>
 #include <cstring>
@@ -113,23 +114,36 @@ sdk::JsonText answer(const sdk::HttpResponseView& res, std::string_view content_
     out += "{\"status\":";
     out += std::to_string(res.status());
     out += ",\"headers\":{";
-    // Each name once: most answers repeat none, so each name is compared with the earlier ones
-    // in place, and only a repeated one gets its values joined.
+    // Each name once, a repeated one with its values joined. Names are compared only when their
+    // lengths match, in one pass that marks which names come again and which came before.
+    constexpr uint8_t kEarlier = 1, kLater = 2;
+    std::array<uint8_t, 64> local{};
+    std::vector<uint8_t> many;
+    uint8_t* mark = count <= local.size() ? local.data() : (many.resize(count), many.data());
+    for (size_t i = 0; i < count; ++i) {
+        if (mark[i] & kEarlier) continue;
+        const std::string_view name = res.header_name(i);
+        for (size_t j = i + 1; j < count; ++j) {
+            const std::string_view other = res.header_name(j);
+            if (other.size() != name.size() || !sdk::ascii_iequals(other, name)) continue;
+            mark[j] |= kEarlier;
+            mark[i] |= kLater;
+        }
+    }
     bool first = true;
     for (size_t i = 0; i < count; ++i) {
-        const std::string_view name = res.header_name(i);
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen; ++j) seen = sdk::ascii_iequals(res.header_name(j), name);
-        if (seen) continue;
+        if (mark[i] & kEarlier) continue;
         if (!first) out += ',';
         first = false;
-        std::string joined;  // only for a repeated header
-        for (size_t j = i + 1; j < count; ++j) {
-            if (!sdk::ascii_iequals(res.header_name(j), name)) continue;
-            if (joined.empty()) joined = res.header_value(i);
-            joined.append(", ").append(res.header_value(j));
+        const std::string_view name = res.header_name(i);
+        if (!(mark[i] & kLater)) {
+            append_header(out, name, res.header_value(i));
+            continue;
         }
-        append_header(out, name, joined.empty() ? res.header_value(i) : std::string_view(joined));
+        std::string joined(res.header_value(i));
+        for (size_t j = i + 1; j < count; ++j)
+            if (sdk::ascii_iequals(res.header_name(j), name)) joined.append(", ").append(res.header_value(j));
+        append_header(out, name, joined);
     }
     out += "},\"body\":";
     if (json_body) {

@@ -136,10 +136,13 @@ std::string response_head(const ApiResponse& r, unsigned version, const std::str
     std::string head;
     head.reserve(160 + r.content_type.size() + request_id.size() + r.headers.size() * 64);
     auto put_value = [&head](std::string_view v) {  // a value never ends the header: no CR, LF or NUL
-        static constexpr std::string_view line_ends("\r\n\0", 3);
         size_t from = 0;
-        for (size_t at; (at = v.find_first_of(line_ends, from)) != std::string_view::npos; from = at + 1) head.append(v.substr(from, at - from));
-        head.append(v.substr(from));
+        for (size_t i = 0; i < v.size(); ++i) {
+            if (v[i] != '\r' && v[i] != '\n' && v[i] != '\0') continue;
+            head.append(v.data() + from, i - from);
+            from = i + 1;
+        }
+        head.append(v.data() + from, v.size() - from);
     };
     head.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(status)).append(" ");
     head.append(bhttp::obsolete_reason(static_cast<bhttp::status>(status))).append("\r\nServer: patchbay\r\n");
