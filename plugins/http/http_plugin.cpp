@@ -114,8 +114,8 @@ sdk::JsonText answer(const sdk::HttpResponseView& res, std::string_view content_
     out += "{\"status\":";
     out += std::to_string(res.status());
     out += ",\"headers\":{";
-    // Each name once, a repeated one with its values joined. Names are compared only when their
-    // lengths match, in one pass that marks which names come again and which came before.
+    // Each name once, a repeated one with its values joined: one pass marks which names come
+    // again and which came before (ascii_iequals compares lengths first, so it is cheap).
     constexpr uint8_t kEarlier = 1, kLater = 2;
     std::array<uint8_t, 64> local{};
     std::vector<uint8_t> many;
@@ -124,8 +124,7 @@ sdk::JsonText answer(const sdk::HttpResponseView& res, std::string_view content_
         if (mark[i] & kEarlier) continue;
         const std::string_view name = res.header_name(i);
         for (size_t j = i + 1; j < count; ++j) {
-            const std::string_view other = res.header_name(j);
-            if (other.size() != name.size() || !sdk::ascii_iequals(other, name)) continue;
+            if (!sdk::ascii_iequals(res.header_name(j), name)) continue;
             mark[j] |= kEarlier;
             mark[i] |= kLater;
         }

@@ -202,6 +202,11 @@ struct HttpResponse {
     }
 };
 
+namespace detail {
+inline pb_str to_pb(std::string_view s) { return pb_str{s.data(), s.size()}; }
+inline std::string_view from_pb(pb_str s) { return s.data ? std::string_view(s.data, s.size) : std::string_view(); }
+}  // namespace detail
+
 // A response as the host hands it over, without copies: valid only inside the callback given to
 // Call::http (see there). For plugins that pass a large answer on rather than keep it.
 class HttpResponseView {
@@ -212,8 +217,8 @@ public:
     int status() const { return status_; }
     std::string_view body() const { return body_; }
     size_t header_count() const { return header_count_; }
-    std::string_view header_name(size_t i) const { return view(headers_[i].name); }
-    std::string_view header_value(size_t i) const { return view(headers_[i].value); }
+    std::string_view header_name(size_t i) const { return detail::from_pb(headers_[i].name); }
+    std::string_view header_value(size_t i) const { return detail::from_pb(headers_[i].value); }
     // First header with this name, compared case-insensitively.
     std::optional<std::string_view> header(std::string_view name) const {
         for (size_t i = 0; i < header_count_; ++i)
@@ -222,7 +227,6 @@ public:
     }
 
 private:
-    static std::string_view view(pb_str s) { return s.data ? std::string_view(s.data, s.size) : std::string_view(); }
     int status_;
     const pb_header* headers_;
     size_t header_count_;
@@ -230,11 +234,6 @@ private:
 };
 
 enum class LogLevel : int32_t { debug = PB_LOG_DEBUG, info = PB_LOG_INFO, warn = PB_LOG_WARN, error = PB_LOG_ERROR };
-
-namespace detail {
-inline pb_str to_pb(std::string_view s) { return pb_str{s.data(), s.size()}; }
-inline std::string_view from_pb(pb_str s) { return s.data ? std::string_view(s.data, s.size) : std::string_view(); }
-}  // namespace detail
 
 // The services of the current call. Valid only inside the handler it was given to.
 class Call {
