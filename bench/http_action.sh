@@ -49,44 +49,50 @@ for name in default nopoll; do
   check_http_action "${PORT[$name]}" "${TOKEN[$name]}"
 done
 
-# run_wrk LABEL CONNECTIONS URL [SCRIPT] -> "rps p50_us p99_us"
 to_us() {  # wrk prints 1.23ms / 456.00us / 1.02s
   awk -v v="$1" 'BEGIN {
     n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
     if (u == "us") print n; else if (u == "ms") print n * 1000; else if (u == "s") print n * 1000000; else print n }'
 }
+# cpu_ticks: "total steal idle" jiffies of the whole machine, from /proc/stat. The host's share of our
+# CPUs (steal) during a measurement says whether its figures measure the code or the neighbours.
+cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $9, $5 + $6 }' /proc/stat; }
+# run_wrk CONNECTIONS URL [SCRIPT] -> "rps p50_us p99_us steal_percent idle_percent"
 run_wrk() {
   local conns=$1 url=$2 script=${3:-}
   local threads=1
   ((conns > 1)) && threads=2
   local args=(-t"$threads" -c"$conns" -d"${duration}s" --latency)
   [[ -n "$script" ]] && args+=(-s "$script")
-  local out
+  local out t0 s0 i0 t1 s1 i1
+  read -r t0 s0 i0 <<<"$(cpu_ticks)"
   out=$(wrk "${args[@]}" "$url")
+  read -r t1 s1 i1 <<<"$(cpu_ticks)"
   if echo "$out" | grep -q "Non-2xx"; then echo "wrk saw non-2xx answers:" >&2; echo "$out" >&2; exit 1; fi
   local rps p50 p99
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(to_us "$(echo "$out" | awk '$1 == "50%" {print $2}')")
   p99=$(to_us "$(echo "$out" | awk '$1 == "99%" {print $2}')")
-  echo "$rps $p50 $p99"
+  awk -v r="$rps" -v a="$p50" -v b="$p99" -v t=$((t1 - t0)) -v s=$((s1 - s0)) -v i=$((i1 - i0)) \
+    'BEGIN { if (t < 1) t = 1; printf "%s %s %s %.1f %.1f\n", r, a, b, 100 * s / t, 100 * i / t }'
 }
 
 direct_url="http://127.0.0.1:$nginx_port/data.json"
 
-printf '%-8s %-20s %12s %10s %10s\n' "conns" "path" "req/s" "p50 (us)" "p99 (us)"
+printf '%-8s %-20s %12s %10s %10s %8s %8s\n' "conns" "path" "req/s" "p50 (us)" "p99 (us)" "steal %" "idle %"
 declare -A R
 for c in 1 32; do
-  read -r rps p50 p99 <<<"$(run_wrk "$c" "$direct_url")"
-  R[direct_$c]="$rps $p50 $p99"
-  printf '%-8s %-20s %12.0f %10.0f %10.0f\n' "$c" "direct" "$rps" "$p50" "$p99"
-  read -r rps p50 p99 <<<"$(run_wrk "$c" "http://127.0.0.1:$proxy_port/data.json")"
-  R[proxy_$c]="$rps $p50 $p99"
-  printf '%-8s %-20s %12.0f %10.0f %10.0f\n' "$c" "nginx as a proxy" "$rps" "$p50" "$p99"
+  read -r rps p50 p99 steal idle <<<"$(run_wrk "$c" "$direct_url")"
+  R[direct_$c]="$rps $p50 $p99 $steal"
+  printf '%-8s %-20s %12.0f %10.0f %10.0f %8.1f %8.1f\n' "$c" "direct" "$rps" "$p50" "$p99" "$steal" "$idle"
+  read -r rps p50 p99 steal idle <<<"$(run_wrk "$c" "http://127.0.0.1:$proxy_port/data.json")"
+  R[proxy_$c]="$rps $p50 $p99 $steal"
+  printf '%-8s %-20s %12.0f %10.0f %10.0f %8.1f %8.1f\n' "$c" "nginx as a proxy" "$rps" "$p50" "$p99" "$steal" "$idle"
   for name in default nopoll; do
-    read -r rps p50 p99 <<<"$(run_wrk "$c" "http://127.0.0.1:${PORT[$name]}$invoke_path" "$work/invoke-$name.lua")"
-    R[${name}_$c]="$rps $p50 $p99"
+    read -r rps p50 p99 steal idle <<<"$(run_wrk "$c" "http://127.0.0.1:${PORT[$name]}$invoke_path" "$work/invoke-$name.lua")"
+    R[${name}_$c]="$rps $p50 $p99 $steal"
     label="patchbay"; [[ $name == nopoll ]] && label="patchbay, no polling"
-    printf '%-8s %-20s %12.0f %10.0f %10.0f\n' "$c" "$label" "$rps" "$p50" "$p99"
+    printf '%-8s %-20s %12.0f %10.0f %10.0f %8.1f %8.1f\n' "$c" "$label" "$rps" "$p50" "$p99" "$steal" "$idle"
   done
 done
 
@@ -115,19 +121,21 @@ awk -v k="$busy_rss_kb" 'BEGIN { printf "RSS after the load: %.1f MB\n", k / 102
 if ((rounds > 1)); then
   echo
   echo "32 connections, $rounds rounds, each measuring direct, nginx as a proxy and patchbay (defaults) in turn:"
-  printf '%-6s %12s %12s %12s %10s %10s\n' "round" "direct" "nginx proxy" "patchbay" "ratio" "proxy ratio"
-  read -r p32 _ _ <<<"${R[proxy_32]}"
-  read -r t32 _ _ <<<"${R[default_32]}"
+  echo "(steal: the share of the machine's CPU time the host took from us during each of the three)"
+  printf '%-6s %12s %12s %12s %10s %10s %16s\n' "round" "direct" "nginx proxy" "patchbay" "ratio" "proxy ratio" "steal %"
+  read -r _ _ _ ds <<<"${R[direct_32]}"
+  read -r p32 _ _ ps <<<"${R[proxy_32]}"
+  read -r t32 _ _ ts <<<"${R[default_32]}"
   ratios=("$(awk -v d="$d32" -v t="$t32" 'BEGIN { printf "%.3f", t / d }')")
   proxy_ratios=("$(awk -v d="$d32" -v t="$p32" 'BEGIN { printf "%.3f", t / d }')")
-  printf '%-6s %12.0f %12.0f %12.0f %10.2f %10.2f\n' 1 "$d32" "$p32" "$t32" "${ratios[0]}" "${proxy_ratios[0]}"
+  printf '%-6s %12.0f %12.0f %12.0f %10.2f %10.2f %16s\n' 1 "$d32" "$p32" "$t32" "${ratios[0]}" "${proxy_ratios[0]}" "$ds/$ps/$ts"
   for ((r = 2; r <= rounds; r++)); do
-    read -r d _ _ <<<"$(run_wrk 32 "$direct_url")"
-    read -r p _ _ <<<"$(run_wrk 32 "http://127.0.0.1:$proxy_port/data.json")"
-    read -r t _ _ <<<"$(run_wrk 32 "http://127.0.0.1:${PORT[default]}$invoke_path" "$work/invoke-default.lua")"
+    read -r d _ _ ds _ <<<"$(run_wrk 32 "$direct_url")"
+    read -r p _ _ ps _ <<<"$(run_wrk 32 "http://127.0.0.1:$proxy_port/data.json")"
+    read -r t _ _ ts _ <<<"$(run_wrk 32 "http://127.0.0.1:${PORT[default]}$invoke_path" "$work/invoke-default.lua")"
     ratios+=("$(awk -v d="$d" -v t="$t" 'BEGIN { printf "%.3f", t / d }')")
     proxy_ratios+=("$(awk -v d="$d" -v t="$p" 'BEGIN { printf "%.3f", t / d }')")
-    printf '%-6s %12.0f %12.0f %12.0f %10.2f %10.2f\n' "$r" "$d" "$p" "$t" "${ratios[-1]}" "${proxy_ratios[-1]}"
+    printf '%-6s %12.0f %12.0f %12.0f %10.2f %10.2f %16s\n' "$r" "$d" "$p" "$t" "${ratios[-1]}" "${proxy_ratios[-1]}" "$ds/$ps/$ts"
   done
   median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
   awk -v m="$(median "${ratios[@]}")" -v p="$(median "${proxy_ratios[@]}")" 'BEGIN {
