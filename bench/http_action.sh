@@ -9,9 +9,10 @@
 # is stopped by pid at the end.
 #
 # Usage: bench/http_action.sh [DURATION_SECONDS [ROUNDS]]   (defaults 10 and 1)
-# With ROUNDS > 1, the 32-connection measurements of direct, nginx as a proxy and Patchbay (its
-# defaults) are repeated, one after the other, and the median ratio is printed too: on a shared
-# machine the direct baseline alone moves by a quarter from one minute to the next.
+# With ROUNDS > 1, the measurements of direct, nginx as a proxy and Patchbay (its defaults) are
+# repeated, one after the other, at 32 connections and then at 1, and the medians of the ratio and
+# of the added p50 are printed too: on a shared machine the direct baseline alone moves by a
+# quarter from one minute to the next, and its p50 at 1 connection by a factor of four.
 # Goals (2 cores): through/direct throughput >= 0.5 at 32 connections; added p50 <= 80 us at 1
 # connection; idle RSS <= 30 MB.
 set -euo pipefail
@@ -120,25 +121,38 @@ awk -v k="$busy_rss_kb" 'BEGIN { printf "RSS after the load: %.1f MB\n", k / 102
 
 if ((rounds > 1)); then
   echo
-  echo "32 connections, $rounds rounds, each measuring direct, nginx as a proxy and patchbay (defaults) in turn:"
-  echo "(steal: the share of the machine's CPU time the host took from us during each of the three)"
-  printf '%-6s %12s %12s %12s %10s %10s %16s\n' "round" "direct" "nginx proxy" "patchbay" "ratio" "proxy ratio" "steal %"
+  echo "$rounds rounds, each measuring direct, nginx as a proxy and patchbay (defaults) in turn, at 32"
+  echo "connections (req/s) and then at 1 (the p50 each adds to direct's p50 of the same round):"
+  echo "(steal: the share of the machine's CPU time the host took from us during each of the three at 32)"
+  printf '%-6s %12s %12s %12s %10s %10s %16s %12s %12s\n' "round" "direct" "nginx proxy" "patchbay" "ratio" "proxy ratio" "steal %" "added p50" "proxy added"
   read -r _ _ _ ds <<<"${R[direct_32]}"
   read -r p32 _ _ ps <<<"${R[proxy_32]}"
   read -r t32 _ _ ts <<<"${R[default_32]}"
   ratios=("$(awk -v d="$d32" -v t="$t32" 'BEGIN { printf "%.3f", t / d }')")
   proxy_ratios=("$(awk -v d="$d32" -v t="$p32" 'BEGIN { printf "%.3f", t / d }')")
-  printf '%-6s %12.0f %12.0f %12.0f %10.2f %10.2f %16s\n' 1 "$d32" "$p32" "$t32" "${ratios[0]}" "${proxy_ratios[0]}" "$ds/$ps/$ts"
+  read -r _ pp50 _ <<<"${R[proxy_1]}"
+  read -r _ tp50 _ <<<"${R[default_1]}"
+  added=("$(awk -v d="$dp50" -v t="$tp50" 'BEGIN { printf "%.0f", t - d }')")
+  proxy_added=("$(awk -v d="$dp50" -v t="$pp50" 'BEGIN { printf "%.0f", t - d }')")
+  printf '%-6s %12.0f %12.0f %12.0f %10.2f %10.2f %16s %9s us %9s us\n' 1 "$d32" "$p32" "$t32" "${ratios[0]}" "${proxy_ratios[0]}" "$ds/$ps/$ts" "${added[0]}" "${proxy_added[0]}"
   for ((r = 2; r <= rounds; r++)); do
     read -r d _ _ ds _ <<<"$(run_wrk 32 "$direct_url")"
     read -r p _ _ ps _ <<<"$(run_wrk 32 "http://127.0.0.1:$proxy_port/data.json")"
     read -r t _ _ ts _ <<<"$(run_wrk 32 "http://127.0.0.1:${PORT[default]}$invoke_path" "$work/invoke-default.lua")"
     ratios+=("$(awk -v d="$d" -v t="$t" 'BEGIN { printf "%.3f", t / d }')")
     proxy_ratios+=("$(awk -v d="$d" -v t="$p" 'BEGIN { printf "%.3f", t / d }')")
-    printf '%-6s %12.0f %12.0f %12.0f %10.2f %10.2f %16s\n' "$r" "$d" "$p" "$t" "${ratios[-1]}" "${proxy_ratios[-1]}" "$ds/$ps/$ts"
+    read -r _ d50 _ <<<"$(run_wrk 1 "$direct_url")"
+    read -r _ p50 _ <<<"$(run_wrk 1 "http://127.0.0.1:$proxy_port/data.json")"
+    read -r _ t50 _ <<<"$(run_wrk 1 "http://127.0.0.1:${PORT[default]}$invoke_path" "$work/invoke-default.lua")"
+    added+=("$(awk -v d="$d50" -v t="$t50" 'BEGIN { printf "%.0f", t - d }')")
+    proxy_added+=("$(awk -v d="$d50" -v t="$p50" 'BEGIN { printf "%.0f", t - d }')")
+    printf '%-6s %12.0f %12.0f %12.0f %10.2f %10.2f %16s %9s us %9s us\n' "$r" "$d" "$p" "$t" "${ratios[-1]}" "${proxy_ratios[-1]}" "$ds/$ps/$ts" "${added[-1]}" "${proxy_added[-1]}"
   done
   median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
   awk -v m="$(median "${ratios[@]}")" -v p="$(median "${proxy_ratios[@]}")" 'BEGIN {
     printf "  median throughput ratio at 32 connections (patchbay/direct): %.2f   (goal >= 0.50)\n", m
     printf "  median for nginx as a proxy: %.2f\n", p }'
+  awk -v m="$(median "${added[@]}")" -v p="$(median "${proxy_added[@]}")" 'BEGIN {
+    printf "  median added p50 at 1 connection: %.0f us   (goal <= 80 us)\n", m
+    printf "  median for nginx as a proxy: %.0f us\n", p }'
 fi
