@@ -13,43 +13,91 @@ using namespace testing;
 namespace api = patchbay::api;
 using namespace std::chrono_literals;
 
-TEST_CASE("spin policy: polls while polls find work, backs off exponentially after misses", "[network]") {
-    api::SpinPolicy p;
+TEST_CASE("spin policy: polls while polls find work, backs off exponentially after far misses", "[network]") {
+    api::SpinPolicy p(500us);
     for (int i = 0; i < 5; ++i) {
         REQUIRE(p.should_poll(true));
-        p.polled(true);
+        p.found(10us);
     }
-    // Each miss in a row doubles the chances skipped before the next poll: 1, 2, 4, ...
+    // Each miss in a row whose event came after the longest window doubles the chances skipped
+    // before the next poll: 1, 2, 4, ...
     size_t expected_skip = 1;
     for (int miss = 0; miss < 4; ++miss) {
         REQUIRE(p.should_poll(true));
-        p.polled(false);
+        p.missed(20ms);
         for (size_t i = 0; i < expected_skip; ++i) REQUIRE_FALSE(p.should_poll(true));
         expected_skip *= 2;
     }
     // One poll that finds work starts the series again.
     REQUIRE(p.should_poll(true));
-    p.polled(true);
+    p.found(10us);
     REQUIRE(p.should_poll(true));
-    p.polled(false);
+    p.missed(20ms);
     REQUIRE_FALSE(p.should_poll(true));
     REQUIRE(p.should_poll(true));
 }
 
 TEST_CASE("spin policy: the back-off stops growing at 1024 skipped chances", "[network]") {
-    api::SpinPolicy p;
+    api::SpinPolicy p(500us);
     for (int miss = 0; miss < 30; ++miss) {
         while (!p.should_poll(true)) {}
-        p.polled(false);
+        p.missed(1s);
     }
     REQUIRE(p.chances_to_skip() == 1024);
 }
 
 TEST_CASE("spin policy: never polls without a CPU to spare, and that does not count as a miss", "[network]") {
-    api::SpinPolicy p;
+    api::SpinPolicy p(500us);
     for (int i = 0; i < 10; ++i) REQUIRE_FALSE(p.should_poll(false));
     REQUIRE(p.chances_to_skip() == 0);
     REQUIRE(p.should_poll(true));
+}
+
+TEST_CASE("spin policy: the window learns how soon events come, within its bounds", "[network]") {
+    api::SpinPolicy p(500us);
+    REQUIRE(p.window() == api::SpinPolicy::kFirstWindow);
+
+    SECTION("a narrow miss grows the window to twice the wait, with no back-off") {
+        p.missed(150us);
+        REQUIRE(p.window() == 300us);
+        REQUIRE(p.chances_to_skip() == 0);
+        REQUIRE(p.should_poll(true));
+        // Events that keep coming at about that distance are found, and the window stays.
+        for (int i = 0; i < 20; ++i) p.found(150us);
+        REQUIRE(p.window() >= 290us);
+        REQUIRE(p.window() <= 310us);
+    }
+    SECTION("never longer than the longest window") {
+        p.missed(450us);
+        REQUIRE(p.window() == 500us);
+        // At the longest window already, a miss backs off like a far one.
+        p.missed(480us);
+        REQUIRE(p.chances_to_skip() == 1);
+    }
+    SECTION("quick answers shrink it, gradually, down to the shortest window") {
+        p.missed(200us);
+        REQUIRE(p.window() == 400us);
+        p.found(0us);
+        REQUIRE(p.window() < 400us);
+        REQUIRE(p.window() > 200us);  // one quick answer among slow ones does not halve it
+        for (int i = 0; i < 50; ++i) p.found(1us);
+        REQUIRE(p.window() == api::SpinPolicy::kShortestWindow);
+    }
+    SECTION("a far miss leaves the window as it was") {
+        p.missed(100us);
+        auto w = p.window();
+        p.missed(50ms);
+        REQUIRE(p.window() == w);
+        REQUIRE(p.chances_to_skip() == 1);
+    }
+    SECTION("a longest window below the first and the shortest caps both") {
+        api::SpinPolicy tiny(10us);
+        REQUIRE(tiny.window() == 10us);
+        tiny.found(0us);
+        REQUIRE(tiny.window() == 10us);
+        tiny.missed(8us);  // at the longest already: backs off
+        REQUIRE(tiny.chances_to_skip() == 1);
+    }
 }
 
 TEST_CASE("cpu headroom: reads the runnable count of /proc/loadavg", "[network]") {
@@ -125,6 +173,23 @@ TEST_CASE("network thread: runs every handler and returns when its work is done,
         REQUIRE(st.polls >= 1);
         REQUIRE(st.found >= 1);
         REQUIRE(st.found <= st.polls);
+    }
+    SECTION("polling: a thread whose first window is too short learns a longer one") {
+        // The first window (50 us) misses timers 2 ms apart; each narrow miss grows the window to
+        // twice the wait, so the thread ends with a window of about 4 ms and finds the rest.
+        auto st = run_chain({std::chrono::milliseconds(10), &idle}, 20, 2ms, ran);
+        REQUIRE(ran == 20);
+        REQUIRE(st.near_misses >= 1);
+        REQUIRE(st.window >= 2ms);
+        REQUIRE(st.window <= 10ms);
+        REQUIRE(st.found >= 1);
+    }
+    SECTION("polling: events later than the longest window leave the window short") {
+        auto st = run_chain({std::chrono::microseconds(100), &idle}, 4, 50ms, ran);
+        REQUIRE(ran == 4);
+        REQUIRE(st.near_misses == 0);
+        REQUIRE(st.found == 0);
+        REQUIRE(st.window == api::SpinPolicy::kFirstWindow);
     }
     SECTION("no CPU to spare: the thread sleeps instead") {
         auto st = run_chain({std::chrono::milliseconds(50), &busy}, 20, 200us, ran);

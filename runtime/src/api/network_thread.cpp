@@ -4,10 +4,22 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string_view>
 #include <vector>
 
 namespace patchbay::api {
+
+SpinPolicy::SpinPolicy(std::chrono::microseconds longest)
+    : longest_(std::max(longest, std::chrono::microseconds(1))),
+      shortest_(std::min(kShortestWindow, longest_)),
+      window_(std::min(kFirstWindow, longest_)),
+      typical_(window_ / 2) {}
+
+void SpinPolicy::set_window() {
+    auto w = std::chrono::duration_cast<std::chrono::microseconds>(2 * typical_);
+    window_ = std::clamp(w, shortest_, longest_);
+}
 
 bool SpinPolicy::should_poll(bool cpu_to_spare) {
     if (!cpu_to_spare) return false;
@@ -18,9 +30,21 @@ bool SpinPolicy::should_poll(bool cpu_to_spare) {
     return true;
 }
 
-void SpinPolicy::polled(bool found_work) {
-    if (found_work) {
-        misses_ = 0;
+void SpinPolicy::found(std::chrono::microseconds after) {
+    misses_ = 0;
+    // A moving average over about the last four: one quick answer among slow ones does not
+    // shrink the window at once.
+    typical_ = (3 * typical_ + std::chrono::nanoseconds(std::max(after, std::chrono::microseconds(0)))) / 4;
+    set_window();
+}
+
+void SpinPolicy::missed(std::chrono::microseconds after) {
+    if (after <= longest_ && window_ < longest_) {
+        // Narrowly missed: a longer window would have caught it. Grow at once (the next event is
+        // likely as far), without backing off.
+        typical_ = std::max(typical_, std::chrono::nanoseconds(after));
+        set_window();
+        skip_ = 0;
         return;
     }
     if (misses_ <= kMaxBackoffLog2) ++misses_;
@@ -97,29 +121,43 @@ NetworkThreadStats run_network_thread(boost::asio::io_context& ctx, const Networ
         return stats;
     }
     using clock = std::chrono::steady_clock;
-    SpinPolicy policy;
+    auto since = [](clock::time_point from, clock::time_point to) {
+        return std::chrono::duration_cast<std::chrono::microseconds>(to - from);
+    };
+    SpinPolicy policy(options.poll_window);
     while (!ctx.stopped()) {
         if (ctx.poll() > 0) continue;  // ran what was ready; look again
         if (ctx.stopped()) break;
-        auto now = clock::now();
-        if (policy.should_poll(options.headroom->to_spare(now))) {
-            ++stats.polls;
-            auto until = now + options.poll_window;
-            bool found = false;
-            do {
-                if (ctx.poll() > 0) {
-                    found = true;
-                    break;
-                }
-            } while (!ctx.stopped() && clock::now() < until);
-            policy.polled(found);
-            if (found) {
-                ++stats.found;
-                continue;
-            }
+        auto start = clock::now();
+        if (!policy.should_poll(options.headroom->to_spare(start))) {
+            ctx.run_one();  // sleeps until the next event
+            continue;
         }
-        if (!ctx.stopped()) ctx.run_one();  // sleeps until the next event
+        ++stats.polls;
+        auto until = start + policy.window();
+        bool found = false;
+        auto looked = start;  // when the last poll began: the handlers it runs are not the wait
+        do {
+            if (ctx.poll() > 0) {
+                found = true;
+                break;
+            }
+        } while (!ctx.stopped() && (looked = clock::now()) < until);
+        if (found) {
+            ++stats.found;
+            policy.found(since(start, looked));
+            continue;
+        }
+        if (ctx.stopped()) break;
+        // The event after a miss is timed with the one handler run_one runs: an upper bound,
+        // which only errs towards a longer window.
+        if (ctx.run_one() > 0) {
+            auto after = since(start, clock::now());
+            if (after <= options.poll_window) ++stats.near_misses;
+            policy.missed(after);
+        }
     }
+    stats.window = policy.window();
     return stats;
 }
 

@@ -2,11 +2,16 @@
 // a short while (busy polling), and when polling is worth its CPU.
 //
 // A sleeping thread must be woken to go on, and a wake-up costs a few microseconds on bare metal
-// and tens on many virtual machines, on every hop of a proxied call. Polling for a moment before
-// sleeping saves that when the next event is close, and wastes the CPU it burns when it is not,
-// or when another process needs that CPU. So a thread polls only
-// - when its recent polls found work (after each one that did not, it skips twice as many
-//   chances to poll as the last time, up to 1024, and starts again after one that did), and
+// and tens to hundreds on many virtual machines (an idle vCPU is halted by the host), on every
+// hop of a proxied call. Polling for a moment before sleeping saves that when the next event is
+// close, and wastes the CPU it burns when it is not, or when another process needs that CPU. So a
+// thread polls only
+// - for about twice as long as its next event has lately taken to come, learned from what its
+//   polls found and from how soon events came after the ones that missed, and never longer than
+//   the configured longest window (--busy-poll-us);
+// - when its recent polls found work, or missed it only narrowly (after each poll whose event
+//   came later than the longest window, it skips twice as many chances to poll as the last time,
+//   up to 1024, and starts again after one that found work), and
 // - while the machine has a CPU to spare: no more threads runnable than this process may use
 //   CPUs (sampled from /proc/loadavg every few milliseconds).
 #pragma once
@@ -21,22 +26,37 @@
 
 namespace patchbay::api {
 
-// Whether to poll at each chance (each time a thread runs out of ready work), learning from what
-// the polls found. One per thread; not thread-safe.
+// Whether to poll at each chance (each time a thread runs out of ready work) and for how long,
+// learning from what the polls found. One per thread; not thread-safe.
 class SpinPolicy {
 public:
     static constexpr unsigned kMaxBackoffLog2 = 10;  // skip at most 1024 chances in a row
+    static constexpr std::chrono::microseconds kShortestWindow{20};
+    static constexpr std::chrono::microseconds kFirstWindow{50};
+
+    // `longest`: the longest window (above zero); the shortest and the first are capped by it.
+    explicit SpinPolicy(std::chrono::microseconds longest = std::chrono::microseconds(500));
 
     // Whether to poll now. `cpu_to_spare` false: never (and it says nothing about the next event).
     bool should_poll(bool cpu_to_spare);
-    // What the poll that should_poll allowed found: work before its window ended, or nothing.
-    void polled(bool found_work);
+    // How long the poll that should_poll allows may last.
+    std::chrono::microseconds window() const { return window_; }
+    // The poll found work `after` it began.
+    void found(std::chrono::microseconds after);
+    // The poll found nothing in its window; the thread then slept, and its next event came
+    // `after` the poll began. Within the longest window, the window grows to catch the next one
+    // like it, and there is no back-off; later, the thread backs off.
+    void missed(std::chrono::microseconds after);
 
     unsigned chances_to_skip() const { return skip_; }
 
 private:
+    void set_window();
+
+    std::chrono::microseconds longest_, shortest_, window_;
+    std::chrono::nanoseconds typical_;  // how soon the next event has lately come (a moving average)
     unsigned skip_ = 0;      // chances left to skip before the next poll
-    unsigned misses_ = 0;    // polls in a row that found nothing
+    unsigned misses_ = 0;    // polls in a row whose event came after the longest window
 };
 
 // Whether the machine has a CPU to spare: the number of runnable threads (the fourth field of
@@ -66,7 +86,8 @@ private:
 };
 
 struct NetworkThreadOptions {
-    // How long a thread polls before it sleeps, when it polls at all; zero: it always sleeps.
+    // The longest a thread polls before it sleeps, when it polls at all (it learns a window up to
+    // this); zero: it always sleeps.
     std::chrono::microseconds poll_window{0};
     CpuHeadroom* headroom = nullptr;  // required when poll_window is above zero
 };
@@ -74,6 +95,8 @@ struct NetworkThreadOptions {
 struct NetworkThreadStats {
     uint64_t polls = 0;       // polls started
     uint64_t found = 0;       // polls that found work before their window ended
+    uint64_t near_misses = 0; // polls that missed, whose event came within the longest window
+    std::chrono::microseconds window{0};  // the window the thread had learned when it stopped
 };
 
 // Runs `ctx` until it is stopped (as io_context::run would), polling as described above.

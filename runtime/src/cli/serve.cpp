@@ -52,9 +52,10 @@ Options:
   --drain-timeout MS  how long SIGTERM waits for requests in flight (default: 30000)
   --idle-timeout MS   how long a connection may wait for a request, or take to send one or to
                       read an answer, before it is closed (default: 60000)
-  --busy-poll-us US   a network thread that runs out of work polls for more this long before it
-                      sleeps, while such polls keep finding work and a CPU is to spare: lower
-                      latency for some CPU (default: 50; 0 under a cgroup CPU quota; 0 = never)
+  --busy-poll-us US   a network thread that runs out of work polls for more before it sleeps, at
+                      most this long: for about twice as long as its events have lately taken to
+                      come, while such polls keep finding work and a CPU is to spare; lower latency
+                      for some CPU (default: 500; 0 under a cgroup CPU quota; 0 = never)
   --poll-ms MS        how often the manifests folder is checked for changes (default: 500)
   --output-checks WHEN  check action outputs against their manifests' output schemas (a mismatch
                       is logged as a warning): every call, sample (the first 64 outputs of each
@@ -139,7 +140,7 @@ int run_serve(const std::vector<std::string>& argv) {
     // Busy polling is on by default (it only polls while that pays and a CPU is to spare) unless
     // the process runs under a CPU quota, which polling would spend.
     const bool quota = api::cpu_quota_limited();
-    std::chrono::microseconds busy_poll{quota ? 0 : 50};
+    std::chrono::microseconds busy_poll{quota ? 0 : 500};
     try {
         if (auto t = args.get("threads")) threads = static_cast<size_t>(std::stoul(*t));
         if (auto b = args.get("max-body")) sopts.body_limit = std::stoull(*b);
@@ -348,7 +349,9 @@ int run_serve(const std::vector<std::string>& argv) {
         log::info("network threads", {{"busy_poll_us", static_cast<int64_t>(busy_poll.count())}, {"cpu_quota", quota}, {"cpus", headroom.cpus()}});
     auto run_thread = [&](size_t i) {
         auto st = api::run_network_thread(*contexts[i], nopts);
-        if (st.polls > 0) log::debug("network thread stopped", {{"thread", i}, {"polls", st.polls}, {"polls_that_found_work", st.found}});
+        if (st.polls > 0)
+            log::debug("network thread stopped", {{"thread", i}, {"polls", st.polls}, {"polls_that_found_work", st.found},
+                                                   {"near_misses", st.near_misses}, {"poll_window_us", static_cast<int64_t>(st.window.count())}});
     };
     for (size_t i = 1; i < threads; ++i) runners.emplace_back([&, i] { run_thread(i); });
     run_thread(0);
