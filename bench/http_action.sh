@@ -128,12 +128,14 @@ if ((rounds > 1)); then
   read -r _ _ _ ds <<<"${R[direct_32]}"
   read -r p32 _ _ ps <<<"${R[proxy_32]}"
   read -r t32 _ _ ts <<<"${R[default_32]}"
+  # difference_us A B: A - B, whole microseconds (a p50 added to direct's)
+  difference_us() { awk -v t="$1" -v d="$2" 'BEGIN { printf "%.0f", t - d }'; }
   ratios=("$(awk -v d="$d32" -v t="$t32" 'BEGIN { printf "%.3f", t / d }')")
   proxy_ratios=("$(awk -v d="$d32" -v t="$p32" 'BEGIN { printf "%.3f", t / d }')")
   read -r _ pp50 _ <<<"${R[proxy_1]}"
   read -r _ tp50 _ <<<"${R[default_1]}"
-  added=("$(awk -v d="$dp50" -v t="$tp50" 'BEGIN { printf "%.0f", t - d }')")
-  proxy_added=("$(awk -v d="$dp50" -v t="$pp50" 'BEGIN { printf "%.0f", t - d }')")
+  added=("$(difference_us "$tp50" "$dp50")")
+  proxy_added=("$(difference_us "$pp50" "$dp50")")
   printf '%-6s %12.0f %12.0f %12.0f %10.2f %10.2f %16s %9s us %9s us\n' 1 "$d32" "$p32" "$t32" "${ratios[0]}" "${proxy_ratios[0]}" "$ds/$ps/$ts" "${added[0]}" "${proxy_added[0]}"
   for ((r = 2; r <= rounds; r++)); do
     read -r d _ _ ds _ <<<"$(run_wrk 32 "$direct_url")"
@@ -144,8 +146,8 @@ if ((rounds > 1)); then
     read -r _ d50 _ <<<"$(run_wrk 1 "$direct_url")"
     read -r _ p50 _ <<<"$(run_wrk 1 "http://127.0.0.1:$proxy_port/data.json")"
     read -r _ t50 _ <<<"$(run_wrk 1 "http://127.0.0.1:${PORT[default]}$invoke_path" "$work/invoke-default.lua")"
-    added+=("$(awk -v d="$d50" -v t="$t50" 'BEGIN { printf "%.0f", t - d }')")
-    proxy_added+=("$(awk -v d="$d50" -v t="$p50" 'BEGIN { printf "%.0f", t - d }')")
+    added+=("$(difference_us "$t50" "$d50")")
+    proxy_added+=("$(difference_us "$p50" "$d50")")
     printf '%-6s %12.0f %12.0f %12.0f %10.2f %10.2f %16s %9s us %9s us\n' "$r" "$d" "$p" "$t" "${ratios[-1]}" "${proxy_ratios[-1]}" "$ds/$ps/$ts" "${added[-1]}" "${proxy_added[-1]}"
   done
   median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

@@ -38,17 +38,18 @@ void SpinPolicy::found(std::chrono::microseconds after) {
     set_window();
 }
 
-void SpinPolicy::missed(std::chrono::microseconds after) {
+bool SpinPolicy::missed(std::chrono::microseconds after) {
     if (after <= longest_ && window_ < longest_) {
         // Narrowly missed: a longer window would have caught it. Grow at once (the next event is
         // likely as far), without backing off.
         typical_ = std::max(typical_, std::chrono::nanoseconds(after));
         set_window();
         skip_ = 0;
-        return;
+        return true;
     }
     if (misses_ <= kMaxBackoffLog2) ++misses_;
     skip_ = 1u << (misses_ - 1);
+    return false;
 }
 
 namespace {
@@ -151,11 +152,7 @@ NetworkThreadStats run_network_thread(boost::asio::io_context& ctx, const Networ
         if (ctx.stopped()) break;
         // The event after a miss is timed with the one handler run_one runs: an upper bound,
         // which only errs towards a longer window.
-        if (ctx.run_one() > 0) {
-            auto after = since(start, clock::now());
-            if (after <= options.poll_window) ++stats.near_misses;
-            policy.missed(after);
-        }
+        if (ctx.run_one() > 0 && policy.missed(since(start, clock::now()))) ++stats.near_misses;
     }
     stats.window = policy.window();
     return stats;

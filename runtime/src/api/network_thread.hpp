@@ -35,7 +35,7 @@ public:
     static constexpr std::chrono::microseconds kFirstWindow{50};
 
     // `longest`: the longest window (above zero); the shortest and the first are capped by it.
-    explicit SpinPolicy(std::chrono::microseconds longest = std::chrono::microseconds(500));
+    explicit SpinPolicy(std::chrono::microseconds longest);
 
     // Whether to poll now. `cpu_to_spare` false: never (and it says nothing about the next event).
     bool should_poll(bool cpu_to_spare);
@@ -45,8 +45,9 @@ public:
     void found(std::chrono::microseconds after);
     // The poll found nothing in its window; the thread then slept, and its next event came
     // `after` the poll began. Within the longest window, the window grows to catch the next one
-    // like it, and there is no back-off; later, the thread backs off.
-    void missed(std::chrono::microseconds after);
+    // like it, and there is no back-off (a narrow miss: true); later, or when the window is the
+    // longest already, the thread backs off (false).
+    bool missed(std::chrono::microseconds after);
 
     unsigned chances_to_skip() const { return skip_; }
 
@@ -95,7 +96,7 @@ struct NetworkThreadOptions {
 struct NetworkThreadStats {
     uint64_t polls = 0;       // polls started
     uint64_t found = 0;       // polls that found work before their window ended
-    uint64_t near_misses = 0; // polls that missed, whose event came within the longest window
+    uint64_t near_misses = 0; // polls that missed narrowly: the window grew, with no back-off
     std::chrono::microseconds window{0};  // the window the thread had learned when it stopped
 };
 
