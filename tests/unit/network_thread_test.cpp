@@ -115,11 +115,25 @@ TEST_CASE("cpu headroom: reads the runnable count of /proc/loadavg", "[network]"
     REQUIRE(api::CpuHeadroom::runnable_in(text) >= 1);  // at least this test is running
 }
 
-TEST_CASE("cpu headroom: spare while no more threads are runnable than CPUs, sampled at most once per interval", "[network]") {
+TEST_CASE("cpu headroom: reads the stall total of /proc/pressure/cpu", "[network]") {
+    REQUIRE(api::CpuHeadroom::stalled_us_in("some avg10=0.04 avg60=1.08 avg300=2.51 total=1704758406\n"
+                                            "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n") == 1704758406);
+    REQUIRE(api::CpuHeadroom::stalled_us_in("some avg10=0.00 avg60=0.00 avg300=0.00 total=0") == 0);
+    REQUIRE(api::CpuHeadroom::stalled_us_in("") == -1);
+    // Only the "some" line counts, and it comes first.
+    REQUIRE(api::CpuHeadroom::stalled_us_in("full avg10=0.00 avg60=0.00 avg300=0.00 total=12\n") == -1);
+    REQUIRE(api::CpuHeadroom::stalled_us_in("some avg10=0.04 avg60=1.08 avg300=2.51\nfull avg10=0 total=5\n") == -1);
+    REQUIRE(api::CpuHeadroom::stalled_us_in("some avg10=0.04 total=\n") == -1);
+    REQUIRE(api::CpuHeadroom::stalled_us_in("some avg10=0.04 total=12x\n") == -1);
+    REQUIRE(api::CpuHeadroom::stalled_us_in("some total=99999999999999999999999\n") == -1);  // overflows
+}
+
+TEST_CASE("cpu headroom, runnable threads: spare while no more are runnable than CPUs, sampled at most once per interval", "[network]") {
     TempDir dir;
     auto file = dir / "loadavg";
     write_file(file, "0.10 0.20 0.30 2/100 4242\n");
-    api::CpuHeadroom h(file.string(), 2, 5ms);
+    api::CpuHeadroom h({(dir / "no-pressure").string(), file.string()}, 2, 5ms);
+    REQUIRE(h.signal() == api::CpuHeadroom::Signal::runnable);
     auto t0 = std::chrono::steady_clock::now();
     REQUIRE(h.to_spare(t0));
 
@@ -130,10 +144,57 @@ TEST_CASE("cpu headroom: spare while no more threads are runnable than CPUs, sam
     REQUIRE(h.to_spare(t0 + 12ms));
 
     // No signal, no polling.
-    api::CpuHeadroom missing((dir / "nothing-here").string(), 2, 5ms);
+    api::CpuHeadroom missing({(dir / "no-pressure").string(), (dir / "nothing-here").string()}, 2, 5ms);
     REQUIRE_FALSE(missing.to_spare(t0));
     write_file(file, "garbage\n");
     REQUIRE_FALSE(h.to_spare(t0 + 20ms));
+}
+
+TEST_CASE("cpu headroom, cpu pressure: spare while threads waited for a CPU at most a fifth of the time since the last sample", "[network]") {
+    TempDir dir;
+    auto file = dir / "pressure";
+    auto psi = [](int64_t total) {
+        return "some avg10=0.00 avg60=0.00 avg300=0.00 total=" + std::to_string(total) +
+               "\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
+    };
+    write_file(file, psi(1'000'000));
+    // A busy loadavg beside it: the pressure signal wins when the kernel has it.
+    write_file(dir / "loadavg", "9.00 9.00 9.00 9/100 1\n");
+    api::CpuHeadroom h({file.string(), (dir / "loadavg").string()}, 2, 5ms);
+    REQUIRE(h.signal() == api::CpuHeadroom::Signal::pressure);
+
+    auto t0 = std::chrono::steady_clock::now();
+    REQUIRE_FALSE(h.to_spare(t0));  // the first sample is only the baseline
+
+    write_file(file, psi(1'001'000));       // 1 ms of waiting in the next 10 ms: 10 %
+    REQUIRE_FALSE(h.to_spare(t0 + 1ms));    // not sampled yet: the last answer holds
+    REQUIRE(h.to_spare(t0 + 10ms));
+
+    write_file(file, psi(1'001'000 + 3'000));  // 3 ms in 10 ms: 30 %
+    REQUIRE_FALSE(h.to_spare(t0 + 20ms));
+    write_file(file, psi(1'004'000 + 2'000));  // 2 ms in 10 ms: 20 %, the most that still counts
+    REQUIRE(h.to_spare(t0 + 30ms));
+
+    // A counter that goes back, or a file that stops parsing, is no signal: no polling, and the
+    // next good sample is a new baseline.
+    write_file(file, psi(5));
+    REQUIRE_FALSE(h.to_spare(t0 + 40ms));
+    write_file(file, psi(5));
+    REQUIRE(h.to_spare(t0 + 50ms));
+    write_file(file, "garbage\n");
+    REQUIRE_FALSE(h.to_spare(t0 + 60ms));
+    write_file(file, psi(5));
+    REQUIRE_FALSE(h.to_spare(t0 + 70ms));
+    REQUIRE(h.to_spare(t0 + 80ms));
+}
+
+TEST_CASE("cpu headroom: this machine's kernel gives a signal that parses", "[network]") {
+    api::CpuHeadroom real;
+    if (real.signal() == api::CpuHeadroom::Signal::pressure) {
+        REQUIRE(api::CpuHeadroom::stalled_us_in(read_file("/proc/pressure/cpu")) >= 0);
+    } else {
+        REQUIRE(api::CpuHeadroom::runnable_in(read_file("/proc/loadavg")) >= 1);
+    }
 }
 
 namespace {
@@ -161,8 +222,9 @@ TEST_CASE("network thread: runs every handler and returns when its work is done,
     TempDir dir;
     write_file(dir / "idle", "0.00 0.00 0.00 1/100 1\n");
     write_file(dir / "busy", "9.00 9.00 9.00 9/100 1\n");
-    api::CpuHeadroom idle((dir / "idle").string(), 2);
-    api::CpuHeadroom busy((dir / "busy").string(), 2);
+    const std::string no_pressure = (dir / "no-pressure").string();
+    api::CpuHeadroom idle({no_pressure, (dir / "idle").string()}, 2);
+    api::CpuHeadroom busy({no_pressure, (dir / "busy").string()}, 2);
     int ran = 0;
 
     SECTION("polling: events soon after the last one are found by polling") {
@@ -191,6 +253,15 @@ TEST_CASE("network thread: runs every handler and returns when its work is done,
         REQUIRE(st.found == 0);
         REQUIRE(st.window == api::SpinPolicy::kFirstWindow);
     }
+    SECTION("polling on the cpu pressure signal: after its baseline sample, polls find work") {
+        write_file(dir / "calm", "some avg10=0.00 avg60=0.00 avg300=0.00 total=777\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
+        api::CpuHeadroom calm({(dir / "calm").string(), (dir / "busy").string()}, 2);
+        REQUIRE(calm.signal() == api::CpuHeadroom::Signal::pressure);
+        auto st = run_chain({std::chrono::milliseconds(10), &calm}, 20, 2ms, ran);
+        REQUIRE(ran == 20);
+        REQUIRE(st.polls >= 1);
+        REQUIRE(st.found >= 1);
+    }
     SECTION("no CPU to spare: the thread sleeps instead") {
         auto st = run_chain({std::chrono::milliseconds(50), &busy}, 20, 200us, ran);
         REQUIRE(ran == 20);
@@ -206,7 +277,7 @@ TEST_CASE("network thread: runs every handler and returns when its work is done,
 TEST_CASE("network thread: stop() from another thread ends a polling thread", "[network]") {
     TempDir dir;
     write_file(dir / "idle", "0.00 0.00 0.00 1/100 1\n");
-    api::CpuHeadroom idle((dir / "idle").string(), 2);
+    api::CpuHeadroom idle({(dir / "no-pressure").string(), (dir / "idle").string()}, 2);
     boost::asio::io_context ctx;
     auto guard = boost::asio::make_work_guard(ctx);
     std::atomic<int> ran{0};

@@ -82,8 +82,27 @@ std::string read_small_file(const std::string& path, size_t max = 4096) {
 
 }  // namespace
 
-CpuHeadroom::CpuHeadroom(std::string loadavg_path, unsigned cpus, std::chrono::microseconds every)
-    : path_(std::move(loadavg_path)), cpus_(cpus ? cpus : allowed_cpus()), every_(every) {}
+CpuHeadroom::CpuHeadroom(CpuSignalFiles files, unsigned cpus, std::chrono::microseconds every)
+    : files_(std::move(files)), cpus_(cpus ? cpus : allowed_cpus()), every_(every),
+      // A kernel built with PSI but booted without it has the file, and reading it fails.
+      signal_(stalled_us_in(read_small_file(files_.pressure, 256)) >= 0 ? Signal::pressure : Signal::runnable) {}
+
+int64_t CpuHeadroom::stalled_us_in(std::string_view text) {
+    // "some avg10=0.04 avg60=1.08 avg300=2.51 total=1704758406\nfull ...": the first line.
+    if (text.substr(0, 5) != "some ") return -1;
+    text = text.substr(0, text.find('\n'));
+    size_t at = text.find(" total=");
+    if (at == std::string_view::npos) return -1;
+    at += 7;
+    int64_t n = 0;
+    size_t digits = 0;
+    for (; at < text.size() && text[at] >= '0' && text[at] <= '9'; ++at, ++digits) {
+        if (digits == 18) return -1;
+        n = n * 10 + (text[at] - '0');
+    }
+    if (digits == 0 || (at < text.size() && text[at] != ' ')) return -1;
+    return n;
+}
 
 long CpuHeadroom::runnable_in(std::string_view text) {
     // "0.45 1.04 1.26 2/345 12345": skip three fields, then digits up to '/'.
@@ -100,16 +119,28 @@ long CpuHeadroom::runnable_in(std::string_view text) {
     return n;
 }
 
-bool CpuHeadroom::sample() {
-    long runnable = runnable_in(read_small_file(path_, 128));
-    return runnable >= 0 && static_cast<unsigned long>(runnable) <= cpus_;
+bool CpuHeadroom::sample(int64_t now_ns) {
+    if (signal_ == Signal::runnable) {
+        long runnable = runnable_in(read_small_file(files_.loadavg, 128));
+        return runnable >= 0 && static_cast<unsigned long>(runnable) <= cpus_;
+    }
+    int64_t stalled = stalled_us_in(read_small_file(files_.pressure, 256));
+    int64_t before = last_stalled_us_, before_ns = last_sample_ns_;
+    last_stalled_us_ = stalled;
+    last_sample_ns_ = now_ns;
+    // No baseline (the first sample, or the last one failed), or a counter that went back.
+    if (stalled < 0 || before < 0 || stalled < before || now_ns <= before_ns) return false;
+    return static_cast<double>(stalled - before) * 1000.0 <= kMostStall * static_cast<double>(now_ns - before_ns);
 }
 
 bool CpuHeadroom::to_spare(std::chrono::steady_clock::time_point now) {
     int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
     if (ns >= next_sample_ns_.load(std::memory_order_relaxed) && !sampling_.exchange(true, std::memory_order_acquire)) {
-        spare_.store(sample(), std::memory_order_relaxed);
-        next_sample_ns_.store(ns + std::chrono::duration_cast<std::chrono::nanoseconds>(every_).count(), std::memory_order_relaxed);
+        // Looked again under the flag: another thread may have sampled since the first look.
+        if (ns >= next_sample_ns_.load(std::memory_order_relaxed)) {
+            spare_.store(sample(ns), std::memory_order_relaxed);
+            next_sample_ns_.store(ns + std::chrono::duration_cast<std::chrono::nanoseconds>(every_).count(), std::memory_order_relaxed);
+        }
         sampling_.store(false, std::memory_order_release);
     }
     return spare_.load(std::memory_order_relaxed);

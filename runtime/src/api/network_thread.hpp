@@ -12,8 +12,10 @@
 // - when its recent polls found work, or missed it only narrowly (after each poll whose event
 //   came later than the longest window, it skips twice as many chances to poll as the last time,
 //   up to 1024, and starts again after one that found work), and
-// - while the machine has a CPU to spare: no more threads runnable than this process may use
-//   CPUs (sampled from /proc/loadavg every few milliseconds).
+// - while the machine has a CPU to spare: over the last few milliseconds, threads waited for a
+//   CPU less than a fifth of the time (the kernel's CPU pressure, /proc/pressure/cpu), or, where
+//   the kernel has no pressure accounting, no more threads are runnable than this process may
+//   use CPUs (/proc/loadavg).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -60,27 +62,54 @@ private:
     unsigned misses_ = 0;    // polls in a row whose event came after the longest window
 };
 
-// Whether the machine has a CPU to spare: the number of runnable threads (the fourth field of
-// /proc/loadavg, "runnable/total") at most the number of CPUs this process may run on. Sampled
-// at most once per `every`; shared by all network threads. A file that cannot be read or parsed
-// counts as "no CPU to spare": without the signal, polling is not risked.
+// The files CpuHeadroom reads; tests point them at fixtures.
+struct CpuSignalFiles {
+    std::string pressure = "/proc/pressure/cpu";
+    std::string loadavg = "/proc/loadavg";
+};
+
+// Whether the machine has a CPU to spare, sampled at most once per `every` and shared by all
+// network threads. Two signals, chosen once when it is made:
+// - CPU pressure (Linux 4.20+ with PSI on): the share of the time since the last sample in which
+//   some runnable thread waited for a CPU ("some ... total=" microseconds). Spare while that is
+//   at most kMostStall. It counts waiting, not running, so a polling thread that keeps a CPU busy
+//   counts only when another thread queues behind it. The first sample is the baseline and
+//   counts as "no CPU to spare".
+// - Otherwise the runnable-thread count (the fourth field of /proc/loadavg, "runnable/total") at
+//   one instant, at most the number of CPUs this process may run on. It counts the polling thread
+//   itself, and one extra runnable thread at that instant closes the gate for `every`: on a noisy
+//   host it is often closed when it should not be.
+// A signal that cannot be read or parsed counts as "no CPU to spare": without it, polling is not
+// risked.
 class CpuHeadroom {
 public:
-    explicit CpuHeadroom(std::string loadavg_path = "/proc/loadavg", unsigned cpus = 0,
+    static constexpr double kMostStall = 0.2;
+    enum class Signal { pressure, runnable };
+
+    explicit CpuHeadroom(CpuSignalFiles files = {}, unsigned cpus = 0,
                          std::chrono::microseconds every = std::chrono::milliseconds(5));
 
     bool to_spare(std::chrono::steady_clock::time_point now);
     unsigned cpus() const { return cpus_; }
+    Signal signal() const { return signal_; }
+    static const char* name(Signal s) { return s == Signal::pressure ? "cpu pressure" : "runnable threads"; }
 
     // The runnable-thread count in /proc/loadavg text, or -1 when it has none.
     static long runnable_in(std::string_view loadavg_text);
+    // The "some" line's total (microseconds any thread waited for a CPU) in /proc/pressure/cpu
+    // text, or -1 when it has none.
+    static int64_t stalled_us_in(std::string_view pressure_text);
 
 private:
-    bool sample();
+    bool sample(int64_t now_ns);
 
-    std::string path_;
+    CpuSignalFiles files_;
     unsigned cpus_;
     std::chrono::microseconds every_;
+    Signal signal_;
+    // Written only by the thread that holds `sampling_`.
+    int64_t last_stalled_us_ = -1;
+    int64_t last_sample_ns_ = 0;
     std::atomic<int64_t> next_sample_ns_{0};
     std::atomic<bool> spare_{false};
     std::atomic<bool> sampling_{false};

@@ -346,7 +346,8 @@ int run_serve(const std::vector<std::string>& argv) {
     api::CpuHeadroom headroom;
     const api::NetworkThreadOptions nopts{busy_poll, &headroom};
     if (busy_poll.count() > 0 || quota)
-        log::info("network threads", {{"busy_poll_us", static_cast<int64_t>(busy_poll.count())}, {"cpu_quota", quota}, {"cpus", headroom.cpus()}});
+        log::info("network threads", {{"busy_poll_us", static_cast<int64_t>(busy_poll.count())}, {"cpu_quota", quota}, {"cpus", headroom.cpus()},
+                                     {"cpu_signal", api::CpuHeadroom::name(headroom.signal())}});
     auto run_thread = [&](size_t i) {
         auto st = api::run_network_thread(*contexts[i], nopts);
         if (st.polls > 0)
