@@ -132,7 +132,8 @@ TEST_CASE("cpu headroom, runnable threads: spare while no more are runnable than
     TempDir dir;
     auto file = dir / "loadavg";
     write_file(file, "0.10 0.20 0.30 2/100 4242\n");
-    api::CpuHeadroom h({(dir / "no-pressure").string(), file.string()}, 2, 5ms);
+    api::CpuHeadroom h({(dir / "no-pressure").string(), file.string()}, 2);
+    REQUIRE(api::CpuHeadroom::kRunnableEvery == 5ms);
     REQUIRE(h.signal() == api::CpuHeadroom::Signal::runnable);
     auto t0 = std::chrono::steady_clock::now();
     REQUIRE(h.to_spare(t0));
@@ -144,7 +145,7 @@ TEST_CASE("cpu headroom, runnable threads: spare while no more are runnable than
     REQUIRE(h.to_spare(t0 + 12ms));
 
     // No signal, no polling.
-    api::CpuHeadroom missing({(dir / "no-pressure").string(), (dir / "nothing-here").string()}, 2, 5ms);
+    api::CpuHeadroom missing({(dir / "no-pressure").string(), (dir / "nothing-here").string()}, 2);
     REQUIRE_FALSE(missing.to_spare(t0));
     write_file(file, "garbage\n");
     REQUIRE_FALSE(h.to_spare(t0 + 20ms));
@@ -160,32 +161,36 @@ TEST_CASE("cpu headroom, cpu pressure: spare while threads waited for a CPU at m
     write_file(file, psi(1'000'000));
     // A busy loadavg beside it: the pressure signal wins when the kernel has it.
     write_file(dir / "loadavg", "9.00 9.00 9.00 9/100 1\n");
-    api::CpuHeadroom h({file.string(), (dir / "loadavg").string()}, 2, 5ms);
+    api::CpuHeadroom h({file.string(), (dir / "loadavg").string()}, 2);
     REQUIRE(h.signal() == api::CpuHeadroom::Signal::pressure);
 
+    // Samples 25 ms apart; the stall totals below are in microseconds.
+    const auto step = api::CpuHeadroom::kPressureEvery;
+    REQUIRE(step == 25ms);
     auto t0 = std::chrono::steady_clock::now();
     REQUIRE_FALSE(h.to_spare(t0));  // the first sample is only the baseline
 
-    write_file(file, psi(1'001'000));       // 1 ms of waiting in the next 10 ms: 10 %
-    REQUIRE_FALSE(h.to_spare(t0 + 1ms));    // not sampled yet: the last answer holds
-    REQUIRE(h.to_spare(t0 + 10ms));
+    write_file(file, psi(1'002'500));          // 2.5 ms of waiting in the next 25 ms: 10 %
+    REQUIRE_FALSE(h.to_spare(t0 + 10ms));      // not sampled yet: the last answer holds
+    REQUIRE_FALSE(h.to_spare(t0 + step - 1ms));
+    REQUIRE(h.to_spare(t0 + step));
 
-    write_file(file, psi(1'001'000 + 3'000));  // 3 ms in 10 ms: 30 %
-    REQUIRE_FALSE(h.to_spare(t0 + 20ms));
-    write_file(file, psi(1'004'000 + 2'000));  // 2 ms in 10 ms: 20 %, the most that still counts
-    REQUIRE(h.to_spare(t0 + 30ms));
+    write_file(file, psi(1'002'500 + 7'500));  // 7.5 ms in 25 ms: 30 %
+    REQUIRE_FALSE(h.to_spare(t0 + 2 * step));
+    write_file(file, psi(1'010'000 + 5'000));  // 5 ms in 25 ms: 20 %, the most that still counts
+    REQUIRE(h.to_spare(t0 + 3 * step));
+    REQUIRE(h.to_spare(t0 + 3 * step + 20ms));  // still the last answer
 
     // A counter that goes back, or a file that stops parsing, is no signal: no polling, and the
     // next good sample is a new baseline.
     write_file(file, psi(5));
-    REQUIRE_FALSE(h.to_spare(t0 + 40ms));
-    write_file(file, psi(5));
-    REQUIRE(h.to_spare(t0 + 50ms));
+    REQUIRE_FALSE(h.to_spare(t0 + 4 * step));
+    REQUIRE(h.to_spare(t0 + 5 * step));
     write_file(file, "garbage\n");
-    REQUIRE_FALSE(h.to_spare(t0 + 60ms));
+    REQUIRE_FALSE(h.to_spare(t0 + 6 * step));
     write_file(file, psi(5));
-    REQUIRE_FALSE(h.to_spare(t0 + 70ms));
-    REQUIRE(h.to_spare(t0 + 80ms));
+    REQUIRE_FALSE(h.to_spare(t0 + 7 * step));
+    REQUIRE(h.to_spare(t0 + 8 * step));
 }
 
 TEST_CASE("cpu headroom: this machine's kernel gives a signal that parses", "[network]") {
@@ -257,8 +262,9 @@ TEST_CASE("network thread: runs every handler and returns when its work is done,
         write_file(dir / "calm", "some avg10=0.00 avg60=0.00 avg300=0.00 total=777\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
         api::CpuHeadroom calm({(dir / "calm").string(), (dir / "busy").string()}, 2);
         REQUIRE(calm.signal() == api::CpuHeadroom::Signal::pressure);
-        auto st = run_chain({std::chrono::milliseconds(10), &calm}, 20, 2ms, ran);
-        REQUIRE(ran == 20);
+        // 40 timers 2 ms apart: the gate opens at the second sample, 25 ms after the baseline.
+        auto st = run_chain({std::chrono::milliseconds(10), &calm}, 40, 2ms, ran);
+        REQUIRE(ran == 40);
         REQUIRE(st.polls >= 1);
         REQUIRE(st.found >= 1);
     }

@@ -82,10 +82,11 @@ std::string read_small_file(const std::string& path, size_t max = 4096) {
 
 }  // namespace
 
-CpuHeadroom::CpuHeadroom(CpuSignalFiles files, unsigned cpus, std::chrono::microseconds every)
-    : files_(std::move(files)), cpus_(cpus ? cpus : allowed_cpus()), every_(every),
+CpuHeadroom::CpuHeadroom(CpuSignalFiles files, unsigned cpus)
+    : files_(std::move(files)), cpus_(cpus ? cpus : allowed_cpus()),
       // A kernel built with PSI but booted without it has the file, and reading it fails.
-      signal_(stalled_us_in(read_small_file(files_.pressure, 256)) >= 0 ? Signal::pressure : Signal::runnable) {}
+      signal_(stalled_us_in(read_small_file(files_.pressure, 256)) >= 0 ? Signal::pressure : Signal::runnable),
+      every_(signal_ == Signal::pressure ? std::chrono::nanoseconds(kPressureEvery) : std::chrono::nanoseconds(kRunnableEvery)) {}
 
 int64_t CpuHeadroom::stalled_us_in(std::string_view text) {
     // "some avg10=0.04 avg60=1.08 avg300=2.51 total=1704758406\nfull ...": the first line.
@@ -139,7 +140,7 @@ bool CpuHeadroom::to_spare(std::chrono::steady_clock::time_point now) {
         // Looked again under the flag: another thread may have sampled since the first look.
         if (ns >= next_sample_ns_.load(std::memory_order_relaxed)) {
             spare_.store(sample(ns), std::memory_order_relaxed);
-            next_sample_ns_.store(ns + std::chrono::duration_cast<std::chrono::nanoseconds>(every_).count(), std::memory_order_relaxed);
+            next_sample_ns_.store(ns + every_.count(), std::memory_order_relaxed);
         }
         sampling_.store(false, std::memory_order_release);
     }

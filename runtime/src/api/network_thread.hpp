@@ -68,26 +68,30 @@ struct CpuSignalFiles {
     std::string loadavg = "/proc/loadavg";
 };
 
-// Whether the machine has a CPU to spare, sampled at most once per `every` and shared by all
+// Whether the machine has a CPU to spare, sampled at most once per interval and shared by all
 // network threads. Two signals, chosen once when it is made:
 // - CPU pressure (Linux 4.20+ with PSI on): the share of the time since the last sample in which
 //   some runnable thread waited for a CPU ("some ... total=" microseconds). Spare while that is
 //   at most kMostStall. It counts waiting, not running, so a polling thread that keeps a CPU busy
 //   counts only when another thread queues behind it. The first sample is the baseline and
-//   counts as "no CPU to spare".
+//   counts as "no CPU to spare". Sampled every kPressureEvery, not more often: each read of the
+//   file folds the kernel's per-CPU times into the total, weighting each CPU by its busy time in
+//   whole scheduler ticks (4 ms at HZ=250, 10 ms at HZ=100), so a read less than a tick after the
+//   last one adds nothing, for this reader and for every other reader of the file.
 // - Otherwise the runnable-thread count (the fourth field of /proc/loadavg, "runnable/total") at
-//   one instant, at most the number of CPUs this process may run on. It counts the polling thread
-//   itself, and one extra runnable thread at that instant closes the gate for `every`: on a noisy
-//   host it is often closed when it should not be.
+//   one instant, every kRunnableEvery, at most the number of CPUs this process may run on. It
+//   counts the polling thread itself, and one extra runnable thread at that instant closes the
+//   gate until the next sample: on a noisy host it is often closed when it should not be.
 // A signal that cannot be read or parsed counts as "no CPU to spare": without it, polling is not
 // risked.
 class CpuHeadroom {
 public:
     static constexpr double kMostStall = 0.2;
+    static constexpr std::chrono::milliseconds kPressureEvery{25};
+    static constexpr std::chrono::milliseconds kRunnableEvery{5};
     enum class Signal { pressure, runnable };
 
-    explicit CpuHeadroom(CpuSignalFiles files = {}, unsigned cpus = 0,
-                         std::chrono::microseconds every = std::chrono::milliseconds(5));
+    explicit CpuHeadroom(CpuSignalFiles files = {}, unsigned cpus = 0);
 
     bool to_spare(std::chrono::steady_clock::time_point now);
     unsigned cpus() const { return cpus_; }
@@ -105,8 +109,8 @@ private:
 
     CpuSignalFiles files_;
     unsigned cpus_;
-    std::chrono::microseconds every_;
     Signal signal_;
+    std::chrono::nanoseconds every_;
     // Written only by the thread that holds `sampling_`.
     int64_t last_stalled_us_ = -1;
     int64_t last_sample_ns_ = 0;
