@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <string_view>
 #include <vector>
 
@@ -88,36 +89,48 @@ CpuHeadroom::CpuHeadroom(CpuSignalFiles files, unsigned cpus)
       signal_(stalled_us_in(read_small_file(files_.pressure, 256)) >= 0 ? Signal::pressure : Signal::runnable),
       every_(signal_ == Signal::pressure ? std::chrono::nanoseconds(kPressureEvery) : std::chrono::nanoseconds(kRunnableEvery)) {}
 
+namespace {
+
+// The unsigned decimal number at the start of `text`, and where it ends; -1 when there is none or
+// it does not fit in an int64_t.
+int64_t leading_number(std::string_view text, const char*& end) {
+    end = text.data();
+    if (text.empty() || text[0] < '0' || text[0] > '9') return -1;
+    int64_t n = 0;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc()) return -1;
+    end = p;
+    return n;
+}
+
+}  // namespace
+
 int64_t CpuHeadroom::stalled_us_in(std::string_view text) {
     // "some avg10=0.04 avg60=1.08 avg300=2.51 total=1704758406\nfull ...": the first line.
     if (text.substr(0, 5) != "some ") return -1;
     text = text.substr(0, text.find('\n'));
     size_t at = text.find(" total=");
     if (at == std::string_view::npos) return -1;
-    at += 7;
-    int64_t n = 0;
-    size_t digits = 0;
-    for (; at < text.size() && text[at] >= '0' && text[at] <= '9'; ++at, ++digits) {
-        if (digits == 18) return -1;
-        n = n * 10 + (text[at] - '0');
-    }
-    if (digits == 0 || (at < text.size() && text[at] != ' ')) return -1;
+    text.remove_prefix(at + 7);
+    const char* end = nullptr;
+    int64_t n = leading_number(text, end);
+    if (n < 0 || (end != text.data() + text.size() && *end != ' ')) return -1;
     return n;
 }
 
 long CpuHeadroom::runnable_in(std::string_view text) {
-    // "0.45 1.04 1.26 2/345 12345": skip three fields, then digits up to '/'.
+    // "0.45 1.04 1.26 2/345 12345": skip three fields, then at most 9 digits up to '/'.
     size_t pos = 0;
     for (int field = 0; field < 3; ++field) {
         pos = text.find(' ', pos);
         if (pos == std::string_view::npos) return -1;
         while (pos < text.size() && text[pos] == ' ') ++pos;
     }
-    long n = 0;
-    size_t digits = 0;
-    for (; pos < text.size() && text[pos] >= '0' && text[pos] <= '9' && digits < 9; ++pos, ++digits) n = n * 10 + (text[pos] - '0');
-    if (digits == 0 || pos >= text.size() || text[pos] != '/') return -1;
-    return n;
+    text.remove_prefix(pos);
+    const char* end = nullptr;
+    int64_t n = leading_number(text, end);
+    if (n < 0 || end - text.data() > 9 || end == text.data() + text.size() || *end != '/') return -1;
+    return static_cast<long>(n);
 }
 
 bool CpuHeadroom::sample(int64_t now_ns) {
@@ -131,7 +144,8 @@ bool CpuHeadroom::sample(int64_t now_ns) {
     last_sample_ns_ = now_ns;
     // No baseline (the first sample, or the last one failed), or a counter that went back.
     if (stalled < 0 || before < 0 || stalled < before || now_ns <= before_ns) return false;
-    return static_cast<double>(stalled - before) * 1000.0 <= kMostStall * static_cast<double>(now_ns - before_ns);
+    // waited / elapsed <= kMostStallPercent / 100, in whole numbers (microseconds against ns).
+    return (stalled - before) * 1000 * 100 <= kMostStallPercent * (now_ns - before_ns);
 }
 
 bool CpuHeadroom::to_spare(std::chrono::steady_clock::time_point now) {

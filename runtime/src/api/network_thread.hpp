@@ -12,10 +12,10 @@
 // - when its recent polls found work, or missed it only narrowly (after each poll whose event
 //   came later than the longest window, it skips twice as many chances to poll as the last time,
 //   up to 1024, and starts again after one that found work), and
-// - while the machine has a CPU to spare: over the last few milliseconds, threads waited for a
-//   CPU less than a fifth of the time (the kernel's CPU pressure, /proc/pressure/cpu), or, where
-//   the kernel has no pressure accounting, no more threads are runnable than this process may
-//   use CPUs (/proc/loadavg).
+// - while the machine has a CPU to spare: since the last sample (25 ms or more ago), threads
+//   waited for a CPU at most a fifth of the time (the kernel's CPU pressure,
+//   /proc/pressure/cpu), or, where the kernel has no pressure accounting, no more threads are
+//   runnable than this process may use CPUs (/proc/loadavg).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -72,7 +72,7 @@ struct CpuSignalFiles {
 // network threads. Two signals, chosen once when it is made:
 // - CPU pressure (Linux 4.20+ with PSI on): the share of the time since the last sample in which
 //   some runnable thread waited for a CPU ("some ... total=" microseconds). Spare while that is
-//   at most kMostStall. It counts waiting, not running, so a polling thread that keeps a CPU busy
+//   at most kMostStallPercent. It counts waiting, not running, so a polling thread that keeps a CPU busy
 //   counts only when another thread queues behind it. The first sample is the baseline and
 //   counts as "no CPU to spare". Sampled every kPressureEvery, not more often: each read of the
 //   file folds the kernel's per-CPU times into the total, weighting each CPU by its busy time in
@@ -86,7 +86,7 @@ struct CpuSignalFiles {
 // risked.
 class CpuHeadroom {
 public:
-    static constexpr double kMostStall = 0.2;
+    static constexpr int64_t kMostStallPercent = 20;
     static constexpr std::chrono::milliseconds kPressureEvery{25};
     static constexpr std::chrono::milliseconds kRunnableEvery{5};
     enum class Signal { pressure, runnable };
